@@ -1,1 +1,26 @@
-"""sklearn-ddpm."""
+"""sklearn-ddpm: label-efficient semantic segmentation with diffusion models, the scikit-learn way.
+
+Public API, re-exported from the sub-packages: ``backbone`` (loading UNets, block numbering),
+``features`` (the transformer and its compact output), ``ensemble`` (the pixel classifier),
+``metrics``.
+"""
+
+from .backbone import Backbone, list_decoder_blocks, load_backbone
+from .ensemble import MLPEnsembleClassifier
+from .features import ActivationCache, DDPMFeatureTransformer, PixelFeatures
+from .metrics import miou_score, miou_scorer, per_class_iou
+
+__version__ = "0.1.0"
+__all__ = [
+    "ActivationCache",
+    "Backbone",
+    "DDPMFeatureTransformer",
+    "MLPEnsembleClassifier",
+    "PixelFeatures",
+    "__version__",
+    "list_decoder_blocks",
+    "load_backbone",
+    "miou_score",
+    "miou_scorer",
+    "per_class_iou",
+]

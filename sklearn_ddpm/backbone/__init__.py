@@ -2,6 +2,7 @@
 
 from ._blocks import DecoderBlock, decoder_block_modules, format_decoder_blocks, list_decoder_blocks
 from ._factory import adm_unet_config, tiny_unet
+from ._guided_diffusion import convert_guided_diffusion, load_guided_diffusion
 from ._loading import Backbone, bundled_backbone_path, load_backbone, paper_scheduler
 
 __all__ = [
@@ -9,10 +10,12 @@ __all__ = [
     "DecoderBlock",
     "adm_unet_config",
     "bundled_backbone_path",
+    "convert_guided_diffusion",
     "decoder_block_modules",
     "format_decoder_blocks",
     "list_decoder_blocks",
     "load_backbone",
+    "load_guided_diffusion",
     "paper_scheduler",
     "tiny_unet",
 ]

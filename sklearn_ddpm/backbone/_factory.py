@@ -17,8 +17,10 @@ def adm_unet_config(image_size=256, base_channels=256, channel_mult=None, attent
     for level in range(len(channel_mult)):
         resolution = image_size // 2**level
         attn = resolution in attention_resolutions
-        down.append("AttnDownBlock2D" if attn else "DownBlock2D")
-        up.insert(0, "AttnUpBlock2D" if attn else "UpBlock2D")
+        # DownBlock2D/UpBlock2D ignore downsample_type/upsample_type (always convolutions); ADM's
+        # resblock_updown levels without attention are the Resnet*sampleBlock2D types.
+        down.append("AttnDownBlock2D" if attn else "ResnetDownsampleBlock2D")
+        up.insert(0, "AttnUpBlock2D" if attn else "ResnetUpsampleBlock2D")
     return dict(
         sample_size=image_size,
         in_channels=3,
@@ -29,6 +31,8 @@ def adm_unet_config(image_size=256, base_channels=256, channel_mult=None, attent
         up_block_types=tuple(up),
         attention_head_dim=head_dim,
         norm_num_groups=norm_num_groups,
+        # Without it a scale-shift UNet2DModel's middle attention has no GroupNorm (ADM's has).
+        attn_norm_num_groups=norm_num_groups,
         norm_eps=1e-5,
         resnet_time_scale_shift="scale_shift",
         upsample_type="resnet",

@@ -49,7 +49,7 @@ PRESETS = {
     "64": dict(
         image_size=64,
         batch_size=16,
-        unet=dict(_COMMON, block_out_channels=(64, 128, 128, 192), **_blocks(2, 2)),
+        unet=dict(_COMMON, block_out_channels=(32, 64, 96, 128), **_blocks(2, 2)),
     ),
     "128": dict(
         image_size=128,
@@ -67,7 +67,7 @@ PRESETS = {
         batch_size=4,
         unet=dict(
             _COMMON,
-            block_out_channels=(16, 32),
+            block_out_channels=(16, 16),
             norm_num_groups=8,
             attention_head_dim=16,
             dropout=0.0,
@@ -95,7 +95,7 @@ def get_preset(name):
     --------
     >>> from sklearn_ddpm.ddpm_training import get_preset
     >>> get_preset("64")["unet"]["block_out_channels"]
-    (64, 128, 128, 192)
+    (32, 64, 96, 128)
     """
     key = str(name)
     if key not in PRESETS:

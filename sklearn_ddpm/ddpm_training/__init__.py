@@ -1,0 +1,25 @@
+"""Train small DDPMs (diffusers ``UNet2DModel``) whose decoder activations serve as pixel features.
+
+:func:`train_ddpm` trains with the paper's noise schedule, EMA weights, random crops and flips,
+and atomic checkpoints it resumes from after an interruption; the result is a
+``DDPMPipeline.save_pretrained`` folder. See :mod:`._presets` for the model sizes.
+"""
+
+from ._presets import PRESETS, get_preset
+from ._train import (
+    export_checkpoint,
+    list_checkpoints,
+    load_checkpoint,
+    make_scheduler,
+    train_ddpm,
+)
+
+__all__ = [
+    "PRESETS",
+    "export_checkpoint",
+    "get_preset",
+    "list_checkpoints",
+    "load_checkpoint",
+    "make_scheduler",
+    "train_ddpm",
+]

@@ -1,0 +1,363 @@
+"""``MLPEnsembleClassifier``: the paper's ensemble of pixel MLPs as a scikit-learn classifier."""
+
+import numbers
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+from skorch.callbacks import ProgressBar
+
+from ..metrics import miou_score
+from ..utils import check_masks, resolve_device
+from ._module import BatchedMLPEnsemble, reference_hidden_sizes
+from ._net import EnsembleNet, MemberPixelDataset, ReferenceEarlyStopping, ShuffleMembers, collate_identity
+from ._pixels import PixelTable, select_training_pixels
+from ._voting import js_uncertainty, majority_vote, uncertainty_score
+
+#: prefixes of extra keyword arguments passed on to the skorch net, as skorch routes them
+ROUTED_PREFIXES = ("module__", "optimizer__", "iterator_train__", "callbacks__")
+
+
+class MLPEnsembleClassifier(ClassifierMixin, BaseEstimator):
+    """An ensemble of DatasetGAN pixel MLPs, trained with skorch (Baranchuk et al., 2022).
+
+    Each member is Linear(d, 128)-ReLU-BatchNorm-Linear(128, 32)-ReLU-BatchNorm-Linear(32, K)
+    (256/128 hidden units from 30 classes on), initialised N(0, 0.02), trained with Adam and
+    cross-entropy on labelled pixels, and stopped by the reference rule (after epoch 3, when its
+    batch loss has not improved for ``patience`` iterations). Members differ by init seed and data
+    order. All members train together in one batched module — the same members the reference
+    trains one at a time, computed at once.
+
+    Input is either image-shaped — :class:`~sklearn_ddpm.PixelFeatures`, an ``(N, H, W, D)``
+    array or a list of ``(H, W, D)`` arrays, with label maps ``(N, H, W)`` (255 = ignore) — or a
+    plain ``(n_samples, n_features)`` matrix with 1-D labels.
+
+    Parameters
+    ----------
+    n_estimators : int, default=10
+        Ensemble members.
+    hidden_layer_sizes : "auto" or tuple of int, default="auto"
+        "auto": (128, 32) below 30 classes, (256, 128) otherwise (reference).
+    lr : float, default=1e-3
+        Learning rate. For large batches, the rule ``lr = 1e-3 * sqrt(batch_size / 64)`` keeps
+        accuracy (see the ensemble benchmark).
+    batch_size : int, default=64
+    max_epochs : int, default=100
+    patience : int or None, default=50
+        Iterations without improvement before a member stops; None trains ``max_epochs``.
+    optimizer : torch optimizer class, default=torch.optim.Adam
+    voting : {"hard", "soft"}, default="hard"
+        "hard": majority vote of the members (paper); "soft": argmax of the mean probability.
+    class_weight : None, "balanced" or dict, default=None
+        Weights of the classes in the loss, for imbalanced classes.
+    ignore_index : int, default=255
+        Mask value that marks unlabelled pixels.
+    min_class_pixels : int, default=20
+        A class covering fewer pixels of an image is ignored in that image (reference); 0 keeps all.
+    max_pixels_per_image, max_pixels_per_class : int or None, default=None
+        Subsample the training pixels (all labelled pixels by default, as in the paper).
+    n_classes : int or None, default=None
+        Fix the classes to ``0..n_classes-1`` (labels beyond are an error); by default the classes
+        are the labels seen in training.
+    batched : bool, default=True
+        Train all members at once in one batched module. False trains them one after another
+        (the reference's way, kept as a baseline); both give the same members.
+    device : str, default="cpu"
+    predict_batch_size : int, default=16384
+        Pixels per forward pass at prediction time.
+    random_state : int, RandomState or None, default=None
+        Seeds members' inits, data orders and pixel subsampling.
+    verbose : int, default=0
+        1 prints skorch's epoch log and a progress bar.
+    **kwargs
+        ``module__*``, ``optimizer__*``, ``iterator_train__*`` and ``callbacks__*`` are routed to the
+        skorch net, as in skorch (e.g. ``optimizer__weight_decay=1e-4``).
+
+    Attributes
+    ----------
+    classes_ : ndarray
+        Class labels.
+    net_ : EnsembleNet
+        The fitted skorch net; ``net_.module_`` is the :class:`BatchedMLPEnsemble`.
+    n_features_in_ : int
+    stop_epochs_ : list
+        Epoch at which each member stopped (None: ran ``max_epochs``).
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_classification
+    >>> from sklearn_ddpm import MLPEnsembleClassifier
+    >>> X, y = make_classification(n_samples=200, random_state=0)
+    >>> clf = MLPEnsembleClassifier(n_estimators=3, max_epochs=5, random_state=0).fit(X, y)
+    >>> clf.predict(X[:3]).shape
+    (3,)
+    """
+
+    _parameter_constraints = {
+        "n_estimators": [Interval(numbers.Integral, 1, None, closed="left")],
+        "hidden_layer_sizes": [StrOptions({"auto"}), tuple, list],
+        "lr": [Interval(numbers.Real, 0, None, closed="neither")],
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "max_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
+        "patience": [None, Interval(numbers.Integral, 0, None, closed="left")],
+        "optimizer": [type],
+        "voting": [StrOptions({"hard", "soft"})],
+        "class_weight": [None, StrOptions({"balanced"}), dict],
+        "ignore_index": [numbers.Integral],
+        "min_class_pixels": [Interval(numbers.Integral, 0, None, closed="left")],
+        "max_pixels_per_image": [None, Interval(numbers.Integral, 1, None, closed="left")],
+        "max_pixels_per_class": [None, Interval(numbers.Integral, 1, None, closed="left")],
+        "n_classes": [None, Interval(numbers.Integral, 2, None, closed="left")],
+        "batched": ["boolean"],
+        "device": [str, torch.device],
+        "predict_batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(self, n_estimators=10, *, hidden_layer_sizes="auto", lr=1e-3, batch_size=64, max_epochs=100,
+                 patience=50, optimizer=torch.optim.Adam, voting="hard", class_weight=None, ignore_index=255,
+                 min_class_pixels=20, max_pixels_per_image=None, max_pixels_per_class=None, n_classes=None,
+                 batched=True, device="cpu", predict_batch_size=16384, random_state=None, verbose=0, **kwargs):
+        self.n_estimators = n_estimators
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.lr = lr
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.patience = patience
+        self.optimizer = optimizer
+        self.voting = voting
+        self.class_weight = class_weight
+        self.ignore_index = ignore_index
+        self.min_class_pixels = min_class_pixels
+        self.max_pixels_per_image = max_pixels_per_image
+        self.max_pixels_per_class = max_pixels_per_class
+        self.n_classes = n_classes
+        self.batched = batched
+        self.device = device
+        self.predict_batch_size = predict_batch_size
+        self.random_state = random_state
+        self.verbose = verbose
+        _check_routed(kwargs)
+        for key, value in kwargs.items():
+            setattr(self, key, value)
+
+    # -- skorch-style routed parameters ------------------------------------------------------
+    def _routed_params(self):
+        return {k: v for k, v in vars(self).items() if k.startswith(ROUTED_PREFIXES)}
+
+    def get_params(self, deep=True):
+        params = super().get_params(deep=deep)
+        params.update(self._routed_params())
+        return params
+
+    def set_params(self, **params):
+        routed = {k: v for k, v in params.items() if k.startswith(ROUTED_PREFIXES)}
+        for key, value in routed.items():
+            setattr(self, key, value)
+        return super().set_params(**{k: v for k, v in params.items() if k not in routed})
+
+    # -- fitting -----------------------------------------------------------------------------
+    def fit(self, X, y):
+        """Train the ensemble.
+
+        Parameters
+        ----------
+        X : PixelFeatures, array of shape (N, H, W, D), list of (H, W, D) arrays, or (n_samples, n_features)
+            Pixel features.
+        y : array of shape (N, H, W), list of (H, W) arrays, or (n_samples,)
+            Label maps (``ignore_index`` = unlabelled) or labels.
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        device = resolve_device(self.device, fitting=True)
+        rng = np.random.default_rng(_seed_of(self.random_state))
+        table, image_index, ys, xs, labels = self._training_pixels(X, y, rng)
+        check_classification_targets(labels)
+        if self.n_classes is not None:
+            self.classes_ = np.arange(self.n_classes)
+            if labels.max() >= self.n_classes:
+                bad = np.unique(labels[labels >= self.n_classes])[:5].tolist()
+                raise ValueError(f"y has labels {bad} but n_classes={self.n_classes} "
+                                 f"(labels must be 0..{self.n_classes - 1} or {self.ignore_index}).")
+        else:
+            self.classes_ = np.unique(labels)
+        if len(np.unique(labels)) < 2:
+            raise ValueError(
+                f"y holds only one class ({self.classes_[0]!r}) among the training pixels; a classifier "
+                "needs at least two classes."
+            )
+        encoded = np.searchsorted(self.classes_, labels)
+        n_classes = len(self.classes_)
+        hidden = reference_hidden_sizes(n_classes) if self.hidden_layer_sizes == "auto" else tuple(self.hidden_layer_sizes)
+        weights = None
+        if self.class_weight is not None:
+            present = np.unique(encoded)
+            weights = np.ones(n_classes)
+            weights[present] = compute_class_weight(self.class_weight if self.class_weight == "balanced" else
+                                                    {np.searchsorted(self.classes_, k): v for k, v in self.class_weight.items()},
+                                                    classes=present, y=encoded)
+        seeds = rng.integers(0, 2**31, size=(2, self.n_estimators))
+        self.n_features_in_ = table.n_features
+        self.net_ = self._make_net(table.n_features, n_classes, hidden, seeds[0], weights, device)
+        self.net_.initialize()
+        groups = [range(self.n_estimators)] if self.batched else [[m] for m in range(self.n_estimators)]
+        self.stop_epochs_, self.n_iter_ = [], 0
+        for members in groups:
+            net = self.net_ if self.batched else self._make_net(
+                table.n_features, n_classes, hidden, seeds[0][members], weights, device).initialize()
+            dataset = MemberPixelDataset(table, image_index, ys, xs, encoded, seeds[1][members])
+            net.partial_fit(dataset, None)
+            stopper = dict(net.callbacks_)["reference_early_stopping"]
+            self.stop_epochs_ += list(stopper.stop_epoch_)
+            self.n_iter_ = max(self.n_iter_, stopper.iterations_)
+            if not self.batched:
+                self.net_.module_.load_member_state(members[0], net.module_.member_state(0))
+        self.n_training_pixels_ = len(labels)
+        return self
+
+    def _make_net(self, n_features, n_classes, hidden, init_seeds, class_weight, device):
+        callbacks = [("shuffle_members", ShuffleMembers()),
+                     ("reference_early_stopping", ReferenceEarlyStopping(
+                         patience=self.patience if self.patience is not None else float("inf")))]
+        if self.verbose:
+            callbacks.append(("progress_bar", ProgressBar()))
+        return EnsembleNet(
+            module=BatchedMLPEnsemble,
+            module__n_members=len(init_seeds),
+            module__in_features=n_features,
+            module__n_classes=n_classes,
+            module__hidden=hidden,
+            module__seeds=[int(s) for s in init_seeds],
+            criterion=torch.nn.CrossEntropyLoss,
+            optimizer=self.optimizer,
+            lr=self.lr,
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            train_split=None,
+            iterator_train__shuffle=False,
+            iterator_train__collate_fn=collate_identity,
+            callbacks=callbacks,
+            device=str(device),
+            verbose=self.verbose,
+            class_weight=class_weight,
+            **self._routed_params(),
+        )
+
+    def _training_pixels(self, X, y, rng):
+        table = PixelTable.from_input(X)
+        if table is None:
+            X, y = validate_data(self, X, y, dtype=np.float32, ensure_min_samples=1)
+            y = column_or_1d(y, warn=True)
+            table = PixelTable.from_matrix(X)
+            n = len(y)
+            return table, np.zeros(n, np.int64), np.arange(n), np.zeros(n, np.int64), y
+        masks = check_masks(y, [tuple(s) for s in table.sizes], ignore_index=self.ignore_index)
+        if self.n_classes is not None:
+            for i, mask in enumerate(masks):
+                bad = (mask >= self.n_classes) & (mask != self.ignore_index)
+                if bad.any():
+                    raise ValueError(f"y[{i}] has labels {np.unique(mask[bad])[:5].tolist()} outside 0..{self.n_classes - 1} "
+                                     f"(n_classes={self.n_classes}); unlabelled pixels must be {self.ignore_index}.")
+        image_index, ys, xs, labels = select_training_pixels(
+            masks, self.ignore_index, self.min_class_pixels, self.max_pixels_per_image, self.max_pixels_per_class, rng)
+        if len(labels) == 0:
+            raise ValueError("y has no labelled pixels to train on (all are ignore_index, or every class is "
+                             f"below min_class_pixels={self.min_class_pixels} in every image).")
+        return table, image_index, ys, xs, labels
+
+    # -- prediction --------------------------------------------------------------------------
+    def _prediction_table(self, X):
+        check_is_fitted(self, "net_")
+        table = PixelTable.from_input(X)
+        if table is None:
+            X = validate_data(self, X, dtype=np.float32, reset=False)
+            table = PixelTable.from_matrix(X)
+        elif table.n_features != self.n_features_in_:
+            raise ValueError(f"X has {table.n_features} features per pixel, but {type(self).__name__} "
+                             f"was fitted with {self.n_features_in_}.")
+        return table
+
+    def _member_probabilities(self, table, i):
+        """Members' class probabilities ``(n_pixels, M, K)`` for all pixels of image ``i``."""
+        module = self.net_.module_
+        module.eval()
+        device = next(module.parameters()).device
+        ys, xs = table.image_pixels(i)
+        chunks = []
+        with torch.inference_mode():
+            for start in range(0, len(ys), self.predict_batch_size):
+                sl = slice(start, start + self.predict_batch_size)
+                features = table.gather(np.full(len(ys[sl]), i), ys[sl], xs[sl]).to(device)
+                chunks.append(torch.softmax(module(features).float(), dim=-1).cpu())
+        return torch.cat(chunks)
+
+    def _per_image(self, X, reduce):
+        table = self._prediction_table(X)
+        outputs = []
+        for i in range(len(table)):
+            probabilities = self._member_probabilities(table, i)
+            out = reduce(probabilities)
+            outputs.append(out.reshape(*table.sizes[i], *out.shape[1:]) if table.kind == "images" else out)
+        if table.kind == "tabular":
+            return outputs[0]
+        if len({o.shape for o in outputs}) == 1:
+            return np.stack(outputs)
+        return outputs
+
+    def predict(self, X):
+        """Predicted labels: ``(N, H, W)`` label maps (a list when sizes differ) or ``(n_samples,)``."""
+        n_classes = len(self.classes_)
+
+        def reduce(p):
+            if self.voting == "hard":
+                index = majority_vote(p.argmax(-1), n_classes)
+            else:
+                index = p.mean(1).argmax(-1)
+            return self.classes_[index.numpy()]
+
+        return self._per_image(X, reduce)
+
+    def predict_proba(self, X):
+        """Mean member probabilities: ``(N, H, W, K)`` (a list when sizes differ) or ``(n_samples, K)``."""
+        return self._per_image(X, lambda p: p.mean(1).numpy())
+
+    def predict_uncertainty(self, X):
+        """Per-pixel Jensen-Shannon divergence of the members (0 = full agreement), image-shaped."""
+        return self._per_image(X, lambda p: js_uncertainty(p).numpy())
+
+    def uncertainty_scores(self, X):
+        """One uncertainty per image: the mean of its 10% most uncertain pixels (reference)."""
+        maps = self.predict_uncertainty(X)
+        maps = [maps] if isinstance(maps, np.ndarray) and maps.ndim == 1 else maps
+        return np.array([float(uncertainty_score(torch.as_tensor(np.asarray(m)))) for m in maps])
+
+    def score(self, X, y):
+        """Mean IoU of the predictions (classes present in truth or prediction; ignore_index skipped)."""
+        return miou_score(y, self.predict(X), ignore_index=self.ignore_index)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.non_deterministic = False
+        return tags
+
+
+def _seed_of(random_state):
+    if random_state is None or isinstance(random_state, numbers.Integral):
+        return random_state
+    return random_state.randint(2**31)
+
+
+def _check_routed(kwargs):
+    bad = [k for k in kwargs if not k.startswith(ROUTED_PREFIXES)]
+    if bad:
+        raise TypeError(f"MLPEnsembleClassifier got unexpected keyword arguments {bad}; extra arguments must "
+                        f"start with one of {ROUTED_PREFIXES}.")

@@ -1,0 +1,85 @@
+"""The ensemble of DatasetGAN pixel MLPs as one batched module."""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def reference_hidden_sizes(n_classes):
+    """DatasetGAN / ddpm-segmentation: 128-32 hidden units below 30 classes, 256-128 from 30 on."""
+    return (128, 32) if n_classes < 30 else (256, 128)
+
+
+class BatchedMLPEnsemble(nn.Module):
+    """``n_members`` MLPs Linear-ReLU-BatchNorm (×len(hidden)) + Linear, evaluated together.
+
+    Member ``m``'s weights are slices ``[m]`` of stacked parameters, so one batched matmul runs
+    all members; each member is initialised from its own generator (``seeds[m]``) exactly as a
+    stand-alone member would be: weights ~ N(0, 0.02), biases 0, BatchNorm weight 1 and bias 0
+    (the reference's ``init_weights``). Since Adam, BatchNorm and the summed loss act per
+    member, training them together gives the same members as training them one by one.
+
+    Input is ``(B, n_members, d)`` — every member its own samples, as each member of the
+    reference ensemble walks its own shuffled order — or ``(B, d)``, shared by all members.
+    Output: logits ``(B, n_members, n_classes)``.
+    """
+
+    def __init__(self, n_members, in_features, n_classes, hidden=(128, 32), seeds=None, init_std=0.02):
+        super().__init__()
+        self.n_members = int(n_members)
+        dims = [int(in_features), *[int(h) for h in hidden], int(n_classes)]
+        self.weights = nn.ParameterList(
+            [nn.Parameter(torch.empty(self.n_members, d_in, d_out)) for d_in, d_out in zip(dims[:-1], dims[1:])]
+        )
+        self.biases = nn.ParameterList([nn.Parameter(torch.zeros(self.n_members, d)) for d in dims[1:]])
+        self.norms = nn.ModuleList([nn.BatchNorm1d(self.n_members * h) for h in dims[1:-1]])
+        seeds = list(range(self.n_members)) if seeds is None else list(seeds)
+        with torch.no_grad():
+            for m, seed in enumerate(seeds):
+                generator = torch.Generator().manual_seed(int(seed))
+                for weight in self.weights:
+                    # drawn as nn.Linear stores it, (out, in), so a member matches a plain MLP
+                    weight[m].copy_(torch.randn(weight.shape[2], weight.shape[1], generator=generator).T * init_std)
+
+    def forward(self, x):
+        shared = x.dim() == 2
+        h = x.unsqueeze(0) if shared else x.transpose(0, 1)  # (1 or M, B, d)
+        last = len(self.weights) - 1
+        for k, (weight, bias) in enumerate(zip(self.weights, self.biases)):
+            h = torch.matmul(h, weight) + bias[:, None, :]  # (M, B, d_out)
+            if k == last:
+                break
+            h = F.relu(h)
+            n_members, batch, width = h.shape
+            flat = h.permute(1, 0, 2).reshape(batch, n_members * width)
+            norm = self.norms[k]
+            # A last batch of one sample cannot give batch statistics; it is normalised with the
+            # running ones instead of aborting training.
+            flat = F.batch_norm(flat, norm.running_mean, norm.running_var, norm.weight, norm.bias,
+                                training=self.training and batch > 1, momentum=norm.momentum, eps=norm.eps)
+            h = flat.reshape(batch, n_members, width).permute(1, 0, 2)
+        return h.permute(1, 0, 2)  # (B, M, K)
+
+    def member_state(self, m):
+        """Copies of member ``m``'s parameters and BatchNorm statistics."""
+        state = {}
+        for name, tensor in self.state_dict().items():
+            if name.startswith("norms."):
+                if tensor.dim() == 0:
+                    continue
+                width = tensor.shape[0] // self.n_members
+                state[name] = tensor[m * width:(m + 1) * width].clone()
+            else:
+                state[name] = tensor[m].clone()
+        return state
+
+    def load_member_state(self, m, state):
+        """Write back what :meth:`member_state` returned."""
+        own = self.state_dict()
+        with torch.no_grad():
+            for name, value in state.items():
+                if name.startswith("norms."):
+                    width = own[name].shape[0] // self.n_members
+                    own[name][m * width:(m + 1) * width].copy_(value)
+                else:
+                    own[name][m].copy_(value)

@@ -1,0 +1,130 @@
+"""The skorch side of the ensemble: the net, its pixel dataset and the reference's early stop."""
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from skorch import NeuralNet
+from skorch.callbacks import Callback
+from torch.utils.data import Dataset
+
+
+def collate_identity(batch):
+    """The dataset already returns whole batches (``__getitems__``)."""
+    return batch
+
+
+class MemberPixelDataset(Dataset):
+    """Training pixels, served so that every member walks its own shuffled order.
+
+    Item ``i`` of a batch is, for member ``m``, pixel ``order[m][i]`` of a permutation drawn from
+    member ``m``'s own generator each epoch: member ``m`` sees exactly the batches it would see
+    if it were trained alone with that seed, as in the reference's one-model-at-a-time loop.
+    """
+
+    def __init__(self, table, image_index, ys, xs, labels, order_seeds):
+        self.table = table
+        self.image_index, self.ys, self.xs = image_index, ys, xs
+        self.labels = torch.as_tensor(labels, dtype=torch.long)
+        self.rngs = [np.random.default_rng(seed) for seed in order_seeds]
+        self.order = None
+
+    def new_epoch(self):
+        self.order = np.stack([rng.permutation(len(self.labels)) for rng in self.rngs])
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitems__(self, indices):
+        if self.order is None:
+            self.new_epoch()
+        picked = self.order[:, np.asarray(indices)].T  # (B, M)
+        flat = picked.reshape(-1)
+        features = self.table.gather(self.image_index[flat], self.ys[flat], self.xs[flat])
+        batch, members = picked.shape
+        return features.reshape(batch, members, -1), self.labels[flat].reshape(batch, members)
+
+    def __getitem__(self, index):
+        return self.__getitems__([index])
+
+
+class EnsembleNet(NeuralNet):
+    """A skorch ``NeuralNet`` whose loss is the sum of the members' cross-entropies.
+
+    Summing keeps each member's gradient equal to the gradient of its own loss; the per-member
+    values are kept in ``member_losses_`` for :class:`ReferenceEarlyStopping`.
+    """
+
+    def __init__(self, *args, class_weight=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.class_weight = class_weight
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        batch, members, n_classes = y_pred.shape
+        y_true = y_true.to(y_pred.device)
+        losses = F.cross_entropy(y_pred.reshape(-1, n_classes), y_true.reshape(-1), reduction="none")
+        losses = losses.reshape(batch, members)
+        if self.class_weight is not None:
+            weights = torch.as_tensor(self.class_weight, dtype=losses.dtype, device=losses.device)[y_true]
+            per_member = (losses * weights).sum(0) / weights.sum(0)
+        else:
+            per_member = losses.mean(0)
+        self.member_losses_ = per_member.detach()
+        return per_member.sum()
+
+
+class ShuffleMembers(Callback):
+    """Draws every member's new pixel order at the start of each epoch."""
+
+    def on_epoch_begin(self, net, dataset_train=None, **kwargs):
+        dataset_train.new_epoch()
+
+
+class ReferenceEarlyStopping(Callback):
+    """The reference's stopping rule, applied to every member separately.
+
+    From epoch ``start_epoch`` on (the reference: ``epoch > 3``), a member stops once its batch loss
+    has not improved on its best for more than ``patience`` iterations. A stopped member's weights
+    are frozen at that moment (restored at the end of training); training ends when all members
+    have stopped or at ``max_epochs``.
+    """
+
+    def __init__(self, patience=50, start_epoch=4):
+        self.patience = patience
+        self.start_epoch = start_epoch
+
+    def on_train_begin(self, net, **kwargs):
+        members = net.module_.n_members
+        self.best_ = [math.inf] * members
+        self.count_ = [0] * members
+        self.frozen_ = [None] * members
+        self.stop_epoch_ = [None] * members
+        self.iterations_ = 0
+
+    def on_batch_end(self, net, batch=None, training=None, **kwargs):
+        if not training:
+            return
+        self.iterations_ += 1
+        epoch = len(net.history) - 1
+        if epoch < self.start_epoch:
+            return
+        losses = net.member_losses_.tolist()
+        for m, loss in enumerate(losses):
+            if self.frozen_[m] is not None:
+                continue
+            if loss < self.best_[m]:
+                self.best_[m], self.count_[m] = loss, 0
+            else:
+                self.count_[m] += 1
+            if self.count_[m] > self.patience:
+                self.frozen_[m] = net.module_.member_state(m)
+                self.stop_epoch_[m] = epoch
+        if all(f is not None for f in self.frozen_):
+            raise KeyboardInterrupt  # skorch's way to end fit early
+
+    def on_train_end(self, net, **kwargs):
+        for m, state in enumerate(self.frozen_):
+            if state is not None:
+                net.module_.load_member_state(m, state)
+        self.frozen_ = [None] * len(self.frozen_)

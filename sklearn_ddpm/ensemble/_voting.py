@@ -1,0 +1,32 @@
+"""Combining ensemble members: majority vote, mean probability, Jensen-Shannon uncertainty."""
+
+import torch
+
+
+def majority_vote(member_labels, n_classes):
+    """Most frequent label per row of ``member_labels`` ``(n, M)``; ties go to the lowest label."""
+    votes = torch.zeros(member_labels.shape[0], n_classes, dtype=torch.int32, device=member_labels.device)
+    votes.scatter_add_(1, member_labels.long(), torch.ones_like(member_labels, dtype=torch.int32))
+    return votes.argmax(1)
+
+
+def entropy(probabilities, dim=-1):
+    """Shannon entropy (nats) along ``dim``, with 0 log 0 = 0."""
+    return -(probabilities * torch.log(probabilities.clamp_min(1e-30))).sum(dim)
+
+
+def js_uncertainty(member_probabilities):
+    """Jensen-Shannon divergence of the members' distributions ``(n, M, K)`` → ``(n,)``.
+
+    The entropy of the mean distribution minus the mean of the members' entropies, as the
+    reference computes its uncertainty: zero when members agree, large where they disagree.
+    """
+    mean = member_probabilities.mean(1)
+    return entropy(mean) - entropy(member_probabilities).mean(1)
+
+
+def uncertainty_score(js_map, top_fraction=0.1):
+    """One number per image: the mean of its top ``top_fraction`` most uncertain pixels (reference)."""
+    flat = js_map.reshape(-1)
+    k = max(1, int(flat.numel() * top_fraction))
+    return flat.topk(k).values.mean()

@@ -1,0 +1,8 @@
+"""Feature extraction: the transformer, the compact feature container, the activation cache."""
+
+from ._cache import ActivationCache, shared_cache
+from ._container import PixelFeatures
+from ._transformer import PAPER_BLOCKS, PAPER_STEPS, DDPMFeatureTransformer, auto_blocks
+
+__all__ = ["PAPER_BLOCKS", "PAPER_STEPS", "ActivationCache", "DDPMFeatureTransformer", "PixelFeatures",
+           "auto_blocks", "shared_cache"]

@@ -1,0 +1,281 @@
+"""``DDPMFeatureTransformer``: images → per-pixel diffusion features."""
+
+import hashlib
+import numbers
+import os
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+from tqdm.auto import tqdm
+
+from ..backbone import Backbone, decoder_block_modules, load_backbone
+from ..utils import check_images, resolve_device
+from ..utils._validation import check_int_tuple
+from ._cache import ActivationCache, resolve_cache
+from ._container import PixelFeatures
+from ._extraction import block_activations, noise_for, resize_images, to_model_input
+
+PAPER_BLOCKS = (5, 6, 7, 8, 12)
+PAPER_STEPS = (50, 150, 250)
+
+
+def auto_blocks(n_blocks):
+    """The paper's blocks for an 18-block decoder; the same relative depths for other decoders."""
+    if n_blocks == 18:
+        return PAPER_BLOCKS
+    return tuple(sorted({min(n_blocks - 1, round(b * n_blocks / 18)) for b in PAPER_BLOCKS}))
+
+
+class DDPMFeatureTransformer(TransformerMixin, BaseEstimator):
+    """Pixel features from the decoder of a denoising diffusion model (Baranchuk et al., 2022).
+
+    For every image: resize to the model's resolution, scale to [-1, 1], noise it with
+    ``q(x_t | x_0)`` for each timestep in ``steps``, run the UNet and keep the outputs of the decoder
+    ``blocks``. Each pixel's feature is the concatenation, over steps and then blocks, of the
+    block activations bilinearly upsampled to the image's *original* size — so masks are used at
+    the size they were drawn, and predictions come back at that size.
+
+    Block numbers are the paper's: the decoder's residual blocks counted from the deepest level,
+    the last block of a level including its upsampler (see
+    :func:`sklearn_ddpm.backbone.list_decoder_blocks`).
+
+    Parameters
+    ----------
+    model : Backbone, diffusers.UNet2DModel, str or path-like, default=None
+        The diffusion UNet: an instance, a ``save_pretrained`` folder, a guided-diffusion ``.pt``
+        checkpoint, or a hub id. None uses the small horse DDPM bundled with the package.
+    blocks : "auto" or tuple of int, default="auto"
+        Decoder blocks to read. "auto" is the paper's ``(5, 6, 7, 8, 12)`` for an 18-block
+        (ADM-256) decoder and the same relative depths for other decoders.
+    steps : tuple of int, default=(50, 150, 250)
+        Diffusion timesteps ``t`` at which the image is noised.
+    image_size : int or (int, int), default=None
+        Resolution the images are resized to; the model's ``sample_size`` when None.
+    scheduler : diffusers scheduler, default=None
+        Noise schedule for ``q(x_t | x_0)``; the checkpoint's own when it has one, else linear
+        1000 steps.
+    noise : {"shared", "per_step"}, default="shared"
+        "shared": one fixed noise for all steps (paper); "per_step": a fresh noise per step.
+    n_noise_samples : int, default=1
+        Average the activations over this many noise draws (paper, Table 5).
+    output : {"compact", "dense"}, default="compact"
+        "compact" returns :class:`PixelFeatures` (native-resolution float16 maps, upsampled on
+        demand); "dense" returns upsampled float32 features, an ``(N, H, W, D)`` array (a list
+        when sizes differ).
+    feature_dtype : {"float16", "float32"}, default="float16"
+        Storage type of compact features.
+    batch_size : int, default=8
+        Images per UNet forward pass (each carries all its timesteps).
+    device : str, default="cpu"
+        "cpu" or "cuda" (or "cuda:N").
+    autocast_dtype : {None, "bfloat16", "float16"}, default=None
+        Mixed precision for the UNet on CUDA.
+    memory : "auto", None, str or ActivationCache, default="auto"
+        Activation cache: "auto" is a process-wide in-memory LRU cache (1 GiB, set
+        ``SKLEARN_DDPM_CACHE_BYTES`` to change it); a directory also caches on disk; None
+        disables caching.
+    random_state : int, default=0
+        Seed of the noise.
+    progress : bool, default=False
+        Show a progress bar over images.
+
+    Attributes
+    ----------
+    backbone_ : Backbone
+        The loaded model and noise schedule.
+    blocks_ : tuple of int
+        Blocks actually used.
+    n_features_out_ : int
+        Length of a pixel's feature vector.
+    layer_names_ : list of (int, int)
+        ``(timestep, block)`` of each feature group, in feature order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_ddpm import DDPMFeatureTransformer
+    >>> from sklearn_ddpm.backbone import tiny_unet
+    >>> images = np.random.default_rng(0).integers(0, 255, (2, 40, 48, 3), dtype=np.uint8)
+    >>> features = DDPMFeatureTransformer(tiny_unet(), blocks=(3, 6), steps=(50,)).fit_transform(images)
+    >>> features.shape
+    (2, 40, 48, 96)
+    """
+
+    _parameter_constraints = {
+        "model": [None, Backbone, str, os.PathLike, torch.nn.Module],
+        "blocks": [StrOptions({"auto"}), "array-like", Interval(numbers.Integral, 0, None, closed="left")],
+        "steps": ["array-like", Interval(numbers.Integral, 0, None, closed="left")],
+        "image_size": [None, Interval(numbers.Integral, 8, None, closed="left"), tuple, list],
+        "scheduler": [None, HasMethods(["add_noise"])],
+        "noise": [StrOptions({"shared", "per_step"})],
+        "n_noise_samples": [Interval(numbers.Integral, 1, None, closed="left")],
+        "output": [StrOptions({"compact", "dense"})],
+        "feature_dtype": [StrOptions({"float16", "float32"})],
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "device": [str, torch.device],
+        "autocast_dtype": [None, StrOptions({"bfloat16", "float16"})],
+        "memory": [None, str, os.PathLike, ActivationCache],
+        "random_state": ["random_state"],
+        "progress": ["boolean"],
+    }
+
+    def __init__(self, model=None, *, blocks="auto", steps=PAPER_STEPS, image_size=None, scheduler=None,
+                 noise="shared", n_noise_samples=1, output="compact", feature_dtype="float16", batch_size=8,
+                 device="cpu", autocast_dtype=None, memory="auto", random_state=0, progress=False):
+        self.model = model
+        self.blocks = blocks
+        self.steps = steps
+        self.image_size = image_size
+        self.scheduler = scheduler
+        self.noise = noise
+        self.n_noise_samples = n_noise_samples
+        self.output = output
+        self.feature_dtype = feature_dtype
+        self.batch_size = batch_size
+        self.device = device
+        self.autocast_dtype = autocast_dtype
+        self.memory = memory
+        self.random_state = random_state
+        self.progress = progress
+
+    def fit(self, X=None, y=None):
+        """Load the backbone and check the settings; no training happens here.
+
+        Parameters
+        ----------
+        X : ignored
+            Images (validated in :meth:`transform`).
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        resolve_device(self.device, fitting=True)
+        self.backbone_ = load_backbone(self.model, self.scheduler)
+        n_blocks = len(decoder_block_modules(self.backbone_.unet))
+        blocks = auto_blocks(n_blocks) if isinstance(self.blocks, str) else check_int_tuple(self.blocks, "blocks")
+        bad = [b for b in blocks if not 0 <= b < n_blocks]
+        if bad:
+            raise ValueError(f"blocks {bad} do not exist: this UNet has decoder blocks 0..{n_blocks - 1} "
+                             "(see sklearn_ddpm.backbone.list_decoder_blocks).")
+        self.blocks_ = tuple(dict.fromkeys(blocks))
+        steps = check_int_tuple(self.steps, "steps")
+        n_train = int(self.backbone_.scheduler.config.num_train_timesteps)
+        bad = [t for t in steps if not 0 <= t < n_train]
+        if bad:
+            raise ValueError(f"steps {bad} are outside the schedule's 0..{n_train - 1}.")
+        self.steps_ = tuple(dict.fromkeys(steps))
+        if self.image_size is None:
+            self.image_size_ = self.backbone_.image_size
+        else:
+            size = self.image_size
+            self.image_size_ = (int(size), int(size)) if isinstance(size, numbers.Integral) else tuple(int(s) for s in size)
+        factor = 2 ** (len(self.backbone_.unet.config.block_out_channels) - 1)
+        if any(s % factor for s in self.image_size_):
+            raise ValueError(f"image_size {self.image_size_} must be divisible by {factor} for this UNet.")
+        self.noise_seed_ = (int(self.random_state) if isinstance(self.random_state, numbers.Integral)
+                            else int(np.random.default_rng().integers(2**31)))
+        self.layer_names_ = [(t, b) for t in self.steps_ for b in self.blocks_]
+        channels = {b.index: b.channels for b in _block_channels(self.backbone_, self.image_size_)}
+        self.n_features_out_ = len(self.steps_) * sum(channels[b] for b in self.blocks_)
+        return self
+
+    def transform(self, X):
+        """Compute pixel features.
+
+        Parameters
+        ----------
+        X : array of shape (n_images, height, width, 3) or list of (height, width, 3) arrays
+            RGB images, uint8 (or floats in [0, 1]).
+
+        Returns
+        -------
+        PixelFeatures or ndarray or list of ndarray
+            See the ``output`` parameter.
+        """
+        check_is_fitted(self, "backbone_")
+        images = check_images(X)
+        features = self._compact_features(images)
+        if self.output == "dense":
+            return features.to_dense()
+        return features
+
+    def get_feature_names_out(self, input_features=None):
+        """Names ``t{step}_b{block}_c{channel}`` of the feature columns."""
+        check_is_fitted(self, "backbone_")
+        channels = {b.index: b.channels for b in _block_channels(self.backbone_, self.image_size_)}
+        return np.asarray([f"t{t}_b{b}_c{c}" for t, b in self.layer_names_ for c in range(channels[b])], dtype=object)
+
+    def _compact_features(self, images):
+        device = resolve_device(self.device, fitting=False)
+        backbone = self.backbone_
+        unet = backbone.unet.to(device)
+        cache = resolve_cache(self.memory)
+        dtype = torch.float16 if self.feature_dtype == "float16" else torch.float32
+        autocast = getattr(torch, self.autocast_dtype) if (self.autocast_dtype and device.type == "cuda") else None
+        resized = resize_images(images, self.image_size_)
+        per_step = self.noise == "per_step"
+        noise_key = (self.noise, self.noise_seed_, self.n_noise_samples, str(autocast), self.feature_dtype)
+        keys = [(backbone.fingerprint, hashlib.sha1(image.tobytes()).hexdigest(), self.image_size_, noise_key)
+                for image in resized]
+
+        # layer (t, b) -> list of per-image (h, w, C) tensors
+        per_layer = {name: [None] * len(images) for name in self.layer_names_}
+        todo = []  # (image index, step) pairs whose activations are not all cached
+        for i, key in enumerate(keys):
+            for t in self.steps_:
+                missing = False
+                for b in self.blocks_:
+                    hit = cache.get(key + (t, b)) if cache is not None else None
+                    if hit is None:
+                        missing = True
+                    per_layer[(t, b)][i] = hit
+                if missing:
+                    todo.append((i, t))
+
+        rows = self.batch_size * len(self.steps_)
+        shape = (3, *self.image_size_)
+        bar = tqdm(total=len(todo), desc="DDPM features", unit="img·step", disable=not self.progress or not todo)
+        for start in range(0, len(todo), rows):
+            pairs = todo[start:start + rows]
+            x0 = to_model_input(resized[[i for i, _ in pairs]])
+            t_batch = torch.tensor([t for _, t in pairs])
+            sums = {}
+            for draw in range(self.n_noise_samples):
+                eps = torch.stack([noise_for(self.noise_seed_, draw, t, shape, per_step) for _, t in pairs])
+                x_t = backbone.scheduler.add_noise(x0, eps, t_batch)
+                acts = block_activations(unet, x_t.to(device), t_batch.to(device), self.blocks_, autocast)
+                for b, act in acts.items():
+                    act = act.float()
+                    sums[b] = act if b not in sums else sums[b] + act
+            for b, total in sums.items():
+                mean = (total / self.n_noise_samples).permute(0, 2, 3, 1).to("cpu", dtype).contiguous()
+                for row, (i, t) in enumerate(pairs):
+                    per_layer[(t, b)][i] = mean[row]
+                    if cache is not None:
+                        cache.put(keys[i] + (t, b), mean[row])
+            bar.update(len(pairs))
+        bar.close()
+        maps = [torch.stack(per_layer[name]).to(dtype) for name in self.layer_names_]
+        return PixelFeatures(maps, self.layer_names_, [image.shape[:2] for image in images])
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.three_d_array = True
+        tags.requires_fit = True
+        return tags
+
+
+def _block_channels(backbone, image_size):
+    from ..backbone import list_decoder_blocks
+
+    cache = backbone.__dict__.setdefault("_block_listing", {})
+    if image_size not in cache:
+        cache[image_size] = list_decoder_blocks(backbone.unet, image_size)
+    return cache[image_size]

@@ -1,0 +1,109 @@
+"""Validation of image and mask inputs, with messages that name the offending item."""
+
+import numbers
+
+import numpy as np
+
+
+def check_images(images, name="X"):
+    """Validate RGB images; return a list of ``(H, W, 3)`` uint8 arrays.
+
+    Accepts an ``(N, H, W, 3)`` array or a sequence of ``(H, W, 3)`` arrays, as uint8 (0-255),
+    other integers in 0-255, or floats in [0, 1].
+    """
+    if isinstance(images, np.ndarray):
+        if images.ndim != 4:
+            raise ValueError(
+                f"{name} must be an array of shape (n_images, height, width, 3) or a list of "
+                f"(height, width, 3) images; got an array with shape {images.shape}. "
+                "For a single image use X[None]."
+            )
+        items = list(images)
+    elif isinstance(images, (list, tuple)):
+        items = list(images)
+    else:
+        raise TypeError(f"{name} must be an array or a list of images, got {type(images).__name__}.")
+    if not items:
+        raise ValueError(f"{name} holds no images.")
+    return [_check_image(np.asarray(image), i, name) for i, image in enumerate(items)]
+
+
+def _check_image(image, i, name):
+    if image.dtype == object or not (np.issubdtype(image.dtype, np.number) or image.dtype == bool):
+        raise TypeError(f"{name}[{i}] has dtype {image.dtype}; expected uint8 RGB values.")
+    if image.ndim != 3 or image.shape[-1] != 3:
+        hint = " (grayscale? convert with PIL's .convert('RGB'))" if image.ndim == 2 else ""
+        hint = " (RGBA? drop the alpha channel or use PIL's .convert('RGB'))" if image.ndim == 3 and image.shape[-1] == 4 else hint
+        raise ValueError(f"{name}[{i}] has shape {image.shape}; expected an RGB image of shape (height, width, 3){hint}.")
+    if min(image.shape[:2]) < 2:
+        raise ValueError(f"{name}[{i}] has shape {image.shape}; images must be at least 2x2 pixels.")
+    if image.dtype == np.uint8:
+        return image
+    if np.issubdtype(image.dtype, np.floating):
+        if not np.isfinite(image).all():
+            raise ValueError(f"{name}[{i}] contains NaN or infinite values.")
+        if image.min() < 0 or image.max() > 1:
+            raise ValueError(
+                f"{name}[{i}] is a float image with values in [{image.min():g}, {image.max():g}]; "
+                "float images must be in [0, 1] (or pass uint8 in 0-255)."
+            )
+        return np.round(image * 255).astype(np.uint8)
+    if image.min() < 0 or image.max() > 255:
+        raise ValueError(f"{name}[{i}] has values outside 0-255.")
+    return image.astype(np.uint8)
+
+
+def check_masks(masks, sizes, ignore_index=255, name="y"):
+    """Validate label maps against image sizes; return a list of int64 ``(H, W)`` arrays."""
+    if isinstance(masks, np.ndarray):
+        if masks.ndim != 3:
+            raise ValueError(
+                f"{name} must be label maps of shape (n_images, height, width) or a list of (height, width) "
+                f"arrays; got an array with shape {masks.shape}."
+            )
+        items = list(masks)
+    elif isinstance(masks, (list, tuple)):
+        items = list(masks)
+    else:
+        raise TypeError(f"{name} must be an array or a list of label maps, got {type(masks).__name__}.")
+    if len(items) != len(sizes):
+        raise ValueError(f"{name} has {len(items)} masks but there are {len(sizes)} images.")
+    checked = []
+    for i, (mask, size) in enumerate(zip(items, sizes)):
+        mask = np.asarray(mask)
+        if mask.ndim == 3 and mask.shape[-1] == 1:
+            mask = mask[..., 0]
+        if mask.ndim != 2:
+            raise ValueError(f"{name}[{i}] has shape {mask.shape}; expected a 2-D label map.")
+        if tuple(mask.shape) != tuple(size):
+            raise ValueError(
+                f"{name}[{i}] has size {mask.shape[0]}x{mask.shape[1]} but its image is {size[0]}x{size[1]} "
+                "(height x width); masks must match their images."
+            )
+        if np.issubdtype(mask.dtype, np.floating):
+            if not np.isfinite(mask).all():
+                raise ValueError(f"{name}[{i}] contains NaN or infinite values.")
+            if not np.all(mask == np.round(mask)):
+                raise ValueError(f"{name}[{i}] has non-integer labels.")
+        elif not (np.issubdtype(mask.dtype, np.integer) or mask.dtype == bool):
+            raise TypeError(f"{name}[{i}] has dtype {mask.dtype}; expected integer class labels.")
+        mask = mask.astype(np.int64)
+        bad = (mask < 0) & (mask != ignore_index)
+        if bad.any():
+            raise ValueError(f"{name}[{i}] has negative labels {np.unique(mask[bad])[:5].tolist()}; "
+                             f"labels must be 0..n_classes-1 or {ignore_index} (ignore).")
+        checked.append(mask)
+    return checked
+
+
+def check_int_tuple(value, name):
+    """A tuple of ints from an int or a sequence of ints."""
+    if isinstance(value, numbers.Integral):
+        return (int(value),)
+    try:
+        values = tuple(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an int or a sequence of ints, got {value!r}.") from None
+    if not values or not all(isinstance(v, numbers.Integral) for v in values):
+        raise ValueError(f"{name} must be a non-empty sequence of ints, got {value!r}.")
+    return tuple(int(v) for v in values)
