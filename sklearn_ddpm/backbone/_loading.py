@@ -183,7 +183,7 @@ def _load_folder(path, scheduler, source):
     config = json.loads((unet_path / "config.json").read_text())
     if config.get("_class_name", "UNet2DModel") != "UNet2DModel":
         raise ValueError(f"{unet_path} holds a {config['_class_name']}, not a UNet2DModel.")
-    unet = UNet2DModel.from_pretrained(unet_path, torch_dtype=torch.float32)
+    unet = UNet2DModel.from_pretrained(str(unet_path), torch_dtype=torch.float32)
     if scheduler is None and (scheduler_path / "scheduler_config.json").is_file():
         scheduler = _scheduler_from_config(json.loads((scheduler_path / "scheduler_config.json").read_text()))
     return Backbone(unet, scheduler, source=source)
@@ -196,7 +196,7 @@ def _load_hub(repo_id, scheduler):
             unet = UNet2DModel.from_pretrained(repo_id, subfolder=subfolder, torch_dtype=torch.float32)
             break
         except (OSError, ValueError) as exc:
-            errors.append(str(exc).splitlines()[0])
+            errors.append((str(exc).strip().splitlines() or [type(exc).__name__])[0])
     else:
         raise OSError(
             f"could not load {repo_id!r}: it is not a local path, and loading it as a Hugging Face hub "
@@ -222,4 +222,14 @@ def _scheduler_from_config(config):
 
 
 def _plain_config(configurable):
-    return json.loads(json.dumps(dict(configurable.config), default=list))
+    # Bookkeeping keys (class name and diffusers version, added by save_pretrained; where the model
+    # was loaded from; which values were defaulted) say nothing about what the model computes: the
+    # same weights must fingerprint the same whether built in memory, loaded from a copied folder
+    # or unpickled. ``_name_or_path`` is also a Path after loading a local folder, which json
+    # cannot write.
+    config = {k: v for k, v in dict(configurable.config).items() if not k.startswith("_")}
+    return json.loads(json.dumps(config, default=_jsonable))
+
+
+def _jsonable(value):
+    return str(value) if isinstance(value, Path) else list(value)

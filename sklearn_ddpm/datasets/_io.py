@@ -115,3 +115,57 @@ def read_mask(path):
     if not np.issubdtype(mask.dtype, np.integer):
         raise ValueError(f"{path}: a mask must hold integer class indices, got {mask.dtype}.")
     return mask
+
+
+def shared_data_root(name):
+    """Default location of a project data set: ``<repo>/../shared/data/<name>``.
+
+    Only meaningful in a source checkout next to the project's ``shared`` folder; installed
+    packages should pass ``root`` explicitly.
+    """
+    return Path(__file__).resolve().parents[2].parent / "shared" / "data" / name
+
+
+def load_split_folder(root, split, *, image_dir, mask_dir, splits_file="splits.json", n=None,
+                      with_masks=True, dataset="data set"):
+    """Read the images (and masks) of one split of a ``splits.json`` folder layout.
+
+    Returns ``(images, masks, names, readme_text)``; ``masks`` is None when ``with_masks`` is
+    False. ``n`` keeps the first ``n`` names in the split's listed order.
+    """
+    import json
+
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(
+            f"{dataset} folder not found: {root}. Pass root= the folder holding {splits_file}."
+        )
+    splits = json.loads((root / splits_file).read_text())
+    available = sorted(k for k, v in splits.items() if isinstance(v, list))
+    if split not in available:
+        raise ValueError(f"Unknown split {split!r} for {dataset}; choose one of {available}.")
+    names = list(splits[split])
+    if n is not None:
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 0 < n <= len(names):
+            raise ValueError(f"n must be an integer in [1, {len(names)}] for split {split!r}, got {n!r}.")
+        names = names[: int(n)]
+    images = [read_image(_find(root / image_dir, name)) for name in names]
+    masks = None
+    if with_masks:
+        masks = [read_mask(_find(root / mask_dir, name)) for name in names]
+        for name, img, mask in zip(names, images, masks):
+            if mask.shape != img.shape[:2]:
+                raise ValueError(f"{dataset}: mask of {name} is {mask.shape}, image is {img.shape[:2]}.")
+    readme = root / "README.md"
+    descr = readme.read_text() if readme.is_file() else ""
+    return images, masks, names, descr
+
+
+def _find(folder, name):
+    path = folder / name
+    if path.is_file():
+        return path
+    matches = sorted(folder.glob(f"{name}.*"))
+    if not matches:
+        raise FileNotFoundError(f"No file named {name}(.*) in {folder}.")
+    return matches[0]

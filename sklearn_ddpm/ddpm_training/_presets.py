@@ -2,24 +2,27 @@
 
 Every preset follows the layout of the ADM UNet (Dhariwal & Nichol, 2021) used by Baranchuk et al.:
 two resnet blocks per resolution level (``layers_per_block=2``, so each decoder up-block has three,
-matching ADM's ``output_blocks``), scale-shift time conditioning, resnet up/down-sampling
-(ADM's ``resblock_updown``), and self-attention with 64-channel heads at the 16x16 and 8x8 levels.
-The widths are much slimmer than ADM's so that they can be trained on a CPU or a single small GPU.
+matching ADM's ``output_blocks``), scale-shift time conditioning, resnet up/down-sampling blocks
+(ADM's ``resblock_updown``), GroupNorm before every attention (the middle one included), and
+self-attention (32-channel heads) at the 16x16 and 8x8 levels. The widths are far slimmer than ADM's
+(base 32, like ADM-64's channel multipliers 1, 2, 3, 4) so that a preset trains on a CPU and its fp16
+weights stay under 15 MB.
 
-Parameter counts and speed were measured in this repository on a 2-core CPU with
-``torch.set_num_threads(1)``, fp32, the preset's default batch size (one optimizer step including
-the EMA update); GPU speed was not measured.
+Parameter counts are exact. Speed: one optimizer step (forward, backward, AdamW, EMA update) in fp32
+at the preset's default batch size with ``torch.set_num_threads(1)`` on this project's 2-core Xeon
+development machine; the "busy" column was measured while other jobs loaded the machine (load average
+5-10), the "quiet" one with a load average of about 1. GPU speed was not measured.
 
-========  ==========  =========  ===========  ============  =======================
-preset    resolution  params     batch size   s/step (CPU)  widths
-========  ==========  =========  ===========  ============  =======================
-``64``    64x64       6.9 M      16           ~1.5          64, 128, 128, 192
-``128``   128x128     7.8 M      8            ~2.9          32, 64, 128, 128, 192
-``256``   256x256     8.0 M      4            ~3.4          32, 32, 64, 128, 128, 192
-``tiny``  32x32       0.1 M      4            ~0.03         16, 32 (tests only)
-========  ==========  =========  ===========  ============  =======================
+========  ==========  ======  =====  ==============  =============  ========================
+preset    resolution  params  batch  s/step (quiet)  s/step (busy)  widths
+========  ==========  ======  =====  ==============  =============  ========================
+``64``    64x64       6.30 M  8      1.4             3.1            32, 64, 96, 128
+``128``   128x128     7.07 M  8      not measured    15.5           32, 64, 64, 96, 128
+``256``   256x256     7.29 M  4      not measured    24.9           32, 32, 64, 64, 96, 128
+``tiny``  32x32       0.13 M  4      0.08 at 16x16   --             16, 16 (tests only)
+========  ==========  ======  =====  ==============  =============  ========================
 
-The 6.9 M-parameter ``64`` preset stores as 14 MB of fp16 safetensors.
+fp16 safetensors sizes: 12.6 MB (``64``), 14.1 MB (``128``), 14.6 MB (``256``).
 """
 
 import copy
@@ -31,8 +34,10 @@ _COMMON = dict(
     resnet_time_scale_shift="scale_shift",
     upsample_type="resnet",
     downsample_type="resnet",
-    attention_head_dim=64,
+    attention_head_dim=32,
     norm_num_groups=32,
+    # Without it the middle block's attention of a scale-shift UNet2DModel has no GroupNorm (ADM's has).
+    attn_norm_num_groups=32,
     dropout=0.1,
     flip_sin_to_cos=True,
     freq_shift=0,
@@ -40,28 +45,30 @@ _COMMON = dict(
 
 
 def _blocks(n_plain, n_attn):
-    down = ("DownBlock2D",) * n_plain + ("AttnDownBlock2D",) * n_attn
-    up = ("AttnUpBlock2D",) * n_attn + ("UpBlock2D",) * n_plain
+    # DownBlock2D/UpBlock2D ignore downsample_type/upsample_type and resample with plain
+    # convolutions; the Resnet*sampleBlock2D types resample with resnet blocks like ADM.
+    down = ("ResnetDownsampleBlock2D",) * n_plain + ("AttnDownBlock2D",) * n_attn
+    up = ("AttnUpBlock2D",) * n_attn + ("ResnetUpsampleBlock2D",) * n_plain
     return {"down_block_types": down, "up_block_types": up}
 
 
 PRESETS = {
     "64": dict(
         image_size=64,
-        batch_size=16,
+        batch_size=8,
         unet=dict(_COMMON, block_out_channels=(32, 64, 96, 128), **_blocks(2, 2)),
     ),
     "128": dict(
         image_size=128,
         batch_size=8,
-        unet=dict(_COMMON, block_out_channels=(32, 64, 128, 128, 192), **_blocks(3, 2)),
+        unet=dict(_COMMON, block_out_channels=(32, 64, 64, 96, 128), **_blocks(3, 2)),
     ),
     "256": dict(
         image_size=256,
         batch_size=4,
-        unet=dict(_COMMON, block_out_channels=(32, 32, 64, 128, 128, 192), **_blocks(4, 2)),
+        unet=dict(_COMMON, block_out_channels=(32, 32, 64, 64, 96, 128), **_blocks(4, 2)),
     ),
-    # Only for tests and smoke runs: ~0.1 M parameters, seconds per hundred steps on a CPU.
+    # Only for tests and smoke runs: 0.13 M parameters, a few milliseconds per step at 16x16.
     "tiny": dict(
         image_size=32,
         batch_size=4,
@@ -69,6 +76,7 @@ PRESETS = {
             _COMMON,
             block_out_channels=(16, 16),
             norm_num_groups=8,
+            attn_norm_num_groups=8,
             attention_head_dim=16,
             dropout=0.0,
             **_blocks(1, 1),

@@ -245,7 +245,10 @@ def _ema_unet(ckpt, dtype=torch.float32):
     ema = EMAModel(unet.parameters())
     ema.load_state_dict(ckpt["ema"])
     ema.copy_to(unet.parameters())
-    return unet.to(dtype=dtype).eval()
+    # ModelMixin.to warns about fp32-only modules for any dtype change; this UNet has none.
+    for param in unet.parameters():
+        param.data = param.data.to(dtype)
+    return unet.eval()
 
 
 def _save_pipeline(unet, output_dir):
@@ -535,7 +538,7 @@ def train_ddpm(
             total=max_steps, initial=start_step, disable=not progress, desc="train-ddpm",
             unit="step", mininterval=1.0 if sys.stderr.isatty() else 30.0, dynamic_ncols=True,
         )
-        running, window = None, []
+        running, loss_sum, n_sum = None, None, 0
         t_last = time.perf_counter()
         for step in range(start_step, max_steps):
             if lr_warmup_steps:
@@ -548,11 +551,6 @@ def train_ddpm(
             with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
                 pred = model(xt, t).sample
             loss = torch.nn.functional.mse_loss(pred.float(), noise)
-            if not torch.isfinite(loss):
-                raise RuntimeError(
-                    f"Training diverged at step {step} (loss={loss.item()}); lower lr or resume "
-                    f"from an earlier checkpoint."
-                )
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.unscale_(optimizer)
@@ -561,18 +559,26 @@ def train_ddpm(
             scaler.update()
             ema.step(model.parameters())
 
-            value = loss.item()
-            window.append(value)
-            running = value if running is None else 0.98 * running + 0.02 * value
-            bar.update(1)
-            bar.set_postfix(loss=f"{running:.4f}", refresh=False)
+            # Reading the loss synchronises a GPU, so it is summed on the device and read every
+            # 10 steps (and before each checkpoint, so a diverged run is never saved).
+            loss_sum = loss.detach() if loss_sum is None else loss_sum + loss.detach()
+            n_sum += 1
             done = step + 1
+            bar.update(1)
             now = time.perf_counter()
             train_seconds += now - t_last
             t_last = now
-            if done % 10 == 0 or done == max_steps:
-                log_rows.append((done, float(np.mean(window)), optimizer.param_groups[0]["lr"], round(train_seconds, 2)))
-                window = []
+            if done % 10 == 0 or done == max_steps or done % checkpoint_every == 0:
+                mean = loss_sum.item() / n_sum
+                if not math.isfinite(mean):
+                    raise RuntimeError(
+                        f"Training diverged before step {done} (loss={mean}); lower lr or resume "
+                        f"from an earlier checkpoint."
+                    )
+                log_rows.append((done, mean, optimizer.param_groups[0]["lr"], round(train_seconds, 2)))
+                running = mean if running is None else 0.8 * running + 0.2 * mean
+                bar.set_postfix(loss=f"{running:.4f}", refresh=False)
+                loss_sum, n_sum = None, 0
             if done % checkpoint_every == 0 or done == max_steps:
                 sessions[-1]["end_step"] = done
                 save(done)

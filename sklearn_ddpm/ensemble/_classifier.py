@@ -51,7 +51,8 @@ class MLPEnsembleClassifier(ClassifierMixin, BaseEstimator):
         Iterations without improvement before a member stops; None trains ``max_epochs``.
     optimizer : torch optimizer class, default=torch.optim.Adam
     voting : {"hard", "soft"}, default="hard"
-        "hard": majority vote of the members (paper); "soft": argmax of the mean probability.
+        "hard": majority vote of the members (paper), ties broken by the mean probability;
+        "soft": argmax of the mean probability.
     class_weight : None, "balanced" or dict, default=None
         Weights of the classes in the loss, for imbalanced classes.
     ignore_index : int, default=255
@@ -142,11 +143,14 @@ class MLPEnsembleClassifier(ClassifierMixin, BaseEstimator):
         self.predict_batch_size = predict_batch_size
         self.random_state = random_state
         self.verbose = verbose
-        _check_routed(kwargs)
         for key, value in kwargs.items():
             setattr(self, key, value)
 
     # -- skorch-style routed parameters ------------------------------------------------------
+    def _routed_params_all(self):
+        names = set(self._get_param_names())
+        return {k: v for k, v in vars(self).items() if k not in names and not k.endswith("_") and not k.startswith("_")}
+
     def _routed_params(self):
         return {k: v for k, v in vars(self).items() if k.startswith(ROUTED_PREFIXES)}
 
@@ -177,6 +181,7 @@ class MLPEnsembleClassifier(ClassifierMixin, BaseEstimator):
         self
         """
         self._validate_params()
+        _check_routed(self._routed_params_all())
         device = resolve_device(self.device, fitting=True)
         rng = np.random.default_rng(_seed_of(self.random_state))
         table, image_index, ys, xs, labels = self._training_pixels(X, y, rng)
@@ -314,11 +319,12 @@ class MLPEnsembleClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X):
         """Predicted labels: ``(N, H, W)`` label maps (a list when sizes differ) or ``(n_samples,)``."""
+        check_is_fitted(self, "net_")
         n_classes = len(self.classes_)
 
         def reduce(p):
             if self.voting == "hard":
-                index = majority_vote(p.argmax(-1), n_classes)
+                index = majority_vote(p.argmax(-1), n_classes, tie_break=p.mean(1))
             else:
                 index = p.mean(1).argmax(-1)
             return self.classes_[index.numpy()]

@@ -3,10 +3,16 @@
 import torch
 
 
-def majority_vote(member_labels, n_classes):
-    """Most frequent label per row of ``member_labels`` ``(n, M)``; ties go to the lowest label."""
-    votes = torch.zeros(member_labels.shape[0], n_classes, dtype=torch.int32, device=member_labels.device)
-    votes.scatter_add_(1, member_labels.long(), torch.ones_like(member_labels, dtype=torch.int32))
+def majority_vote(member_labels, n_classes, tie_break=None):
+    """Most frequent label per row of ``member_labels`` ``(n, M)``.
+
+    Ties go to the class with the higher ``tie_break`` score ``(n, K)`` (e.g. the mean
+    probability; scores must lie in [0, 1]), else to the lowest label.
+    """
+    votes = torch.zeros(member_labels.shape[0], n_classes, dtype=torch.float32, device=member_labels.device)
+    votes.scatter_add_(1, member_labels.long(), torch.ones_like(member_labels, dtype=torch.float32))
+    if tie_break is not None:
+        votes += 0.5 * tie_break.to(votes.dtype)  # < 1, so it never outweighs a vote
     return votes.argmax(1)
 
 

@@ -1,0 +1,249 @@
+"""Tests of train_ddpm: output format, resume after SIGKILL, determinism, CLI, export."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from sklearn_ddpm.ddpm_training import (
+    PRESETS,
+    export_checkpoint,
+    get_preset,
+    list_checkpoints,
+    load_checkpoint,
+    train_ddpm,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+# A 16x16 version of the 0.13 M-parameter "tiny" preset: a step takes a few milliseconds.
+FAST = dict(preset="tiny", image_size=16, batch_size=2, progress=False, num_threads=1)
+
+
+def _images(n=5, seed=0):
+    rng = np.random.default_rng(seed)
+    sizes = [(20, 30), (33, 17), (16, 16), (40, 25), (24, 24)]
+    return [rng.integers(0, 256, size=(*sizes[i % len(sizes)], 3), dtype=np.uint8) for i in range(n)]
+
+
+def _unet_state(folder):
+    from diffusers import UNet2DModel
+
+    return UNet2DModel.from_pretrained(folder, subfolder="unet").state_dict()
+
+
+def test_output_is_ddpm_pipeline_folder(tmp_path):
+    out = train_ddpm(_images(), tmp_path / "run", max_steps=6, checkpoint_every=3, **FAST)
+    assert (out / "model_index.json").is_file()
+    assert (out / "unet" / "config.json").is_file()
+    assert list((out / "unet").glob("*.safetensors"))
+    sched = json.loads((out / "scheduler" / "scheduler_config.json").read_text())
+    assert sched["beta_schedule"] == "linear"
+    assert sched["beta_start"] == pytest.approx(1e-4) and sched["beta_end"] == pytest.approx(0.02)
+    assert sched["num_train_timesteps"] == 1000 and sched["prediction_type"] == "epsilon"
+
+    from diffusers import DDPMPipeline
+
+    pipe = DDPMPipeline.from_pretrained(out)
+    assert pipe.unet.config.sample_size == 16
+    info = json.loads((out / "train_info.json").read_text())
+    assert info["step"] == 6
+    # keep_checkpoints=2 by default
+    assert [p.name for p in list_checkpoints(out)] == ["step-00000003.pt", "step-00000006.pt"]
+    log = (out / "train_log.csv").read_text().splitlines()
+    assert log[0] == "step,loss,lr,train_seconds"
+
+
+def test_exported_weights_are_the_ema(tmp_path):
+    out = train_ddpm(_images(), tmp_path / "run", max_steps=4, checkpoint_every=4, **FAST)
+    ckpt = load_checkpoint(out)
+    exported = _unet_state(out)
+    names = list(ckpt["model"])
+    shadow = dict(zip(names, ckpt["ema"]["shadow_params"]))
+    changed = [k for k in names if not torch.equal(ckpt["model"][k], shadow[k])]
+    assert changed, "EMA should differ from the raw weights after a few steps"
+    for k in names:
+        torch.testing.assert_close(exported[k], shadow[k])
+
+
+def test_folder_input_and_image_list(tmp_path):
+    from sklearn_ddpm.ddpm_training._cli import read_image_list
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i, img in enumerate(_images(3)):
+        Image.fromarray(img).save(folder / f"im{i}.png")
+    Image.fromarray(_images(1)[0][..., 0]).save(folder / "gray.png")  # converted with a warning
+    (folder / "notes.txt").write_text("not an image")
+    with pytest.warns(UserWarning, match="gray.png"):
+        out = train_ddpm(folder, tmp_path / "run", max_steps=2, checkpoint_every=2, **FAST)
+    assert json.loads((out / "train_info.json").read_text())["n_images"] == 4
+
+    (tmp_path / "list.txt").write_text("im0\n# a comment\nim2.png\n\n")
+    assert [p.name for p in read_image_list(tmp_path / "list.txt", folder)] == ["im0.png", "im2.png"]
+    (tmp_path / "bad.txt").write_text("missing\n")
+    with pytest.raises(FileNotFoundError, match="missing"):
+        read_image_list(tmp_path / "bad.txt", folder)
+
+
+def test_resume_continues_and_matches_uninterrupted_run(tmp_path):
+    full = train_ddpm(_images(), tmp_path / "full", max_steps=8, checkpoint_every=4, **FAST)
+    part = train_ddpm(_images(), tmp_path / "part", max_steps=4, checkpoint_every=4, **FAST)
+    part = train_ddpm(_images(), tmp_path / "part", max_steps=8, checkpoint_every=4, **FAST)
+    info = json.loads((part / "train_info.json").read_text())
+    assert [(s["start_step"], s["end_step"]) for s in info["sessions"]] == [(0, 4), (4, 8)]
+    a, b = _unet_state(full), _unet_state(part)
+    for k in a:
+        torch.testing.assert_close(a[k], b[k])
+
+
+def test_resume_false_starts_afresh(tmp_path):
+    train_ddpm(_images(), tmp_path / "run", max_steps=4, checkpoint_every=2, **FAST)
+    with pytest.warns(UserWarning, match="deleting"):
+        out = train_ddpm(_images(), tmp_path / "run", max_steps=2, checkpoint_every=2, resume=False, **FAST)
+    assert [p.name for p in list_checkpoints(out)] == ["step-00000002.pt"]
+
+
+def test_resume_with_other_model_is_refused(tmp_path):
+    train_ddpm(_images(), tmp_path / "run", max_steps=2, checkpoint_every=2, **FAST)
+    with pytest.raises(ValueError, match="different model"):
+        train_ddpm(_images(), tmp_path / "run", max_steps=4, **dict(FAST, image_size=32))
+
+
+_CHILD = textwrap.dedent(
+    """
+    import sys, time
+    import numpy as np
+    import torch
+    # Slow each optimizer step down so the parent can kill the run mid-way.
+    _step = torch.optim.AdamW.step
+    def slow_step(self, *args, **kwargs):
+        time.sleep(0.1)
+        return _step(self, *args, **kwargs)
+    torch.optim.AdamW.step = slow_step
+    from sklearn_ddpm.ddpm_training import train_ddpm
+    rng = np.random.default_rng(0)
+    sizes = [(20, 30), (33, 17), (16, 16), (40, 25), (24, 24)]
+    images = [rng.integers(0, 256, size=(*s, 3), dtype=np.uint8) for s in sizes]
+    train_ddpm(images, sys.argv[1], preset="tiny", image_size=16, batch_size=2, progress=False,
+               num_threads=1, max_steps=int(sys.argv[2]), checkpoint_every=4)
+    """
+)
+
+
+def test_sigkill_then_resume(tmp_path):
+    run_dir = tmp_path / "killed"
+    script = tmp_path / "child.py"
+    script.write_text(_CHILD)
+    max_steps = 24
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    proc = subprocess.Popen([sys.executable, str(script), str(run_dir), str(max_steps)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while not list_checkpoints(run_dir):
+            assert proc.poll() is None, proc.stderr.read().decode()
+            assert time.monotonic() < deadline, "no checkpoint appeared"
+            time.sleep(0.1)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    saved = load_checkpoint(run_dir)["step"]
+    assert 0 < saved < max_steps
+
+    # Re-running the same call resumes from the saved step and finishes.
+    kwargs = dict(FAST, max_steps=max_steps, checkpoint_every=4)
+    out = train_ddpm(_images(), run_dir, **kwargs)
+    info = json.loads((out / "train_info.json").read_text())
+    assert info["step"] == max_steps
+    assert info["sessions"][-1]["start_step"] == saved
+    assert info["sessions"][-1]["end_step"] == max_steps
+
+    # ... and reaches the same step count and weights as a run that was never interrupted.
+    ref = train_ddpm(_images(), tmp_path / "ref", **kwargs)
+    assert json.loads((ref / "train_info.json").read_text())["step"] == max_steps
+    a, b = _unet_state(ref), _unet_state(out)
+    for k in a:
+        torch.testing.assert_close(a[k], b[k])
+
+
+def test_export_checkpoint_fp16_loads_as_fp32(tmp_path):
+    from diffusers import UNet2DModel
+
+    run = train_ddpm(_images(), tmp_path / "run", max_steps=4, checkpoint_every=2, **FAST)
+    info = export_checkpoint(run, tmp_path / "half", dtype="float16")
+    assert info["step"] == 4
+    half = UNet2DModel.from_pretrained(tmp_path / "half", subfolder="unet", torch_dtype=torch.float32)
+    assert next(half.parameters()).dtype == torch.float32
+    full = UNet2DModel.from_pretrained(run, subfolder="unet")
+    for (k, a), b in zip(full.state_dict().items(), half.state_dict().values()):
+        torch.testing.assert_close(a, b, atol=2e-3, rtol=2e-3)
+
+
+def test_cli_train_ddpm(tmp_path):
+    from sklearn_ddpm.cli import main
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i, img in enumerate(_images(2)):
+        Image.fromarray(img).save(folder / f"im{i}.jpg")
+    rc = main(["train-ddpm", str(folder), str(tmp_path / "out"), "--preset", "tiny", "--image-size", "16",
+               "--steps", "3", "--batch-size", "2", "--checkpoint-every", "3", "--threads", "1", "--quiet"])
+    assert rc == 0
+    assert (tmp_path / "out" / "model_index.json").is_file()
+    rc = main(["train-ddpm", str(tmp_path / "nowhere"), str(tmp_path / "out2"), "--quiet"])
+    assert rc == 2
+
+
+def test_cli_help_has_example(capsys):
+    from sklearn_ddpm.cli import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train-ddpm", "--help"])
+    assert "sklearn-ddpm train-ddpm photos/" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_presets_are_adm_like(name):
+    unet = get_preset(name)["unet"]
+    assert unet["layers_per_block"] == 2
+    assert unet["resnet_time_scale_shift"] == "scale_shift"
+    assert unet["upsample_type"] == unet["downsample_type"] == "resnet"
+    assert set(unet["down_block_types"]) == {"ResnetDownsampleBlock2D", "AttnDownBlock2D"}
+    assert unet["up_block_types"][0] == "AttnUpBlock2D"
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(preset="huge"), "Unknown preset"),
+        (dict(max_steps=0), "max_steps"),
+        (dict(image_size=17), "multiple of"),
+        (dict(mixed_precision="bf16"), "only supported on CUDA"),
+        (dict(ema_decay=1.0), "ema_decay"),
+    ],
+)
+def test_invalid_arguments(tmp_path, kwargs, match):
+    params = dict(FAST, max_steps=2)
+    params.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        train_ddpm(_images(), tmp_path / "run", **params)
+
+
+def test_bad_images(tmp_path):
+    with pytest.raises(ValueError, match=r"images\[1\]"):
+        train_ddpm([_images(1)[0], np.zeros((8, 8), np.uint8)], tmp_path / "run", max_steps=1, **FAST)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="No image files"):
+        train_ddpm(tmp_path / "empty", tmp_path / "run", max_steps=1, **FAST)

@@ -1,0 +1,178 @@
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import make_classification
+from sklearn.exceptions import NotFittedError
+
+from sklearn_ddpm import MLPEnsembleClassifier, PixelFeatures
+from sklearn_ddpm.ensemble import BatchedMLPEnsemble, js_uncertainty, majority_vote, reference_hidden_sizes
+from sklearn_ddpm.ensemble._pixels import select_training_pixels
+
+
+def _pixel_data(n_images=3, size=(12, 10), seed=0):
+    """Dense per-pixel features where feature 0 encodes the class, plus matching masks."""
+    rng = np.random.default_rng(seed)
+    masks = rng.integers(0, 3, (n_images, *size))
+    features = rng.normal(0, 0.3, (n_images, *size, 5)).astype(np.float32)
+    features[..., 0] += masks * 2.0
+    return features, masks
+
+
+def test_majority_vote_and_ties():
+    labels = torch.tensor([[0, 1, 1], [2, 2, 0], [0, 1, 2]])
+    assert majority_vote(labels, 3).tolist() == [1, 2, 0]
+    tie_break = torch.tensor([[0.1, 0.2, 0.7]] * 3)
+    assert majority_vote(labels, 3, tie_break).tolist() == [1, 2, 2]
+
+
+def test_js_uncertainty_on_hand_made_members():
+    agree = torch.tensor([[[0.9, 0.1], [0.9, 0.1]]])
+    disagree = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]])
+    assert js_uncertainty(agree).item() == pytest.approx(0.0, abs=1e-6)
+    assert js_uncertainty(disagree).item() == pytest.approx(np.log(2), rel=1e-5)
+    half = torch.tensor([[[0.5, 0.5], [1.0, 0.0]]])
+    mean_entropy = -(0.75 * np.log(0.75) + 0.25 * np.log(0.25))
+    assert js_uncertainty(half).item() == pytest.approx(mean_entropy - np.log(2) / 2, rel=1e-5)
+
+
+def test_module_matches_reference_architecture():
+    assert reference_hidden_sizes(29) == (128, 32) and reference_hidden_sizes(30) == (256, 128)
+    module = BatchedMLPEnsemble(4, 7, 3, hidden=(128, 32), seeds=[0, 1, 2, 3])
+    assert [tuple(w.shape) for w in module.weights] == [(4, 7, 128), (4, 128, 32), (4, 32, 3)]
+    weight = module.weights[0].detach()
+    assert abs(weight.std().item() - 0.02) < 0.002 and all(b.abs().sum() == 0 for b in module.biases)
+    assert not torch.equal(weight[0], weight[1])  # own init per member
+
+
+def test_members_equal_standalone_mlps():
+    module = BatchedMLPEnsemble(3, 6, 4, seeds=[10, 11, 12]).eval()
+    x = torch.randn(5, 6)
+    for m, seed in enumerate([10, 11, 12]):
+        alone = BatchedMLPEnsemble(1, 6, 4, seeds=[seed]).eval()
+        torch.testing.assert_close(module(x)[:, m], alone(x)[:, 0])
+
+
+def test_batched_training_equals_one_by_one():
+    X, y = make_classification(n_samples=300, random_state=0)
+    params = dict(n_estimators=3, random_state=0, max_epochs=2, patience=None)
+    batched = MLPEnsembleClassifier(**params).fit(X, y)
+    one_by_one = MLPEnsembleClassifier(batched=False, **params).fit(X, y)
+    for a, b in zip(batched.net_.module_.state_dict().values(), one_by_one.net_.module_.state_dict().values()):
+        torch.testing.assert_close(a.float(), b.float(), atol=1e-5, rtol=1e-4)
+
+
+def test_reference_early_stopping_stops_members():
+    X, y = make_classification(n_samples=200, random_state=0)
+    clf = MLPEnsembleClassifier(n_estimators=2, random_state=0, max_epochs=100, patience=5).fit(X, y)
+    assert all(e is not None and e >= 4 for e in clf.stop_epochs_)
+    assert len(clf.net_.history) < 100
+
+
+def test_image_input_predicts_label_maps():
+    features, masks = _pixel_data()
+    clf = MLPEnsembleClassifier(n_estimators=3, max_epochs=20, lr=1e-2, random_state=0, min_class_pixels=0)
+    clf.fit(features, masks)
+    pred = clf.predict(features)
+    assert pred.shape == masks.shape
+    assert (pred == masks).mean() > 0.9
+    proba = clf.predict_proba(features)
+    assert proba.shape == (*masks.shape, 3)
+    np.testing.assert_allclose(proba.sum(-1), 1, rtol=1e-5)
+    uncertainty = clf.predict_uncertainty(features)
+    assert uncertainty.shape == masks.shape and (uncertainty >= -1e-6).all()
+    assert clf.uncertainty_scores(features).shape == (3,)
+    assert clf.score(features, masks) > 0.8
+
+
+def test_list_input_of_mixed_sizes():
+    a, ma = _pixel_data(1, (12, 10), seed=1)
+    b, mb = _pixel_data(1, (7, 15), seed=2)
+    clf = MLPEnsembleClassifier(n_estimators=2, max_epochs=3, random_state=0, min_class_pixels=0)
+    clf.fit([a[0], b[0]], [ma[0], mb[0]])
+    pred = clf.predict([a[0], b[0]])
+    assert isinstance(pred, list) and pred[0].shape == (12, 10) and pred[1].shape == (7, 15)
+
+
+def test_pixel_features_input_equals_dense_input():
+    rng = np.random.default_rng(0)
+    maps = [torch.from_numpy(rng.normal(size=(2, 4, 5, 3)).astype(np.float32))]
+    compact = PixelFeatures(maps, [(50, 0)], [(8, 10), (8, 10)])
+    masks = (np.asarray(compact)[..., 0] > 0).astype(int)
+    params = dict(n_estimators=2, max_epochs=3, random_state=0, min_class_pixels=0)
+    a = MLPEnsembleClassifier(**params).fit(compact, masks)
+    b = MLPEnsembleClassifier(**params).fit(np.asarray(compact), masks)
+    np.testing.assert_allclose(a.predict_proba(compact), b.predict_proba(np.asarray(compact)), atol=1e-5)
+
+
+def test_ignore_index_and_small_classes_are_dropped():
+    masks = [np.array([[0] * 30 + [1] * 10 + [255] * 5 + [2] * 25]).reshape(7, 10)]
+    image, ys, xs, labels = select_training_pixels(masks, min_class_pixels=20)
+    assert set(labels.tolist()) == {0, 2} and len(labels) == 55
+    _, _, _, labels = select_training_pixels(masks, min_class_pixels=0)
+    assert set(labels.tolist()) == {0, 1, 2}
+    _, _, _, labels = select_training_pixels(masks, min_class_pixels=0, max_pixels_per_class=4, rng=0)
+    assert np.bincount(labels).tolist() == [4, 4, 4]
+    _, _, _, labels = select_training_pixels(masks, min_class_pixels=0, max_pixels_per_image=7, rng=0)
+    assert len(labels) == 7
+
+
+def test_class_weight_shifts_predictions():
+    X, y = make_classification(n_samples=400, n_informative=2, class_sep=0.3, flip_y=0.3, random_state=0)
+    params = dict(n_estimators=2, max_epochs=10, random_state=0)
+    plain = MLPEnsembleClassifier(**params).fit(X, y).predict(X)
+    weighted = MLPEnsembleClassifier(class_weight={0: 10.0, 1: 1.0}, **params).fit(X, y).predict(X)
+    assert (weighted == 0).mean() > (plain == 0).mean() + 0.1
+
+
+def test_soft_and_hard_voting():
+    X, y = make_classification(n_samples=200, random_state=0)
+    hard = MLPEnsembleClassifier(n_estimators=5, max_epochs=3, random_state=0).fit(X, y)
+    soft = MLPEnsembleClassifier(n_estimators=5, max_epochs=3, random_state=0, voting="soft").fit(X, y)
+    np.testing.assert_array_equal(soft.predict(X), soft.predict_proba(X).argmax(1))
+    assert (hard.predict(X) == soft.predict(X)).mean() > 0.9
+
+
+def test_routed_parameters_reach_the_optimizer():
+    X, y = make_classification(n_samples=100, random_state=0)
+    clf = MLPEnsembleClassifier(n_estimators=2, max_epochs=1, optimizer__weight_decay=0.5).fit(X, y)
+    assert clf.net_.optimizer_.param_groups[0]["weight_decay"] == 0.5
+    clf.set_params(optimizer__weight_decay=0.1)
+    assert clf.get_params()["optimizer__weight_decay"] == 0.1
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        MLPEnsembleClassifier(bogus=1).fit(X, y)
+
+
+@pytest.mark.parametrize("masks, message", [
+    (np.zeros((3, 12, 10)), "only one class"),
+    (np.full((3, 12, 10), 255), "no labelled pixels"),
+    (np.zeros((3, 11, 10)), "size"),
+    (np.zeros((2, 12, 10)), "2 masks"),
+    (np.full((3, 12, 10), -1), "negative"),
+    (np.full((3, 12, 10), np.nan), "NaN"),
+])
+def test_bad_masks(masks, message):
+    features, _ = _pixel_data()
+    with pytest.raises(ValueError, match=message):
+        MLPEnsembleClassifier(n_estimators=1, max_epochs=1).fit(features, masks)
+
+
+def test_labels_beyond_n_classes_are_rejected():
+    features, masks = _pixel_data()
+    with pytest.raises(ValueError, match="n_classes=2"):
+        MLPEnsembleClassifier(n_estimators=1, max_epochs=1, n_classes=2).fit(features, masks)
+
+
+def test_nan_features_and_unfitted_use():
+    features, masks = _pixel_data()
+    features[0, 0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        MLPEnsembleClassifier(n_estimators=1, max_epochs=1).fit(features, masks)
+    with pytest.raises(NotFittedError):
+        MLPEnsembleClassifier().predict(features)
+
+
+def test_wrong_feature_count_at_predict():
+    features, masks = _pixel_data()
+    clf = MLPEnsembleClassifier(n_estimators=1, max_epochs=1, min_class_pixels=0).fit(features, masks)
+    with pytest.raises(ValueError, match="features"):
+        clf.predict(features[..., :3])
