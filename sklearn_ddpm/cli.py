@@ -40,7 +40,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         return args.func(args) or 0
-    except (ValueError, FileNotFoundError, NotADirectoryError, PermissionError, RuntimeError) as exc:
+    except (ValueError, OSError, ImportError, RuntimeError) as exc:
         print(f"sklearn-ddpm {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

@@ -53,3 +53,14 @@ def load_weizmann(root, split, n):
     images = [np.asarray(Image.open(root / "images" / f"{name}.jpg").convert("RGB")) for name in names]
     masks = [np.asarray(Image.open(root / "masks" / f"{name}.png")).astype(np.int64) for name in names]
     return images, masks
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """Tiny models run fastest on one thread; with two, thread hand-offs dominate on a 2-core CI box."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

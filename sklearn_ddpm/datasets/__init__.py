@@ -2,6 +2,8 @@
 
 from ._ccp import load_ccp_clothing
 from ._horses import load_horses, load_weizmann_horse
+from ._folders import list_images, load_image_folder, pair_images_and_masks, read_class_names
 from ._io import read_image, read_mask
 
-__all__ = ["load_ccp_clothing", "load_horses", "load_weizmann_horse", "read_image", "read_mask"]
+__all__ = ["list_images", "load_ccp_clothing", "load_horses", "load_image_folder", "load_weizmann_horse",
+           "pair_images_and_masks", "read_class_names", "read_image", "read_mask"]

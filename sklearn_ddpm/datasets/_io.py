@@ -105,7 +105,7 @@ def read_mask(path):
                         f"{path}: mask must be a single-channel or palette image of class "
                         f"indices, got mode {img.mode!r}."
                     )
-                mask = np.asarray(img)
+                mask = np.array(img)  # writable, unlike np.asarray of a PIL image
         except (UnidentifiedImageError, OSError, SyntaxError) as exc:
             raise ValueError(f"Cannot read {path} as a mask image: {exc}") from exc
     if mask.ndim != 2:

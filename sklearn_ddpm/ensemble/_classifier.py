@@ -13,6 +13,7 @@ from skorch.callbacks import ProgressBar
 
 from ..metrics import miou_score
 from ..utils import check_masks, resolve_device
+from ..utils._persistence import VersionedPickleMixin
 from ._module import BatchedMLPEnsemble, reference_hidden_sizes
 from ._net import EnsembleNet, MemberPixelDataset, ReferenceEarlyStopping, ShuffleMembers, collate_identity
 from ._pixels import PixelTable, select_training_pixels
@@ -22,7 +23,7 @@ from ._voting import js_uncertainty, majority_vote, uncertainty_score
 ROUTED_PREFIXES = ("module__", "optimizer__", "iterator_train__", "callbacks__")
 
 
-class MLPEnsembleClassifier(ClassifierMixin, BaseEstimator):
+class MLPEnsembleClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator):
     """An ensemble of DatasetGAN pixel MLPs, trained with skorch (Baranchuk et al., 2022).
 
     Each member is Linear(d, 128)-ReLU-BatchNorm-Linear(128, 32)-ReLU-BatchNorm-Linear(32, K)
@@ -305,31 +306,38 @@ class MLPEnsembleClassifier(ClassifierMixin, BaseEstimator):
         return torch.cat(chunks)
 
     def _per_image(self, X, reduce):
+        """Apply ``reduce`` to every image's member probabilities and shape the results.
+
+        ``reduce`` returns one array per pixel set, or a tuple of them (then a tuple comes back).
+        """
         table = self._prediction_table(X)
         outputs = []
         for i in range(len(table)):
-            probabilities = self._member_probabilities(table, i)
-            out = reduce(probabilities)
-            outputs.append(out.reshape(*table.sizes[i], *out.shape[1:]) if table.kind == "images" else out)
-        if table.kind == "tabular":
-            return outputs[0]
-        if len({o.shape for o in outputs}) == 1:
-            return np.stack(outputs)
-        return outputs
+            result = reduce(self._member_probabilities(table, i))
+            parts = result if isinstance(result, tuple) else (result,)
+            if table.kind == "images":
+                parts = tuple(o.reshape(*table.sizes[i], *o.shape[1:]) for o in parts)
+            outputs.append(parts)
+        shaped = tuple(_collect([parts[k] for parts in outputs], table.kind) for k in range(len(outputs[0])))
+        return shaped if isinstance(result, tuple) else shaped[0]
 
     def predict(self, X):
         """Predicted labels: ``(N, H, W)`` label maps (a list when sizes differ) or ``(n_samples,)``."""
         check_is_fitted(self, "net_")
         n_classes = len(self.classes_)
 
-        def reduce(p):
-            if self.voting == "hard":
-                index = majority_vote(p.argmax(-1), n_classes, tie_break=p.mean(1))
-            else:
-                index = p.mean(1).argmax(-1)
-            return self.classes_[index.numpy()]
+        return self._per_image(X, lambda p: self.classes_[self._vote(p, n_classes).numpy()])
 
-        return self._per_image(X, reduce)
+    def predict_with_uncertainty(self, X):
+        """Labels and Jensen-Shannon uncertainty maps in one pass over the members."""
+        check_is_fitted(self, "net_")
+        n_classes = len(self.classes_)
+        return self._per_image(X, lambda p: (self.classes_[self._vote(p, n_classes).numpy()], js_uncertainty(p).numpy()))
+
+    def _vote(self, p, n_classes):
+        if self.voting == "hard":
+            return majority_vote(p.argmax(-1), n_classes, tie_break=p.mean(1))
+        return p.mean(1).argmax(-1)
 
     def predict_proba(self, X):
         """Mean member probabilities: ``(N, H, W, K)`` (a list when sizes differ) or ``(n_samples, K)``."""
@@ -354,6 +362,14 @@ class MLPEnsembleClassifier(ClassifierMixin, BaseEstimator):
         tags.input_tags.three_d_array = True
         tags.non_deterministic = False
         return tags
+
+
+def _collect(outputs, kind):
+    if kind == "tabular":
+        return outputs[0]
+    if len({o.shape for o in outputs}) == 1:
+        return np.stack(outputs)
+    return outputs
 
 
 def _seed_of(random_state):

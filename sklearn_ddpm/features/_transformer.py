@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 
 from ..backbone import Backbone, decoder_block_modules, load_backbone
 from ..utils import check_images, resolve_device
+from ..utils._persistence import VersionedPickleMixin
 from ..utils._validation import check_int_tuple
 from ._cache import ActivationCache, resolve_cache
 from ._container import PixelFeatures
@@ -20,6 +21,7 @@ from ._extraction import block_activations, noise_for, resize_images, to_model_i
 
 PAPER_BLOCKS = (5, 6, 7, 8, 12)
 PAPER_STEPS = (50, 150, 250)
+_MODEL_IS_BACKBONE_UNET = "<the UNet of backbone_>"
 
 
 def auto_blocks(n_blocks):
@@ -29,7 +31,7 @@ def auto_blocks(n_blocks):
     return tuple(sorted({min(n_blocks - 1, round(b * n_blocks / 18)) for b in PAPER_BLOCKS}))
 
 
-class DDPMFeatureTransformer(TransformerMixin, BaseEstimator):
+class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimator):
     """Pixel features from the decoder of a denoising diffusion model (Baranchuk et al., 2022).
 
     For every image: resize to the model's resolution, scale to [-1, 1], noise it with
@@ -263,6 +265,19 @@ class DDPMFeatureTransformer(TransformerMixin, BaseEstimator):
         bar.close()
         maps = [torch.stack(per_layer[name]).to(dtype) for name in self.layer_names_]
         return PixelFeatures(maps, self.layer_names_, [image.shape[:2] for image in images])
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        # A UNet passed as `model` is the one inside `backbone_`: store its weights once.
+        backbone = state.get("backbone_")
+        if backbone is not None and state.get("model") is backbone.unet:
+            state["model"] = _MODEL_IS_BACKBONE_UNET
+        return state
+
+    def __setstate__(self, state):
+        if isinstance(state.get("model"), str) and state["model"] == _MODEL_IS_BACKBONE_UNET:
+            state["model"] = state["backbone_"].unet
+        super().__setstate__(state)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -176,3 +176,24 @@ def test_wrong_feature_count_at_predict():
     clf = MLPEnsembleClassifier(n_estimators=1, max_epochs=1, min_class_pixels=0).fit(features, masks)
     with pytest.raises(ValueError, match="features"):
         clf.predict(features[..., :3])
+
+
+def test_predict_with_uncertainty_matches_separate_calls():
+    features, masks = _pixel_data()
+    clf = MLPEnsembleClassifier(n_estimators=3, max_epochs=2, random_state=0, min_class_pixels=0).fit(features, masks)
+    labels, js = clf.predict_with_uncertainty(features)
+    np.testing.assert_array_equal(labels, clf.predict(features))
+    np.testing.assert_allclose(js, clf.predict_uncertainty(features))
+
+
+def test_pickle_records_versions_and_warns_on_mismatch():
+    from sklearn_ddpm.utils._persistence import VersionMismatchWarning
+
+    X, y = make_classification(n_samples=60, random_state=0)
+    clf = MLPEnsembleClassifier(n_estimators=1, max_epochs=1).fit(X, y)
+    state = clf.__getstate__()
+    assert state["_sklearn_ddpm_versions"]["sklearn-ddpm"]
+    tampered = MLPEnsembleClassifier.__new__(MLPEnsembleClassifier)
+    state["_sklearn_ddpm_versions"] = {**state["_sklearn_ddpm_versions"], "torch": "0.0"}
+    with pytest.warns(VersionMismatchWarning, match="torch 0.0"):
+        tampered.__setstate__(state)

@@ -1,0 +1,316 @@
+"""A user's own data: a folder of images, a folder of masks paired by file name, class names."""
+
+import json
+import warnings
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+from sklearn.utils import Bunch
+from tqdm.auto import tqdm
+
+from ._io import image_extensions, read_image, read_mask
+
+MASK_EXTENSIONS_EXTRA = {".npy"}
+
+
+class FolderPairs(NamedTuple):
+    """Result of :func:`pair_images_and_masks`."""
+
+    pairs: list
+    """``(image_path, mask_path)`` of every image that has a mask, sorted by name."""
+    unpaired_images: list
+    """Images without a mask of the same stem."""
+    unpaired_masks: list
+    """Masks without an image of the same stem."""
+
+
+def list_images(image_dir, argument="IMAGE_DIR"):
+    """The image files of a folder (any format Pillow reads), sorted by name.
+
+    Hidden files and files of other types (``.txt``, ``.json``, ...) are skipped; sub-folders are
+    not searched.
+
+    Parameters
+    ----------
+    image_dir : str or path-like
+    argument : str, default="IMAGE_DIR"
+        How the folder is called in error messages.
+
+    Returns
+    -------
+    list of pathlib.Path
+
+    Raises
+    ------
+    FileNotFoundError, NotADirectoryError
+        If the folder does not exist or is a file.
+    ValueError
+        If it holds no image, or two images share a file stem (``a.jpg`` and ``a.png``).
+
+    Examples
+    --------
+    >>> from sklearn_ddpm.datasets import list_images
+    >>> list_images("photos/")  # doctest: +SKIP
+    [PosixPath('photos/horse001.jpg'), PosixPath('photos/horse002.jpg')]
+    """
+    return _list_files(image_dir, image_extensions(), "image", argument)
+
+
+def pair_images_and_masks(image_dir, mask_dir):
+    """Pair every image with the mask of the same file stem (``a.jpg`` ↔ ``a.png`` or ``a.npy``).
+
+    Parameters
+    ----------
+    image_dir, mask_dir : str or path-like
+        Folders of images (any Pillow format) and masks (PNG/TIFF/... of class indices, palette
+        PNG, or ``.npy``).
+
+    Returns
+    -------
+    FolderPairs
+        ``pairs``, ``unpaired_images`` and ``unpaired_masks``.
+
+    Raises
+    ------
+    ValueError
+        If either folder is empty or no image has a mask.
+
+    Examples
+    --------
+    >>> from sklearn_ddpm.datasets import pair_images_and_masks
+    >>> found = pair_images_and_masks("photos/", "masks/")  # doctest: +SKIP
+    >>> len(found.pairs), found.unpaired_images  # doctest: +SKIP
+    (12, [PosixPath('photos/unlabelled.jpg')])
+    """
+    images = {p.stem: p for p in list_images(image_dir)}
+    masks = {p.stem: p for p in _list_files(mask_dir, image_extensions() | MASK_EXTENSIONS_EXTRA, "mask", "MASK_DIR")}
+    pairs = [(images[s], masks[s]) for s in sorted(images) if s in masks]
+    if not pairs:
+        raise ValueError(
+            f"no image of {image_dir} has a mask in {mask_dir}: images and masks are paired by file name "
+            f"without extension (e.g. {next(iter(sorted(images)))}.jpg ↔ {next(iter(sorted(images)))}.png); "
+            f"masks found: {_preview(sorted(masks))}."
+        )
+    return FolderPairs(
+        pairs,
+        [images[s] for s in sorted(images) if s not in masks],
+        [masks[s] for s in sorted(masks) if s not in images],
+    )
+
+
+def read_class_names(path):
+    """Read class names, in class-index order, from a JSON, YAML or text file.
+
+    Accepted contents: a list of names (JSON/YAML), a mapping ``{index: name}`` covering
+    ``0..K-1`` (JSON/YAML), either of those under a ``"names"`` or ``"classes"`` key, or a text
+    file with one name per line (blank lines skipped).
+
+    Parameters
+    ----------
+    path : str or path-like
+        ``.json``, ``.yaml``/``.yml`` (needs PyYAML) or any other extension read as text.
+
+    Returns
+    -------
+    list of str
+        ``names[k]`` is the name of class ``k``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If the file cannot be parsed, is empty, has duplicate names or index gaps.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from sklearn_ddpm.datasets import read_class_names
+    >>> path = Path(tempfile.mkdtemp()) / "classes.txt"
+    >>> _ = path.write_text("background\\nhorse\\n")
+    >>> read_class_names(path)
+    ['background', 'horse']
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"class-names file not found: {path}")
+    text = path.read_text(encoding="utf-8")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".json":
+            content = json.loads(text)
+        elif suffix in (".yaml", ".yml"):
+            try:
+                import yaml
+            except ImportError as exc:
+                raise ImportError(f"reading {path} needs PyYAML (pip install pyyaml); or use a .json or .txt file.") from exc
+            content = yaml.safe_load(text)
+        else:
+            content = [line.strip() for line in text.splitlines() if line.strip()]
+    except (json.JSONDecodeError, ValueError) as exc:
+        raise ValueError(f"cannot parse the class-names file {path}: {exc}") from exc
+    except Exception as exc:  # yaml.YAMLError does not derive from ValueError
+        if type(exc).__module__.startswith("yaml"):
+            raise ValueError(f"cannot parse the class-names file {path}: {exc}") from exc
+        raise
+    if isinstance(content, dict) and len(content) == 1 and next(iter(content)) in ("names", "classes"):
+        content = next(iter(content.values()))
+    if isinstance(content, dict):
+        try:
+            by_index = {int(k): v for k, v in content.items()}
+        except (TypeError, ValueError):
+            raise ValueError(f"{path}: a mapping of class names must have integer keys, got {list(content)[:5]}.") from None
+        if sorted(by_index) != list(range(len(by_index))):
+            raise ValueError(f"{path}: class indices must be 0..{len(by_index) - 1} without gaps, got {sorted(by_index)}.")
+        content = [by_index[k] for k in range(len(by_index))]
+    if not isinstance(content, list) or not all(isinstance(n, (str, int, float)) for n in content):
+        raise ValueError(f"{path}: expected a list of class names or a mapping {{index: name}}, got {type(content).__name__}.")
+    names = [str(n).strip() for n in content]
+    if not names:
+        raise ValueError(f"{path} holds no class names.")
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"{path}: duplicate class names {duplicates}.")
+    return names
+
+
+def check_mask_labels(mask, n_classes, path, ignore_index=255):
+    """Raise a ``ValueError`` naming ``path`` if ``mask`` has labels outside ``0..n_classes-1``.
+
+    ``ignore_index`` pixels are allowed.
+    """
+    bad = ((mask < 0) | (mask >= n_classes)) & (mask != ignore_index)
+    if bad.any():
+        values = np.unique(mask[bad])
+        raise ValueError(
+            f"{path}: labels {values[:5].tolist()} are outside the {n_classes} classes 0..{n_classes - 1} "
+            f"({int(bad.sum())} pixels); mark unlabelled pixels with {ignore_index}."
+        )
+
+
+def load_image_folder(image_dir, mask_dir=None, *, class_names=None, n_classes=None, ignore_index=255,
+                      progress=False):
+    """Load a folder of images and, optionally, the masks of the same file names.
+
+    Images may have any size and any Pillow format; EXIF orientation is applied and grayscale or
+    RGBA images are converted to RGB with a warning. Images without a mask and masks without an
+    image are reported with a ``UserWarning`` and left out.
+
+    Parameters
+    ----------
+    image_dir : str or path-like
+        Folder of images.
+    mask_dir : str or path-like, default=None
+        Folder of masks of class indices (single-channel or palette PNG, ``.npy``, ...), the same
+        size as their images; ``ignore_index`` marks unlabelled pixels.
+    class_names : str, path-like or list of str, default=None
+        Names of the classes (or a file for :func:`read_class_names`); when given, labels must be
+        ``0..len(class_names)-1`` or ``ignore_index``.
+    n_classes : int, default=None
+        The same check without names. Ignored when ``class_names`` is given.
+    ignore_index : int, default=255
+    progress : bool, default=False
+        Show a progress bar.
+
+    Returns
+    -------
+    Bunch
+        ``images`` (list of ``(H, W, 3)`` uint8), ``masks`` (list of ``(H, W)`` int64, or None),
+        ``names`` (file stems), ``image_paths``, ``mask_paths``, ``class_names`` (list or None),
+        ``unpaired_images``, ``unpaired_masks``.
+
+    Raises
+    ------
+    ValueError
+        On an empty folder, a file that is not a readable image or mask, a mask whose size differs
+        from its image's, or labels outside the classes; the message names the file.
+
+    Examples
+    --------
+    >>> from sklearn_ddpm.datasets import load_image_folder
+    >>> data = load_image_folder("photos/", "masks/", class_names=["background", "horse"])  # doctest: +SKIP
+    >>> len(data.images), data.masks[0].shape == data.images[0].shape[:2]  # doctest: +SKIP
+    (12, True)
+    """
+    if isinstance(class_names, (str, Path)):
+        class_names = read_class_names(class_names)
+    if class_names is not None:
+        class_names = [str(n) for n in class_names]
+        n_classes = len(class_names)
+    if mask_dir is None:
+        image_paths, mask_paths = list_images(image_dir), None
+        unpaired_images, unpaired_masks = [], []
+    else:
+        found = pair_images_and_masks(image_dir, mask_dir)
+        image_paths = [p for p, _ in found.pairs]
+        mask_paths = [m for _, m in found.pairs]
+        unpaired_images, unpaired_masks = found.unpaired_images, found.unpaired_masks
+        for kind, unpaired, other in (("image", unpaired_images, "mask"), ("mask", unpaired_masks, "image")):
+            if unpaired:
+                warnings.warn(f"{len(unpaired)} {kind} file(s) without a matching {other} are left out: "
+                              f"{_preview([p.name for p in unpaired])}.", UserWarning, stacklevel=2)
+    images, masks = [], [] if mask_paths is not None else None
+    for i in tqdm(range(len(image_paths)), desc="reading", unit="img", disable=not progress):
+        image = read_image(image_paths[i])
+        images.append(image)
+        if mask_paths is None:
+            continue
+        mask = read_mask(mask_paths[i])
+        if mask.shape != image.shape[:2]:
+            raise ValueError(
+                f"{mask_paths[i]} is {mask.shape[1]}x{mask.shape[0]} (width x height) but its image "
+                f"{image_paths[i]} is {image.shape[1]}x{image.shape[0]}; a mask must have its image's size."
+            )
+        mask = mask.astype(np.int64)
+        if n_classes is not None:
+            check_mask_labels(mask, n_classes, mask_paths[i], ignore_index)
+        masks.append(mask)
+    if masks and all(np.isin(np.unique(m), (0, ignore_index)).all() for m in masks) and any((m == ignore_index).any() for m in masks):
+        warnings.warn(
+            f"the masks of {mask_dir} only hold 0 and {ignore_index}, and {ignore_index} means 'unlabelled': "
+            f"if they are black/white binary masks, save the foreground as 1 instead of {ignore_index}.",
+            UserWarning, stacklevel=2,
+        )
+    return Bunch(
+        images=images,
+        masks=masks,
+        names=[p.stem for p in image_paths],
+        image_paths=image_paths,
+        mask_paths=mask_paths,
+        class_names=class_names,
+        unpaired_images=unpaired_images,
+        unpaired_masks=unpaired_masks,
+    )
+
+
+def _list_files(folder, extensions, kind, argument):
+    folder = Path(folder)
+    if not folder.exists():
+        raise FileNotFoundError(f"{argument} {str(folder)!r} does not exist.")
+    if not folder.is_dir():
+        raise NotADirectoryError(f"{argument} {str(folder)!r} is a file, not a folder.")
+    files = sorted(p for p in folder.iterdir()
+                   if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in extensions)
+    if not files:
+        raise ValueError(f"{argument} {str(folder)!r} holds no {kind} files (looked for "
+                         f"{', '.join(sorted(e for e in extensions if e in _COMMON_EXTENSIONS))}, ...).")
+    by_stem = {}
+    for p in files:
+        by_stem.setdefault(p.stem, []).append(p.name)
+    clashes = {s: names for s, names in by_stem.items() if len(names) > 1}
+    if clashes:
+        stem, names = next(iter(clashes.items()))
+        raise ValueError(f"{argument} {str(folder)!r} has {len(clashes)} file name(s) used by several {kind}s "
+                         f"(e.g. {names}); files are paired by name without extension, so keep one per name.")
+    return files
+
+
+_COMMON_EXTENSIONS = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp", ".npy"}
+
+
+def _preview(names, limit=5):
+    names = [str(n) for n in names]
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more if names else "none"

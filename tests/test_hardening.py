@@ -1,0 +1,252 @@
+"""Bad input through the Python API: each case fails with a message naming the culprit, or works."""
+
+import os
+import warnings
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from sklearn.exceptions import NotFittedError
+from sklearn.pipeline import Pipeline
+
+from sklearn_ddpm import DDPMFeatureTransformer, MLPEnsembleClassifier, miou_score, per_class_iou
+from sklearn_ddpm._cli_segment import load_segmenter
+from sklearn_ddpm.plotting import label_palette, label_to_color, overlay
+from sklearn_ddpm.utils._atomic import atomic_joblib_dump, atomic_write, ensure_directory
+
+
+def make_squares(n_images=4, size=(24, 24), seed=0):
+    """Dark images with a bright square each; the square is class 1."""
+    rng = np.random.default_rng(seed)
+    height, width = size
+    images = rng.integers(0, 60, (n_images, height, width, 3)).astype(np.uint8)
+    masks = np.zeros((n_images, height, width), np.int64)
+    side = min(height, width) // 3
+    for i in range(n_images):
+        y0, x0 = rng.integers(0, height - side), rng.integers(0, width - side)
+        images[i, y0:y0 + side, x0:x0 + side] += 150
+        masks[i, y0:y0 + side, x0:x0 + side] = 1
+    return images, masks
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    # Two torch threads on a shared 2-core machine are many times slower than one.
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def _pipeline(backbone, **clf_params):
+    params = dict(n_estimators=2, max_epochs=2, max_pixels_per_image=200, min_class_pixels=0, random_state=0)
+    params.update(clf_params)
+    return Pipeline([("features", DDPMFeatureTransformer(backbone, blocks=(6, 9), steps=(50,), memory=None)),
+                     ("clf", MLPEnsembleClassifier(**params))])
+
+
+@pytest.fixture(scope="module")
+def fitted(tiny_backbone):
+    images, masks = make_squares(n_images=4, size=(24, 24))
+    return _pipeline(tiny_backbone).fit(images, masks), images, masks
+
+
+# -- images through the transformer ---------------------------------------------------------------
+@pytest.mark.parametrize("bad, error, match", [
+    (np.full((1, 8, 8, 3), np.nan, np.float32), ValueError, r"X\[0\] contains NaN"),
+    (np.full((1, 8, 8, 3), np.inf, np.float64), ValueError, r"X\[0\] contains NaN or infinite"),
+    (np.full((1, 8, 8, 3), 3.0), ValueError, r"float images must be in \[0, 1\]"),
+    (np.full((1, 8, 8, 3), "a"), TypeError, r"X\[0\] has dtype <U1"),
+    ([np.zeros((8, 8), np.uint8)], ValueError, r"X\[0\] has shape \(8, 8\).*grayscale"),
+    ([np.zeros((8, 8, 4), np.uint8)], ValueError, r"RGBA"),
+    (np.zeros((8, 8, 3), np.uint8), ValueError, r"For a single image use X\[None\]"),
+    ([np.full((8, 8, 3), 300, np.int32)], ValueError, "outside 0-255"),
+])
+def test_transformer_rejects_bad_images(tiny_backbone, bad, error, match):
+    transformer = DDPMFeatureTransformer(tiny_backbone, blocks=(6,), steps=(50,), memory=None).fit()
+    with pytest.raises(error, match=match):
+        transformer.transform(bad)
+
+
+# -- features and masks through the classifier ----------------------------------------------------
+def test_classifier_rejects_nan_features():
+    features = np.zeros((2, 6, 6, 4), np.float32)
+    features[1, 2, 3, 0] = np.nan
+    masks = np.zeros((2, 6, 6), int)
+    masks[:, 3:] = 1
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        MLPEnsembleClassifier(n_estimators=1, max_epochs=1).fit(features, masks)
+    with pytest.raises(ValueError, match="infinity"):
+        MLPEnsembleClassifier(n_estimators=1, max_epochs=1).fit(np.full((10, 3), np.inf), np.arange(10) % 2)
+
+
+def test_classifier_rejects_bad_masks():
+    features = np.zeros((2, 6, 6, 4), np.float32)
+    clf = MLPEnsembleClassifier(n_estimators=1, max_epochs=1)
+    masks = np.zeros((2, 6, 6))
+    masks[1, 0, 0] = np.nan
+    with pytest.raises(ValueError, match=r"y\[1\] contains NaN"):
+        clf.fit(features, masks)
+    with pytest.raises(ValueError, match=r"y\[0\] has non-integer labels"):
+        clf.fit(features, np.full((2, 6, 6), 0.5))
+    with pytest.raises(TypeError, match=r"y\[0\] has dtype <U1"):
+        clf.fit(features, np.full((2, 6, 6), "a"))
+    with pytest.raises(ValueError, match=r"y\[0\] has size 5x6 but its image is 6x6"):
+        clf.fit(features, [np.zeros((5, 6), int), np.zeros((6, 6), int)])
+    with pytest.raises(ValueError, match=r"y\[0\] has negative labels \[-1\]"):
+        clf.fit(features, np.full((2, 6, 6), -1))
+
+
+def test_labels_beyond_n_classes_are_an_error(tiny_backbone):
+    images, masks = make_squares(n_images=2, size=(16, 16))
+    masks[1, 0, 0] = 2
+    with pytest.raises(ValueError, match=r"y\[1\] has labels \[2\] outside 0\.\.1 \(n_classes=2\)"):
+        _pipeline(tiny_backbone, n_classes=2).fit(images, masks)
+
+
+def test_only_one_class_is_an_error(tiny_backbone):
+    images, _ = make_squares(n_images=2, size=(16, 16))
+    masks = np.zeros((2, 16, 16), int)
+    masks[0, :2] = 255
+    with pytest.raises(ValueError, match="only one class"):
+        _pipeline(tiny_backbone).fit(images, masks)
+
+
+def test_class_missing_from_some_images_works(tiny_backbone):
+    images, masks = make_squares(n_images=3, size=(16, 16))
+    masks[0][masks[0] == 1] = 2  # class 2 lives in image 0 only, class 1 in images 1-2 only
+    pipeline = _pipeline(tiny_backbone).fit(images, masks)
+    assert pipeline.classes_.tolist() == [0, 1, 2]
+    assert set(np.unique(pipeline.predict(images))) <= {0, 1, 2}
+
+
+def test_images_of_mixed_sizes_predict_at_their_own_size(tiny_backbone):
+    sizes = [(20, 28), (33, 17), (24, 24)]
+    images, masks = [], []
+    for i, size in enumerate(sizes):
+        im, m = make_squares(n_images=1, size=size, seed=i)
+        images.append(im[0])
+        masks.append(m[0])
+    pipeline = _pipeline(tiny_backbone).fit(images, masks)
+    predictions = pipeline.predict(images)
+    assert isinstance(predictions, list)
+    assert [p.shape for p in predictions] == sizes
+    assert 0 <= pipeline.score(images, masks) <= 1
+
+
+def test_unfitted_pipeline_raises_not_fitted(tiny_backbone, tmp_path):
+    images, _ = make_squares(n_images=1, size=(16, 16))
+    pipeline = _pipeline(tiny_backbone)
+    with pytest.raises(NotFittedError):
+        pipeline.predict(images)
+    joblib.dump(pipeline, tmp_path / "unfitted.joblib")
+    with pytest.raises(NotFittedError):
+        load_segmenter(tmp_path / "unfitted.joblib")
+
+
+def test_more_classes_in_evaluation_count_as_errors(fitted):
+    pipeline, images, masks = fitted
+    masks = masks.copy()
+    masks[0][masks[0] == 1] = 2  # a class the model never saw
+    predictions = pipeline.predict(images)
+    ious = per_class_iou(masks, predictions)
+    assert len(ious) == 3 and ious[2] == 0.0
+    assert pipeline.score(images, masks) == pytest.approx(miou_score(masks, predictions))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the behaviour without CUDA")
+def test_cuda_without_cuda_fails_at_fit(tiny_backbone):
+    images, masks = make_squares(n_images=2, size=(16, 16))
+    with pytest.raises(RuntimeError, match="CUDA is not available"):
+        _pipeline(tiny_backbone).set_params(features__device="cuda").fit(images, masks)
+    with pytest.raises(RuntimeError, match="CUDA is not available"):
+        _pipeline(tiny_backbone, device="cuda").fit(images, masks)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the behaviour without CUDA")
+def test_cuda_fitted_model_falls_back_to_cpu(fitted, tmp_path):
+    pipeline, images, _ = fitted
+    expected = pipeline.predict(images)
+    # A file written on a GPU machine records device="cuda" in both steps.
+    pipeline.set_params(features__device="cuda", clf__device="cuda")
+    try:
+        joblib.dump(pipeline, tmp_path / "gpu.joblib")
+        with pytest.warns(UserWarning, match="CUDA is not available"):
+            np.testing.assert_array_equal(pipeline.predict(images), expected)
+        with pytest.warns(UserWarning, match="CUDA is not available"):
+            loaded = load_segmenter(tmp_path / "gpu.joblib")
+        assert loaded[-1].device == "cpu" and loaded[0].device == "cpu"
+        np.testing.assert_array_equal(loaded.predict(images), expected)
+        with pytest.raises(RuntimeError, match="CUDA is not available"):
+            load_segmenter(tmp_path / "gpu.joblib", device="cuda")
+    finally:
+        pipeline.set_params(features__device="cpu", clf__device="cpu")
+
+
+def test_version_mismatch_warns_at_load(fitted, tmp_path):
+    pipeline, _, _ = fitted
+    pipeline.versions_ = {"torch": "0.0.1"}
+    try:
+        joblib.dump(pipeline, tmp_path / "old.joblib")
+    finally:
+        del pipeline.versions_
+    with pytest.warns(UserWarning, match=r"torch 0\.0\.1 -> now"):
+        load_segmenter(tmp_path / "old.joblib")
+
+
+def test_corrupt_or_foreign_model_files(tmp_path):
+    (tmp_path / "junk.joblib").write_bytes(b"\x80\x04 not really a pickle")
+    with pytest.raises(ValueError, match="junk.joblib is not a readable model file"):
+        load_segmenter(tmp_path / "junk.joblib")
+    joblib.dump({"a": 1}, tmp_path / "dict.joblib")
+    with pytest.raises(ValueError, match="holds a dict, not a Pipeline"):
+        load_segmenter(tmp_path / "dict.joblib")
+    with pytest.raises(FileNotFoundError, match="model file not found"):
+        load_segmenter(tmp_path / "missing.joblib")
+
+
+# -- atomic writes ----------------------------------------------------------------------------------
+def test_interrupted_write_leaves_the_old_file_and_no_temp(tmp_path):
+    target = tmp_path / "out.png"
+    target.write_bytes(b"old")
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_write(target) as f:
+            f.write(b"half of the new")
+            raise KeyboardInterrupt
+    assert target.read_bytes() == b"old"
+    assert os.listdir(tmp_path) == ["out.png"]
+
+
+def test_atomic_joblib_dump_round_trips(tmp_path):
+    atomic_joblib_dump({"x": np.arange(3)}, tmp_path / "m.joblib")
+    assert joblib.load(tmp_path / "m.joblib")["x"].tolist() == [0, 1, 2]
+    assert oct((tmp_path / "m.joblib").stat().st_mode & 0o777) != oct(0o600)
+
+
+def test_output_folder_under_a_file(tmp_path):
+    (tmp_path / "a_file").write_text("x")
+    with pytest.raises(NotADirectoryError, match="a_file/out.*is a file, not a folder"):
+        ensure_directory(tmp_path / "a_file" / "out")
+
+
+# -- plotting ----------------------------------------------------------------------------------------
+def test_palette_and_overlay():
+    palette = label_palette()
+    assert palette.shape == (256, 3) and len({tuple(c) for c in palette}) == 256
+    labels = np.array([[0, 1], [2, 255]])
+    colored = label_to_color(labels)
+    assert colored[1, 1].tolist() == [255, 255, 255] and colored[0, 1].tolist() == palette[1].tolist()
+    image = np.full((2, 2, 3), 100, np.uint8)
+    blended = overlay(image, labels)
+    assert blended[0, 0].tolist() == [100, 100, 100]  # background stays the photo
+    assert blended[0, 1].tolist() == np.round(0.5 * 100 + 0.5 * palette[1]).astype(int).tolist()
+    pytest.importorskip("matplotlib")
+    big = overlay(image, labels, uncertainty=np.zeros((2, 2)), class_names=["bg", "horse", "sky"])
+    assert big.dtype == np.uint8 and big.shape[1] > 4 and big.shape[0] > 2
+    with pytest.raises(ValueError, match="labels have shape"):
+        overlay(image, labels[:1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(TypeError, match="integer class indices"):
+            label_to_color(np.zeros((2, 2)))
