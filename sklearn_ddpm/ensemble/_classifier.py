@@ -11,6 +11,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 from skorch.callbacks import ProgressBar
 
+from ..features import PixelFeatures
 from ..metrics import miou_score
 from ..utils import check_masks, resolve_device
 from ..utils._persistence import VersionedPickleMixin
@@ -299,10 +300,15 @@ class MLPEnsembleClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
         ys, xs = table.image_pixels(i)
         chunks = []
         with torch.inference_mode():
+            if isinstance(table.source, PixelFeatures):
+                projected = _project_first_layer(table.source, i, module, device)
             for start in range(0, len(ys), self.predict_batch_size):
                 sl = slice(start, start + self.predict_batch_size)
-                features = table.gather(np.full(len(ys[sl]), i), ys[sl], xs[sl]).to(device)
-                chunks.append(torch.softmax(module(features).float(), dim=-1).cpu())
+                if isinstance(table.source, PixelFeatures):
+                    logits = module.forward_hidden(_upsample_projection(projected, table.sizes[i], ys[sl], xs[sl], module))
+                else:
+                    logits = module(table.gather(np.full(len(ys[sl]), i), ys[sl], xs[sl]).to(device))
+                chunks.append(torch.softmax(logits.float(), dim=-1).cpu())
         return torch.cat(chunks)
 
     def _per_image(self, X, reduce):
@@ -362,6 +368,39 @@ class MLPEnsembleClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
         tags.input_tags.three_d_array = True
         tags.non_deterministic = False
         return tags
+
+
+def _project_first_layer(features, i, module, device):
+    """First-layer pre-activations of every member at each map's native resolution.
+
+    Bilinear upsampling and the first linear layer are both linear (and the interpolation weights
+    sum to one), so projecting the small native maps and upsampling the ``M * d_1`` result gives
+    the same numbers as upsampling the ``d`` features first — at a fraction of the cost when
+    many output pixels share few native ones. Maps of equal resolution are summed before upsampling.
+    """
+    weight = module.weights[0]  # (M, d, d_1)
+    by_size = {}
+    for (name, columns), m in zip(features.channel_slices().items(), features.maps):
+        native = m[i].to(device, torch.float32)  # (h, w, C)
+        projection = torch.einsum("hwc,mcd->hwmd", native, weight[:, columns, :])
+        size = tuple(native.shape[:2])
+        by_size[size] = projection if size not in by_size else by_size[size] + projection
+    return {size: p.reshape(1, *size, -1) for size, p in by_size.items()}
+
+
+def _upsample_projection(projected, image_size, ys, xs, module):
+    from ..features._sampling import bilinear_gather
+
+    ys, xs = torch.as_tensor(ys), torch.as_tensor(xs)
+    zeros = torch.zeros_like(ys)
+    heights, widths = torch.full_like(ys, int(image_size[0])), torch.full_like(ys, int(image_size[1]))
+    total = None
+    for size, table in projected.items():
+        part = bilinear_gather(table, zeros.to(table.device), ys.to(table.device), xs.to(table.device),
+                               heights.to(table.device), widths.to(table.device), size)
+        total = part if total is None else total + part
+    n_members, width = module.weights[0].shape[0], module.weights[0].shape[2]
+    return total.reshape(len(ys), n_members, width) + module.biases[0]
 
 
 def _collect(outputs, kind):

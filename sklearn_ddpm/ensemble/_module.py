@@ -44,20 +44,27 @@ class BatchedMLPEnsemble(nn.Module):
     def forward(self, x):
         shared = x.dim() == 2
         h = x.unsqueeze(0) if shared else x.transpose(0, 1)  # (1 or M, B, d)
-        last = len(self.weights) - 1
-        for k, (weight, bias) in enumerate(zip(self.weights, self.biases)):
-            h = torch.matmul(h, weight) + bias[:, None, :]  # (M, B, d_out)
-            if k == last:
-                break
+        h = torch.matmul(h, self.weights[0]) + self.biases[0][:, None, :]  # (M, B, d_1)
+        return self.forward_hidden(h.permute(1, 0, 2))
+
+    def forward_hidden(self, h):
+        """The network after the first linear layer: ``(B, M, d_1)`` pre-activations → logits.
+
+        Split out because the first layer commutes with bilinear upsampling: prediction can
+        project native-resolution activations first and upsample the narrower result.
+        """
+        h = h.permute(1, 0, 2)  # (M, B, d_1)
+        for k in range(1, len(self.weights)):
             h = F.relu(h)
             n_members, batch, width = h.shape
             flat = h.permute(1, 0, 2).reshape(batch, n_members * width)
-            norm = self.norms[k]
+            norm = self.norms[k - 1]
             # A last batch of one sample cannot give batch statistics; it is normalised with the
             # running ones instead of aborting training.
             flat = F.batch_norm(flat, norm.running_mean, norm.running_var, norm.weight, norm.bias,
                                 training=self.training and batch > 1, momentum=norm.momentum, eps=norm.eps)
             h = flat.reshape(batch, n_members, width).permute(1, 0, 2)
+            h = torch.matmul(h, self.weights[k]) + self.biases[k][:, None, :]
         return h.permute(1, 0, 2)  # (B, M, K)
 
     def member_state(self, m):

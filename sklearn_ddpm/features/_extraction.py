@@ -41,8 +41,10 @@ def noise_for(seed, draw, step, shape, per_step):
     return torch.randn(shape, generator=generator)
 
 
-def block_activations(unet, x, timesteps, blocks, autocast_dtype=None):
+def block_activations(unet, x, timesteps, blocks, autocast_dtype=None, runner=None):
     """Activations of decoder ``blocks`` for inputs ``x`` at ``timesteps``.
+
+    ``runner`` calls the network (e.g. a ``torch.compile``-d ``unet``); hooks sit on ``unet``'s modules.
 
     Returns
     -------
@@ -68,7 +70,7 @@ def block_activations(unet, x, timesteps, blocks, autocast_dtype=None):
     )
     try:
         with torch.inference_mode(), autocast:
-            unet(x, timesteps)
+            (runner or unet)(x, timesteps)
     except _StopForward:
         pass
     finally:

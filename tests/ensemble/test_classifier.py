@@ -197,3 +197,16 @@ def test_pickle_records_versions_and_warns_on_mismatch():
     state["_sklearn_ddpm_versions"] = {**state["_sklearn_ddpm_versions"], "torch": "0.0"}
     with pytest.warns(VersionMismatchWarning, match="torch 0.0"):
         tampered.__setstate__(state)
+
+
+def test_projected_prediction_equals_dense_prediction():
+    """Predicting from compact features (project, then upsample) equals upsample-then-predict."""
+    rng = np.random.default_rng(0)
+    maps = [torch.from_numpy(rng.normal(size=(2, 4, 5, 3)).astype(np.float32)),
+            torch.from_numpy(rng.normal(size=(2, 4, 5, 2)).astype(np.float32)),
+            torch.from_numpy(rng.normal(size=(2, 8, 10, 4)).astype(np.float32))]
+    compact = PixelFeatures(maps, [(50, 0), (50, 1), (50, 2)], [(13, 17), (13, 17)])
+    dense = np.asarray(compact)
+    masks = (dense[..., 0] + dense[..., 5] > 0).astype(int)
+    clf = MLPEnsembleClassifier(n_estimators=3, max_epochs=2, random_state=0, min_class_pixels=0).fit(compact, masks)
+    np.testing.assert_allclose(clf.predict_proba(compact), clf.predict_proba(dense), atol=1e-5)
