@@ -52,6 +52,10 @@ class Backbone:
     def __sklearn_clone__(self):
         return self
 
+    def __deepcopy__(self, memo):
+        # Estimators never modify their backbone; copies would only multiply its memory.
+        return self
+
     def __repr__(self):
         n_params = sum(p.numel() for p in self.unet.parameters())
         return f"Backbone(source={self.source!r}, image_size={self.image_size}, params={n_params:,})"

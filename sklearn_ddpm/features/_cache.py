@@ -53,6 +53,10 @@ class ActivationCache:
         return (f"ActivationCache(entries={len(self._entries)}, bytes={self._bytes}, hits={self.hits}, "
                 f"misses={self.misses}, directory={self.directory})")
 
+    def __deepcopy__(self, memo):
+        # clone() deep-copies parameters: grid-search candidates must share one cache.
+        return self
+
     def __reduce__(self):
         # Pickled estimators refer to a fresh cache with the same settings, not to the entries.
         return (ActivationCache, (self.max_bytes, self.directory, self.max_disk_bytes))

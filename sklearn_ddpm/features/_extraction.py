@@ -26,7 +26,8 @@ def resize_images(images, size):
 
 def to_model_input(images_uint8):
     """``(B, H, W, 3)`` uint8 → ``(B, 3, H, W)`` float32 in [-1, 1], the DDPM's data range."""
-    x = torch.from_numpy(np.ascontiguousarray(images_uint8)).permute(0, 3, 1, 2).to(torch.float32)
+    # a writable copy: the input may be a read-only view (e.g. of a PIL image)
+    x = torch.from_numpy(np.array(images_uint8, copy=True)).permute(0, 3, 1, 2).to(torch.float32)
     return x / 127.5 - 1.0
 
 

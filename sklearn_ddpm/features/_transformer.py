@@ -231,8 +231,10 @@ class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimat
         keys = [(backbone.fingerprint, hashlib.sha1(image.tobytes()).hexdigest(), self.image_size_, noise_key)
                 for image in resized]
 
-        # layer (t, b) -> list of per-image (h, w, C) tensors
-        per_layer = {name: [None] * len(images) for name in self.layer_names_}
+        # The output maps are allocated once; cache entries are views into them, not copies.
+        blocks = {b.index: b for b in _block_channels(backbone, self.image_size_)}
+        maps = {(t, b): torch.empty((len(images), *blocks[b].resolution, blocks[b].channels), dtype=dtype)
+                for t, b in self.layer_names_}
         todo = []  # (image index, step) pairs whose activations are not all cached
         for i, key in enumerate(keys):
             for t in self.steps_:
@@ -241,7 +243,8 @@ class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimat
                     hit = cache.get(key + (t, b)) if cache is not None else None
                     if hit is None:
                         missing = True
-                    per_layer[(t, b)][i] = hit
+                    else:
+                        maps[(t, b)][i].copy_(hit)
                 if missing:
                     todo.append((i, t))
 
@@ -260,19 +263,17 @@ class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimat
                 for b, act in acts.items():
                     act = act.float()
                     sums[b] = act if b not in sums else sums[b] + act
-            for b, total in sums.items():
-                mean = _to_host((total / self.n_noise_samples).permute(0, 2, 3, 1).to(dtype))
-                for row, (i, t) in enumerate(pairs):
-                    per_layer[(t, b)][i] = mean[row]
+            host = {b: _to_host((total / self.n_noise_samples).permute(0, 2, 3, 1).to(dtype)) for b, total in sums.items()}
             if device.type == "cuda":
                 torch.cuda.synchronize(device)  # the pinned host copies were asynchronous
-            if cache is not None:
-                for b in sums:
-                    for i, t in pairs:
-                        cache.put(keys[i] + (t, b), per_layer[(t, b)][i])
+            for b, batch in host.items():
+                for row, (i, t) in enumerate(pairs):
+                    maps[(t, b)][i].copy_(batch[row])
+                    if cache is not None:
+                        cache.put(keys[i] + (t, b), maps[(t, b)][i])
             bar.update(len(pairs))
         bar.close()
-        maps = [torch.stack(per_layer[name]).to(dtype) for name in self.layer_names_]
+        maps = [maps[name] for name in self.layer_names_]
         return PixelFeatures(maps, self.layer_names_, [image.shape[:2] for image in images])
 
     def __getstate__(self):

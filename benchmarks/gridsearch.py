@@ -1,0 +1,128 @@
+"""Wall time of a 3x3 ``GridSearchCV`` over blocks x steps, with and without the activation cache.
+
+A grid over the transformer's ``blocks`` and ``steps`` refits the pipeline for every candidate and
+fold; with the cache, a (image, timestep, block) activation the UNet already produced is reused.
+UNet work is counted exactly with a forward pre-hook (``forwards`` = calls, ``forward_rows`` =
+image-steps run through the UNet), next to the cache's hits and misses.
+
+Configurations, same run, same data and model:
+
+- ``memory=None``: no cache;
+- ``memory="auto"``: the process-wide in-memory cache (cleared first);
+- ``memory=ActivationCache()``: a cache object passed as the parameter. ``GridSearchCV`` clones the
+  pipeline, and a clone holds a fresh, empty copy of the object — this row shows whether reuse
+  survives cloning.
+
+Examples
+--------
+    python benchmarks/gridsearch.py
+    python benchmarks/gridsearch.py --quick
+"""
+
+import sys
+import time
+
+import _common
+
+NAME = "gridsearch"
+
+
+class ForwardCounter:
+    """Counts UNet forward calls and the batch rows they carry."""
+
+    def __init__(self, unet):
+        self.calls = 0
+        self.rows = 0
+        self.handle = unet.register_forward_pre_hook(self)
+
+    def __call__(self, module, args):
+        self.calls += 1
+        self.rows += int(args[0].shape[0])
+
+
+def run_grid(unet, images, masks, memory, blocks_grid, steps_grid, classifier_params, device):
+    from sklearn.model_selection import GridSearchCV, KFold
+    from sklearn.pipeline import Pipeline
+
+    from sklearn_ddpm import DDPMFeatureTransformer, MLPEnsembleClassifier
+    from sklearn_ddpm.backbone import load_backbone
+
+    # One Backbone shared by every clone of the pipeline, so all candidates run the very UNet the
+    # counter watches (clone deep-copies parameters; the hook would not follow a copy).
+    backbone = load_backbone(unet)
+    backbone.__deepcopy__ = lambda memo: backbone
+    counter = ForwardCounter(backbone.unet)
+    pipe = Pipeline([
+        ("features", DDPMFeatureTransformer(backbone, memory=memory, device=device, batch_size=4)),
+        ("clf", MLPEnsembleClassifier(device=device, random_state=0, **classifier_params)),
+    ])
+    search = GridSearchCV(pipe, {"features__blocks": blocks_grid, "features__steps": steps_grid},
+                          cv=KFold(2), refit=False, n_jobs=1, error_score="raise")
+    start = time.perf_counter()
+    _common.synchronize(device)
+    search.fit(images, masks)
+    _common.synchronize(device)
+    seconds = time.perf_counter() - start
+    counter.handle.remove()
+    return search, seconds, counter
+
+
+def main(argv=None):
+    args = _common.parser(__doc__.splitlines()[0]).parse_args(argv)
+    device, note = _common.resolve_device(args.device)
+    if device is None:
+        print(f"gridsearch on cuda: {note}")
+        return _common.write_json(NAME, {"status": note, "device": "cuda"}, args.out)
+    from sklearn_ddpm.features import ActivationCache
+    from sklearn_ddpm.features._cache import shared_cache
+
+    if args.quick:
+        base, model_size, n_images, image_size = 8, 32, 4, 48
+        classifier = dict(n_estimators=2, max_epochs=1, max_pixels_per_image=100, patience=None)
+    else:
+        base, model_size, n_images, image_size = 32, 64, 8, 128
+        classifier = dict(n_estimators=3, max_epochs=2, max_pixels_per_image=1000, patience=None)
+    blocks_grid = [(6,), (8,), (6, 8, 12)]
+    steps_grid = [(50,), (150,), (50, 150, 250)]
+    images, masks, source = _common.horse_data("labeled_pool", n_images, image_size)
+    rows = []
+    with _common.torch_threads(args.threads):
+        unet = _common.adm256_unet(base, image_size=model_size).to(device)
+        model = {**_common.describe_model(unet), "data": source}
+        scores = {}
+        for label, memory in [("none", None), ("auto", "auto"), ("ActivationCache()", ActivationCache())]:
+            cache = shared_cache() if memory == "auto" else memory
+            if cache is not None:
+                cache.clear()
+                cache.hits = cache.misses = 0
+            search, seconds, counter = run_grid(unet, images, masks, memory, blocks_grid, steps_grid, classifier,
+                                                device)
+            scores[label] = search.cv_results_["mean_test_score"].tolist()
+            rows.append({"memory": label, "seconds": seconds, "forwards": counter.calls,
+                         "forward_rows": counter.rows,
+                         "cache_hits": cache.hits if cache is not None else None,
+                         "cache_misses": cache.misses if cache is not None else None,
+                         "best_params": str(search.cv_results_["params"][int(search.cv_results_["rank_test_score"].argmin())]),
+                         "best_mIoU": float(max(scores[label]))})
+    for row in rows:
+        row["speedup_vs_none"] = rows[0]["seconds"] / row["seconds"]
+    same = all(scores[k] == scores["none"] for k in scores)
+    # Features of an image can differ in the last fp16 bit with the batch it was computed in (CPU
+    # convolution algorithms depend on batch size), and cached runs batch differently.
+    differences = {k: max(abs(a - b) for a, b in zip(v, scores["none"])) for k, v in scores.items()}
+    _common.print_table(rows, ["memory", "seconds", "speedup_vs_none", "forwards", "forward_rows", "cache_hits",
+                               "cache_misses", "best_mIoU"],
+                        title=f"GridSearchCV 3x3 (blocks x steps), cv=2, {n_images} images ({source}), {device}, "
+                              f"ADM layout width {base} at {model_size}² ({model['parameters_M']} M params)")
+    print(f"cv scores identical with and without cache: {same} (largest difference {max(differences.values()):.4f})")
+    payload = {"device": device, "quick": args.quick, "model": model, "n_images": n_images,
+               "image_size": image_size, "blocks_grid": blocks_grid, "steps_grid": steps_grid,
+               "classifier": classifier, "rows": rows, "scores": scores, "scores_identical": same,
+               "max_score_difference": differences}
+    if device == "cpu":
+        payload["gpu"] = _common.NO_GPU
+    return _common.write_json(NAME, payload, args.out)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

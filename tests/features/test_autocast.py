@@ -1,0 +1,97 @@
+"""Mixed-precision feature extraction: ignored on CPU, close to float32 on CUDA."""
+
+import numpy as np
+import pytest
+import torch
+
+from sklearn_ddpm import DDPMFeatureTransformer
+from sklearn_ddpm.backbone import load_backbone, tiny_unet
+from sklearn_ddpm.features import ActivationCache
+from sklearn_ddpm.features._extraction import block_activations
+
+BLOCKS = (3, 6)
+STEPS = (50, 250)
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (autocast is CUDA-only)")
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # Tiny convolutions gain nothing from more threads, and on a busy machine idle-spinning
+    # threads make them many times slower.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def images():
+    return np.random.default_rng(0).integers(0, 256, (2, 40, 48, 3), dtype=np.uint8)
+
+
+def _features(model, images, device="cpu", autocast_dtype=None, memory=None):
+    transformer = DDPMFeatureTransformer(model, blocks=BLOCKS, steps=STEPS, device=device,
+                                         autocast_dtype=autocast_dtype, memory=memory, feature_dtype="float32")
+    return transformer.fit_transform(images)
+
+
+def test_bf16_autocast_would_change_cpu_activations():
+    # Guards the next test: if CPU autocast left the tiny UNet's activations unchanged, "ignored on
+    # CPU" could not be told apart from "applied".
+    unet = tiny_unet()
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    t = torch.tensor([50, 250])
+    fp32 = block_activations(unet, x, t, BLOCKS)
+    bf16 = block_activations(unet, x, t, BLOCKS, autocast_dtype=torch.bfloat16)
+    assert any(not torch.equal(fp32[b].float(), bf16[b].float()) for b in BLOCKS)
+
+
+@pytest.mark.parametrize("autocast_dtype", ["bfloat16", "float16"])
+def test_autocast_is_ignored_on_cpu(images, autocast_dtype):
+    unet = tiny_unet()
+    reference = _features(unet, images)
+    mixed = _features(unet, images, autocast_dtype=autocast_dtype)
+    for ref, got in zip(reference.maps, mixed.maps):
+        assert got.dtype == torch.float32
+        torch.testing.assert_close(got, ref, rtol=0, atol=0)
+
+
+@needs_cuda
+@pytest.mark.parametrize("autocast_dtype", ["bfloat16", "float16"])
+def test_cuda_autocast_features_agree_with_fp32(images, autocast_dtype):
+    unet = tiny_unet()
+    reference = _features(unet, images, device="cuda")
+    mixed = _features(unet, images, device="cuda", autocast_dtype=autocast_dtype)
+    for name, ref, got in zip(reference.layer_names, reference.maps, mixed.maps):
+        ref, got = ref.double().flatten(), got.double().flatten()
+        relative = (got - ref).norm() / ref.norm()
+        cosine = torch.nn.functional.cosine_similarity(ref, got, dim=0)
+        assert relative < 0.05, f"layer {name}: relative L2 error {relative:.4f} of {autocast_dtype} vs fp32"
+        assert cosine > 0.998, f"layer {name}: cosine {cosine:.5f} of {autocast_dtype} vs fp32"
+
+
+@needs_cuda
+def test_cuda_autocast_and_fp32_do_not_share_cache_entries(images):
+    unet = tiny_unet()
+    cache = ActivationCache()
+    reference = _features(unet, images, device="cuda")  # uncached fp32
+    _features(unet, images, device="cuda", autocast_dtype="bfloat16", memory=cache)
+    after_bf16 = _features(unet, images, device="cuda", memory=cache)
+    for ref, got in zip(reference.maps, after_bf16.maps):
+        torch.testing.assert_close(got, ref)
+
+
+@needs_cuda
+def test_cuda_autocast_pipeline_matches_fp32_predictions(images):
+    from sklearn_ddpm import MLPEnsembleClassifier
+
+    unet = load_backbone(tiny_unet())
+    masks = np.zeros(images.shape[:3], dtype=np.int64)
+    masks[:, 10:30, 12:36] = 1
+    labels = {}
+    for autocast_dtype in (None, "bfloat16"):
+        features = _features(unet, images, device="cuda", autocast_dtype=autocast_dtype)
+        clf = MLPEnsembleClassifier(n_estimators=2, max_epochs=3, random_state=0, device="cpu").fit(features, masks)
+        labels[autocast_dtype] = clf.predict(features)
+    agreement = (labels[None] == labels["bfloat16"]).mean()
+    assert agreement > 0.95
