@@ -37,8 +37,9 @@ class SkimageSegmenter:
             picked = rng.choice(labelled, min(self.pixels_per_image, len(labelled)), replace=False)
             X.append(features[picked])
             y.append(labels[picked])
-        self.forest_ = RandomForestClassifier(n_estimators=self.n_estimators, max_depth=self.max_depth,
-                                              random_state=self.random_state, n_jobs=-1)
+        self.forest_ = RandomForestClassifier(
+            n_estimators=self.n_estimators, max_depth=self.max_depth, random_state=self.random_state, n_jobs=-1
+        )
         self.forest_.fit(np.concatenate(X), np.concatenate(y))
         return self
 
@@ -48,4 +49,3 @@ class SkimageSegmenter:
             features = skimage_features(image)
             out.append(self.forest_.predict(features.reshape(-1, features.shape[-1])).reshape(image.shape[:2]))
         return out
-

@@ -25,7 +25,6 @@ Examples
     python benchmarks/ccp.py --quick                                  # smoke run, seconds
 """
 
-import json
 import sys
 import time
 import warnings

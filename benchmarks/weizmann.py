@@ -24,8 +24,12 @@ def main(argv=None):
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--steps", type=int, nargs="+", default=[50, 150, 250])
     p.add_argument("--blocks", type=int, nargs="+", default=None, help="default: the transformer's 'auto'")
-    p.add_argument("--max-pixels-per-image", type=int, default=4000,
-                   help="training pixels sampled per image for both methods' classifiers (CPU budget)")
+    p.add_argument(
+        "--max-pixels-per-image",
+        type=int,
+        default=4000,
+        help="training pixels sampled per image for both methods' classifiers (CPU budget)",
+    )
     p.add_argument("--n-estimators", type=int, default=10)
     args = p.parse_args(argv)
     device, note = _common.resolve_device(args.device)
@@ -39,8 +43,13 @@ def main(argv=None):
     with _common.torch_threads(args.threads):
         pool, pool_masks, source = _common.horse_data("labeled_pool", max(args.n_labeled))
         test, test_masks, test_source = _common.horse_data("test", n_test)
-        transformer = DDPMFeatureTransformer(args.model, blocks=tuple(args.blocks) if args.blocks else "auto",
-                                             steps=tuple(args.steps), device=device, memory=None)
+        transformer = DDPMFeatureTransformer(
+            args.model,
+            blocks=tuple(args.blocks) if args.blocks else "auto",
+            steps=tuple(args.steps),
+            device=device,
+            memory=None,
+        )
         with _common.stopwatch(device) as t_extract:
             transformer.fit(pool)
             pool_features = transformer.transform(pool)
@@ -52,8 +61,12 @@ def main(argv=None):
                 for seed in range(args.seeds):
                     start = time.perf_counter()
                     if method == "ddpm":
-                        clf = MLPEnsembleClassifier(n_estimators=args.n_estimators, random_state=seed, device=device,
-                                                    max_pixels_per_image=args.max_pixels_per_image)
+                        clf = MLPEnsembleClassifier(
+                            n_estimators=args.n_estimators,
+                            random_state=seed,
+                            device=device,
+                            max_pixels_per_image=args.max_pixels_per_image,
+                        )
                         clf.fit(pool_features[:n], pool_masks[:n])
                         pred = clf.predict(test_features)
                     else:
@@ -61,24 +74,43 @@ def main(argv=None):
                         pred = seg.fit(pool[:n], pool_masks[:n]).predict(test)
                     seconds.append(time.perf_counter() - start)
                     scores.append(100 * miou_score(test_masks, pred))
-                rows.append({"method": method, "n_labeled": n, "miou_mean": float(np.mean(scores)),
-                             "miou_std": float(np.std(scores)), "scores": scores,
-                             "seconds_per_fit_and_predict": float(np.mean(seconds))})
-                print(f"n={n:>2} {method:>7}: {np.mean(scores):.1f} ± {np.std(scores):.1f} mIoU "
-                      f"({np.mean(seconds):.0f} s per fit+predict)", flush=True)
+                rows.append(
+                    {
+                        "method": method,
+                        "n_labeled": n,
+                        "miou_mean": float(np.mean(scores)),
+                        "miou_std": float(np.std(scores)),
+                        "scores": scores,
+                        "seconds_per_fit_and_predict": float(np.mean(seconds)),
+                    }
+                )
+                print(
+                    f"n={n:>2} {method:>7}: {np.mean(scores):.1f} ± {np.std(scores):.1f} mIoU "
+                    f"({np.mean(seconds):.0f} s per fit+predict)",
+                    flush=True,
+                )
     backbone = transformer.backbone_
     payload = {
         "data": {"train": source, "test": test_source},
-        "backbone": repr(backbone), "blocks": transformer.blocks_, "steps": transformer.steps_,
-        "n_features": transformer.n_features_out_, "extract_seconds_all_images": t_extract["seconds"],
-        "max_pixels_per_image": args.max_pixels_per_image, "n_estimators": args.n_estimators,
-        "device": device, "gpu_note": note, "rows": rows,
+        "backbone": repr(backbone),
+        "blocks": transformer.blocks_,
+        "steps": transformer.steps_,
+        "n_features": transformer.n_features_out_,
+        "extract_seconds_all_images": t_extract["seconds"],
+        "max_pixels_per_image": args.max_pixels_per_image,
+        "n_estimators": args.n_estimators,
+        "device": device,
+        "gpu_note": note,
+        "rows": rows,
     }
     path = _common.write_json("weizmann" + ("_quick" if args.quick else ""), payload, args.out)
     for row in rows:
         row["mIoU"] = f"{row['miou_mean']:.1f} ± {row['miou_std']:.1f}"
-    _common.print_table(rows, ["n_labeled", "method", "mIoU", "seconds_per_fit_and_predict"],
-                        title=f"Weizmann horse test split ({test_source}), {backbone!r}")
+    _common.print_table(
+        rows,
+        ["n_labeled", "method", "mIoU", "seconds_per_fit_and_predict"],
+        title=f"Weizmann horse test split ({test_source}), {backbone!r}",
+    )
     print(f"wrote {path}")
     return payload
 

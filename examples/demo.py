@@ -24,23 +24,39 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output", default="demo_output", help="folder for masks and overlays")
     parser.add_argument("--n-estimators", type=int, default=10)
-    parser.add_argument("--max-pixels-per-image", type=int, default=4000,
-                        help="training pixels sampled per image (all labelled pixels: 0)")
+    parser.add_argument(
+        "--max-pixels-per-image",
+        type=int,
+        default=1000,
+        help="training pixels sampled per image (all labelled pixels: 0)",
+    )
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
 
     train, test = load_horses("train"), load_horses("test")
     print(f"bundled data: {len(train.images)} labelled training horses, {len(test.images)} test horses")
-    pipe = Pipeline([
-        ("features", DDPMFeatureTransformer(steps=(50, 150, 250), device=args.device, progress=True)),
-        ("clf", MLPEnsembleClassifier(n_estimators=args.n_estimators, random_state=0, device=args.device,
-                                      max_pixels_per_image=args.max_pixels_per_image or None)),
-    ])
+    pipe = Pipeline(
+        [
+            ("features", DDPMFeatureTransformer(steps=(50, 150, 250), device=args.device, progress=True)),
+            (
+                "clf",
+                MLPEnsembleClassifier(
+                    n_estimators=args.n_estimators,
+                    random_state=0,
+                    device=args.device,
+                    verbose=1,
+                    max_pixels_per_image=args.max_pixels_per_image or None,
+                ),
+            ),
+        ]
+    )
     start = time.perf_counter()
     pipe.fit(train.images, train.masks)
     features = pipe.named_steps["features"]
-    print(f"backbone: {features.backbone_}; blocks {features.blocks_}, steps {features.steps_}, "
-          f"{features.n_features_out_} features per pixel")
+    print(
+        f"backbone: {features.backbone_}; blocks {features.blocks_}, steps {features.steps_}, "
+        f"{features.n_features_out_} features per pixel"
+    )
     print(f"fit: {time.perf_counter() - start:.1f} s")
 
     start = time.perf_counter()
@@ -52,8 +68,10 @@ def main(argv=None):
 
     ious = per_class_iou(test.masks, predictions)
     majority = miou_score(test.masks, [np.zeros_like(m) for m in test.masks])
-    print(f"test mIoU: {100 * miou_score(test.masks, predictions):.1f}  "
-          f"(background {100 * ious[0]:.1f}, horse {100 * ious[1]:.1f}; all-background baseline {100 * majority:.1f})")
+    print(
+        f"test mIoU: {100 * miou_score(test.masks, predictions):.1f}  "
+        f"(background {100 * ious[0]:.1f}, horse {100 * ious[1]:.1f}; all-background baseline {100 * majority:.1f})"
+    )
 
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)

@@ -27,8 +27,8 @@ def make_squares(n_images=6, size=(40, 40), seed=0):
     for i in range(n_images):
         y0 = rng.integers(0, height - side)
         x0 = rng.integers(0, width - side)
-        images[i, y0:y0 + side, x0:x0 + side] += 150
-        masks[i, y0:y0 + side, x0:x0 + side] = 1
+        images[i, y0 : y0 + side, x0 : x0 + side] += 150
+        masks[i, y0 : y0 + side, x0 : x0 + side] = 1
     return images, masks
 
 

@@ -30,15 +30,6 @@ def make_squares(n_images=4, size=(24, 24), seed=0):
     return images, masks
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Two torch threads on a shared 2-core machine are many times slower than one.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def _pipeline(backbone, **clf_params):
     params = dict(n_estimators=2, max_epochs=2, max_pixels_per_image=200, min_class_pixels=0, random_state=0)
     params.update(clf_params)

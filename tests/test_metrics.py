@@ -10,8 +10,8 @@ def test_miou_against_hand_computation():
     y_true = [np.array([[0, 0, 1], [0, 255, 1]]), np.array([[1, 1, 2]])]
     y_pred = [np.array([[0, 0, 0], [0, 2, 1]]), np.array([[1, 1, 1]])]
     # pixels: true0->pred0 x3, true1->pred0 x1, true1->pred1 x1, (255 skipped), true1->pred1 x2, true2->pred1 x1
-    iou0 = 3 / (3 + 1)          # I=3, U = 3 true + 4 predicted - 3
-    iou1 = 3 / (4 + 4 - 3)      # true1: 4 px, pred1: 4 px, I=3
+    iou0 = 3 / (3 + 1)  # I=3, U = 3 true + 4 predicted - 3
+    iou1 = 3 / (4 + 4 - 3)  # true1: 4 px, pred1: 4 px, I=3
     iou2 = 0 / 1
     ious = per_class_iou(y_true, y_pred)
     np.testing.assert_allclose(ious, [iou0, iou1, iou2])

@@ -15,12 +15,20 @@ from .conftest import make_squares
 
 
 def _pipeline(backbone, **clf_params):
-    clf_params = {"n_estimators": 2, "max_epochs": 3, "lr": 1e-2, "random_state": 0,
-                  "max_pixels_per_image": 400, **clf_params}
-    return Pipeline([
-        ("features", DDPMFeatureTransformer(backbone, blocks=(6, 9), steps=(50,), memory=None)),
-        ("clf", MLPEnsembleClassifier(**clf_params)),
-    ])
+    clf_params = {
+        "n_estimators": 2,
+        "max_epochs": 3,
+        "lr": 1e-2,
+        "random_state": 0,
+        "max_pixels_per_image": 400,
+        **clf_params,
+    }
+    return Pipeline(
+        [
+            ("features", DDPMFeatureTransformer(backbone, blocks=(6, 9), steps=(50,), memory=None)),
+            ("clf", MLPEnsembleClassifier(**clf_params)),
+        ]
+    )
 
 
 def test_fit_predict_score(tiny_backbone):
@@ -88,8 +96,12 @@ def test_cross_validation_splits_by_image(tiny_backbone):
             seen.append(("score", len(X), np.shape(y)))
             return super().score(X, y)
 
-    pipe = Pipeline([("features", DDPMFeatureTransformer(tiny_backbone, blocks=(6,), steps=(50,))),
-                     ("clf", Spy(n_estimators=1, max_epochs=1, max_pixels_per_image=50))])
+    pipe = Pipeline(
+        [
+            ("features", DDPMFeatureTransformer(tiny_backbone, blocks=(6,), steps=(50,))),
+            ("clf", Spy(n_estimators=1, max_epochs=1, max_pixels_per_image=50)),
+        ]
+    )
     scores = cross_val_score(pipe, images, masks, cv=KFold(3))
     assert len(scores) == 3
     assert [s for s in seen if s[0] == "fit"] == [("fit", 4)] * 3

@@ -89,10 +89,7 @@ def list_decoder_blocks(unet, image_size=None):
     height, width = _as_hw(image_size if image_size is not None else unet.config.sample_size)
     taps = decoder_block_modules(unet)
     shapes = {}
-    handles = [
-        module.register_forward_hook(_shape_recorder(shapes, k))
-        for k, (_, module) in enumerate(taps)
-    ]
+    handles = [module.register_forward_hook(_shape_recorder(shapes, k)) for k, (_, module) in enumerate(taps)]
     param = next(unet.parameters())
     try:
         with torch.inference_mode():

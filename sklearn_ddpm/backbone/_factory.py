@@ -3,16 +3,29 @@
 from diffusers import UNet2DModel
 
 
-def adm_unet_config(image_size=256, base_channels=256, channel_mult=None, attention_resolutions=(32, 16, 8),
-                    layers_per_block=2, head_dim=64, norm_num_groups=32, out_channels=6):
+def adm_unet_config(
+    image_size=256,
+    base_channels=256,
+    channel_mult=None,
+    attention_resolutions=(32, 16, 8),
+    layers_per_block=2,
+    head_dim=64,
+    norm_num_groups=32,
+    out_channels=6,
+):
     """``UNet2DModel`` keyword arguments laid out like guided-diffusion's ADM UNet.
 
     With the defaults this is the 256² ADM of the paper (552.8 M parameters, 18 decoder blocks);
     a smaller ``base_channels`` keeps the block layout and resolutions at a fraction of the cost.
     """
     if channel_mult is None:
-        channel_mult = {512: (0.5, 1, 1, 2, 2, 4, 4), 256: (1, 1, 2, 2, 4, 4), 128: (1, 1, 2, 3, 4),
-                        64: (1, 2, 3, 4), 32: (1, 2, 2, 2)}[image_size]
+        channel_mult = {
+            512: (0.5, 1, 1, 2, 2, 4, 4),
+            256: (1, 1, 2, 2, 4, 4),
+            128: (1, 1, 2, 3, 4),
+            64: (1, 2, 3, 4),
+            32: (1, 2, 2, 2),
+        }[image_size]
     down, up = [], []
     for level in range(len(channel_mult)):
         resolution = image_size // 2**level
@@ -52,10 +65,14 @@ def tiny_unet(image_size=32, base_channels=16, seed=0, **kwargs):
     """
     import torch
 
-    config = adm_unet_config(image_size=image_size, base_channels=base_channels,
-                             attention_resolutions=kwargs.pop("attention_resolutions", (image_size // 4,)),
-                             head_dim=kwargs.pop("head_dim", 8), norm_num_groups=kwargs.pop("norm_num_groups", 8),
-                             **kwargs)
+    config = adm_unet_config(
+        image_size=image_size,
+        base_channels=base_channels,
+        attention_resolutions=kwargs.pop("attention_resolutions", (image_size // 4,)),
+        head_dim=kwargs.pop("head_dim", 8),
+        norm_num_groups=kwargs.pop("norm_num_groups", 8),
+        **kwargs,
+    )
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         return UNet2DModel(**config).eval()

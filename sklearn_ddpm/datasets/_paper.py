@@ -103,7 +103,7 @@ def load_paper_dataset(root, name, split="train", n=None, resolution=None, retur
 
     Examples
     --------
-    >>> from sklearn_ddpm.datasets import load_paper_dataset
+    >>> from sklearn_ddpm.studies import load_paper_dataset
     >>> data = load_paper_dataset("datasets", "horse_21", "train")  # doctest: +SKIP
     >>> len(data.images), data.info.n_classes  # doctest: +SKIP
     (30, 21)

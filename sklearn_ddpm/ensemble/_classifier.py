@@ -122,10 +122,30 @@ class MLPEnsembleClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
         "verbose": ["verbose"],
     }
 
-    def __init__(self, n_estimators=10, *, hidden_layer_sizes="auto", lr=1e-3, batch_size=64, max_epochs=100,
-                 patience=50, optimizer=torch.optim.Adam, voting="hard", class_weight=None, ignore_index=255,
-                 min_class_pixels=20, max_pixels_per_image=None, max_pixels_per_class=None, n_classes=None,
-                 batched=True, device="cpu", predict_batch_size=16384, random_state=None, verbose=0, **kwargs):
+    def __init__(
+        self,
+        n_estimators=10,
+        *,
+        hidden_layer_sizes="auto",
+        lr=1e-3,
+        batch_size=64,
+        max_epochs=100,
+        patience=50,
+        optimizer=torch.optim.Adam,
+        voting="hard",
+        class_weight=None,
+        ignore_index=255,
+        min_class_pixels=20,
+        max_pixels_per_image=None,
+        max_pixels_per_class=None,
+        n_classes=None,
+        batched=True,
+        device="cpu",
+        predict_batch_size=16384,
+        random_state=None,
+        verbose=0,
+        **kwargs,
+    ):
         self.n_estimators = n_estimators
         self.hidden_layer_sizes = hidden_layer_sizes
         self.lr = lr
@@ -192,8 +212,10 @@ class MLPEnsembleClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
             self.classes_ = np.arange(self.n_classes)
             if labels.max() >= self.n_classes:
                 bad = np.unique(labels[labels >= self.n_classes])[:5].tolist()
-                raise ValueError(f"y has labels {bad} but n_classes={self.n_classes} "
-                                 f"(labels must be 0..{self.n_classes - 1} or {self.ignore_index}).")
+                raise ValueError(
+                    f"y has labels {bad} but n_classes={self.n_classes} "
+                    f"(labels must be 0..{self.n_classes - 1} or {self.ignore_index})."
+                )
         else:
             self.classes_ = np.unique(labels)
         if len(np.unique(labels)) < 2:
@@ -203,14 +225,20 @@ class MLPEnsembleClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
             )
         encoded = np.searchsorted(self.classes_, labels)
         n_classes = len(self.classes_)
-        hidden = reference_hidden_sizes(n_classes) if self.hidden_layer_sizes == "auto" else tuple(self.hidden_layer_sizes)
+        hidden = (
+            reference_hidden_sizes(n_classes) if self.hidden_layer_sizes == "auto" else tuple(self.hidden_layer_sizes)
+        )
         weights = None
         if self.class_weight is not None:
             present = np.unique(encoded)
             weights = np.ones(n_classes)
-            weights[present] = compute_class_weight(self.class_weight if self.class_weight == "balanced" else
-                                                    {np.searchsorted(self.classes_, k): v for k, v in self.class_weight.items()},
-                                                    classes=present, y=encoded)
+            weights[present] = compute_class_weight(
+                self.class_weight
+                if self.class_weight == "balanced"
+                else {np.searchsorted(self.classes_, k): v for k, v in self.class_weight.items()},
+                classes=present,
+                y=encoded,
+            )
         seeds = rng.integers(0, 2**31, size=(2, self.n_estimators))
         self.n_features_in_ = table.n_features
         self.net_ = self._make_net(table.n_features, n_classes, hidden, seeds[0], weights, device)
@@ -218,8 +246,13 @@ class MLPEnsembleClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
         groups = [range(self.n_estimators)] if self.batched else [[m] for m in range(self.n_estimators)]
         self.stop_epochs_, self.n_iter_ = [], 0
         for members in groups:
-            net = self.net_ if self.batched else self._make_net(
-                table.n_features, n_classes, hidden, seeds[0][members], weights, device).initialize()
+            net = (
+                self.net_
+                if self.batched
+                else self._make_net(
+                    table.n_features, n_classes, hidden, seeds[0][members], weights, device
+                ).initialize()
+            )
             dataset = MemberPixelDataset(table, image_index, ys, xs, encoded, seeds[1][members])
             net.partial_fit(dataset, None)
             stopper = dict(net.callbacks_)["reference_early_stopping"]
@@ -231,9 +264,13 @@ class MLPEnsembleClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
         return self
 
     def _make_net(self, n_features, n_classes, hidden, init_seeds, class_weight, device):
-        callbacks = [("shuffle_members", ShuffleMembers()),
-                     ("reference_early_stopping", ReferenceEarlyStopping(
-                         patience=self.patience if self.patience is not None else float("inf")))]
+        callbacks = [
+            ("shuffle_members", ShuffleMembers()),
+            (
+                "reference_early_stopping",
+                ReferenceEarlyStopping(patience=self.patience if self.patience is not None else float("inf")),
+            ),
+        ]
         if self.verbose:
             callbacks.append(("progress_bar", ProgressBar()))
         return EnsembleNet(
@@ -271,13 +308,18 @@ class MLPEnsembleClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
             for i, mask in enumerate(masks):
                 bad = (mask >= self.n_classes) & (mask != self.ignore_index)
                 if bad.any():
-                    raise ValueError(f"y[{i}] has labels {np.unique(mask[bad])[:5].tolist()} outside 0..{self.n_classes - 1} "
-                                     f"(n_classes={self.n_classes}); unlabelled pixels must be {self.ignore_index}.")
+                    raise ValueError(
+                        f"y[{i}] has labels {np.unique(mask[bad])[:5].tolist()} outside 0..{self.n_classes - 1} "
+                        f"(n_classes={self.n_classes}); unlabelled pixels must be {self.ignore_index}."
+                    )
         image_index, ys, xs, labels = select_training_pixels(
-            masks, self.ignore_index, self.min_class_pixels, self.max_pixels_per_image, self.max_pixels_per_class, rng)
+            masks, self.ignore_index, self.min_class_pixels, self.max_pixels_per_image, self.max_pixels_per_class, rng
+        )
         if len(labels) == 0:
-            raise ValueError("y has no labelled pixels to train on (all are ignore_index, or every class is "
-                             f"below min_class_pixels={self.min_class_pixels} in every image).")
+            raise ValueError(
+                "y has no labelled pixels to train on (all are ignore_index, or every class is "
+                f"below min_class_pixels={self.min_class_pixels} in every image)."
+            )
         return table, image_index, ys, xs, labels
 
     # -- prediction --------------------------------------------------------------------------
@@ -288,8 +330,10 @@ class MLPEnsembleClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
             X = validate_data(self, X, dtype=np.float32, reset=False)
             table = PixelTable.from_matrix(X)
         elif table.n_features != self.n_features_in_:
-            raise ValueError(f"X has {table.n_features} features per pixel, but {type(self).__name__} "
-                             f"was fitted with {self.n_features_in_}.")
+            raise ValueError(
+                f"X has {table.n_features} features per pixel, but {type(self).__name__} "
+                f"was fitted with {self.n_features_in_}."
+            )
         return table
 
     def _member_probabilities(self, table, i):
@@ -305,7 +349,9 @@ class MLPEnsembleClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
             for start in range(0, len(ys), self.predict_batch_size):
                 sl = slice(start, start + self.predict_batch_size)
                 if isinstance(table.source, PixelFeatures):
-                    logits = module.forward_hidden(_upsample_projection(projected, table.sizes[i], ys[sl], xs[sl], module))
+                    logits = module.forward_hidden(
+                        _upsample_projection(projected, table.sizes[i], ys[sl], xs[sl], module)
+                    )
                 else:
                     logits = module(table.gather(np.full(len(ys[sl]), i), ys[sl], xs[sl]).to(device))
                 chunks.append(torch.softmax(logits.float(), dim=-1).cpu())
@@ -338,7 +384,9 @@ class MLPEnsembleClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
         """Labels and Jensen-Shannon uncertainty maps in one pass over the members."""
         check_is_fitted(self, "net_")
         n_classes = len(self.classes_)
-        return self._per_image(X, lambda p: (self.classes_[self._vote(p, n_classes).numpy()], js_uncertainty(p).numpy()))
+        return self._per_image(
+            X, lambda p: (self.classes_[self._vote(p, n_classes).numpy()], js_uncertainty(p).numpy())
+        )
 
     def _vote(self, p, n_classes):
         if self.voting == "hard":
@@ -396,8 +444,15 @@ def _upsample_projection(projected, image_size, ys, xs, module):
     heights, widths = torch.full_like(ys, int(image_size[0])), torch.full_like(ys, int(image_size[1]))
     total = None
     for size, table in projected.items():
-        part = bilinear_gather(table, zeros.to(table.device), ys.to(table.device), xs.to(table.device),
-                               heights.to(table.device), widths.to(table.device), size)
+        part = bilinear_gather(
+            table,
+            zeros.to(table.device),
+            ys.to(table.device),
+            xs.to(table.device),
+            heights.to(table.device),
+            widths.to(table.device),
+            size,
+        )
         total = part if total is None else total + part
     n_members, width = module.weights[0].shape[0], module.weights[0].shape[2]
     return total.reshape(len(ys), n_members, width) + module.biases[0]
@@ -420,5 +475,7 @@ def _seed_of(random_state):
 def _check_routed(kwargs):
     bad = [k for k in kwargs if not k.startswith(ROUTED_PREFIXES)]
     if bad:
-        raise TypeError(f"MLPEnsembleClassifier got unexpected keyword arguments {bad}; extra arguments must "
-                        f"start with one of {ROUTED_PREFIXES}.")
+        raise TypeError(
+            f"MLPEnsembleClassifier got unexpected keyword arguments {bad}; extra arguments must "
+            f"start with one of {ROUTED_PREFIXES}."
+        )

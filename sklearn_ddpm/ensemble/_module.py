@@ -61,8 +61,16 @@ class BatchedMLPEnsemble(nn.Module):
             norm = self.norms[k - 1]
             # A last batch of one sample cannot give batch statistics; it is normalised with the
             # running ones instead of aborting training.
-            flat = F.batch_norm(flat, norm.running_mean, norm.running_var, norm.weight, norm.bias,
-                                training=self.training and batch > 1, momentum=norm.momentum, eps=norm.eps)
+            flat = F.batch_norm(
+                flat,
+                norm.running_mean,
+                norm.running_var,
+                norm.weight,
+                norm.bias,
+                training=self.training and batch > 1,
+                momentum=norm.momentum,
+                eps=norm.eps,
+            )
             h = flat.reshape(batch, n_members, width).permute(1, 0, 2)
             h = torch.matmul(h, self.weights[k]) + self.biases[k][:, None, :]
         return h.permute(1, 0, 2)  # (B, M, K)
@@ -75,7 +83,7 @@ class BatchedMLPEnsemble(nn.Module):
                 if tensor.dim() == 0:
                     continue
                 width = tensor.shape[0] // self.n_members
-                state[name] = tensor[m * width:(m + 1) * width].clone()
+                state[name] = tensor[m * width : (m + 1) * width].clone()
             else:
                 state[name] = tensor[m].clone()
         return state
@@ -87,6 +95,6 @@ class BatchedMLPEnsemble(nn.Module):
             for name, value in state.items():
                 if name.startswith("norms."):
                     width = own[name].shape[0] // self.n_members
-                    own[name][m * width:(m + 1) * width].copy_(value)
+                    own[name][m * width : (m + 1) * width].copy_(value)
                 else:
                     own[name][m].copy_(value)

@@ -68,8 +68,9 @@ def _finite(array):
     return array
 
 
-def select_training_pixels(masks, ignore_index=255, min_class_pixels=20, max_pixels_per_image=None,
-                           max_pixels_per_class=None, rng=None):
+def select_training_pixels(
+    masks, ignore_index=255, min_class_pixels=20, max_pixels_per_image=None, max_pixels_per_class=None, rng=None
+):
     """Pick the labelled pixels to train on.
 
     Drops ``ignore_index``; like the reference, a class covering fewer than

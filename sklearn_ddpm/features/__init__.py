@@ -4,5 +4,12 @@ from ._cache import ActivationCache, shared_cache
 from ._container import PixelFeatures
 from ._transformer import PAPER_BLOCKS, PAPER_STEPS, DDPMFeatureTransformer, auto_blocks
 
-__all__ = ["PAPER_BLOCKS", "PAPER_STEPS", "ActivationCache", "DDPMFeatureTransformer", "PixelFeatures",
-           "auto_blocks", "shared_cache"]
+__all__ = [
+    "PAPER_BLOCKS",
+    "PAPER_STEPS",
+    "ActivationCache",
+    "DDPMFeatureTransformer",
+    "PixelFeatures",
+    "auto_blocks",
+    "shared_cache",
+]

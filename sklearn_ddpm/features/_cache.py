@@ -50,8 +50,10 @@ class ActivationCache:
         self.misses = 0
 
     def __repr__(self):
-        return (f"ActivationCache(entries={len(self._entries)}, bytes={self._bytes}, hits={self.hits}, "
-                f"misses={self.misses}, directory={self.directory})")
+        return (
+            f"ActivationCache(entries={len(self._entries)}, bytes={self._bytes}, hits={self.hits}, "
+            f"misses={self.misses}, directory={self.directory})"
+        )
 
     def __deepcopy__(self, memo):
         # clone() deep-copies parameters: grid-search candidates must share one cache.

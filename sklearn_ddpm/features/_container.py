@@ -57,8 +57,10 @@ class PixelFeatures:
         return len(self.image_sizes)
 
     def __repr__(self):
-        return (f"PixelFeatures(n_images={len(self)}, n_features={self.n_features}, "
-                f"layers={len(self.maps)}, nbytes={self.nbytes / 2**20:.1f} MiB)")
+        return (
+            f"PixelFeatures(n_images={len(self)}, n_features={self.n_features}, "
+            f"layers={len(self.maps)}, nbytes={self.nbytes / 2**20:.1f} MiB)"
+        )
 
     @property
     def nbytes(self):

@@ -127,9 +127,26 @@ class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimat
         "progress": ["boolean"],
     }
 
-    def __init__(self, model=None, *, blocks="auto", steps=PAPER_STEPS, image_size=None, scheduler=None,
-                 noise="shared", n_noise_samples=1, output="compact", feature_dtype="float16", batch_size=8,
-                 device="cpu", autocast_dtype=None, compile=False, memory="auto", random_state=0, progress=False):
+    def __init__(
+        self,
+        model=None,
+        *,
+        blocks="auto",
+        steps=PAPER_STEPS,
+        image_size=None,
+        scheduler=None,
+        noise="shared",
+        n_noise_samples=1,
+        output="compact",
+        feature_dtype="float16",
+        batch_size=8,
+        device="cpu",
+        autocast_dtype=None,
+        compile=False,
+        memory="auto",
+        random_state=0,
+        progress=False,
+    ):
         self.model = model
         self.blocks = blocks
         self.steps = steps
@@ -167,8 +184,10 @@ class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimat
         blocks = auto_blocks(n_blocks) if isinstance(self.blocks, str) else check_int_tuple(self.blocks, "blocks")
         bad = [b for b in blocks if not 0 <= b < n_blocks]
         if bad:
-            raise ValueError(f"blocks {bad} do not exist: this UNet has decoder blocks 0..{n_blocks - 1} "
-                             "(see sklearn_ddpm.backbone.list_decoder_blocks).")
+            raise ValueError(
+                f"blocks {bad} do not exist: this UNet has decoder blocks 0..{n_blocks - 1} "
+                "(see sklearn_ddpm.backbone.list_decoder_blocks)."
+            )
         self.blocks_ = tuple(dict.fromkeys(blocks))
         steps = check_int_tuple(self.steps, "steps")
         n_train = int(self.backbone_.scheduler.config.num_train_timesteps)
@@ -180,12 +199,17 @@ class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimat
             self.image_size_ = self.backbone_.image_size
         else:
             size = self.image_size
-            self.image_size_ = (int(size), int(size)) if isinstance(size, numbers.Integral) else tuple(int(s) for s in size)
+            self.image_size_ = (
+                (int(size), int(size)) if isinstance(size, numbers.Integral) else tuple(int(s) for s in size)
+            )
         factor = 2 ** (len(self.backbone_.unet.config.block_out_channels) - 1)
         if any(s % factor for s in self.image_size_):
             raise ValueError(f"image_size {self.image_size_} must be divisible by {factor} for this UNet.")
-        self.noise_seed_ = (int(self.random_state) if isinstance(self.random_state, numbers.Integral)
-                            else int(np.random.default_rng().integers(2**31)))
+        self.noise_seed_ = (
+            int(self.random_state)
+            if isinstance(self.random_state, numbers.Integral)
+            else int(np.random.default_rng().integers(2**31))
+        )
         self.layer_names_ = [(t, b) for t in self.steps_ for b in self.blocks_]
         channels = {b.index: b.channels for b in _block_channels(self.backbone_, self.image_size_)}
         self.n_features_out_ = len(self.steps_) * sum(channels[b] for b in self.blocks_)
@@ -228,13 +252,17 @@ class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimat
         resized = resize_images(images, self.image_size_)
         per_step = self.noise == "per_step"
         noise_key = (self.noise, self.noise_seed_, self.n_noise_samples, str(autocast), self.feature_dtype)
-        keys = [(backbone.fingerprint, hashlib.sha1(image.tobytes()).hexdigest(), self.image_size_, noise_key)
-                for image in resized]
+        keys = [
+            (backbone.fingerprint, hashlib.sha1(image.tobytes()).hexdigest(), self.image_size_, noise_key)
+            for image in resized
+        ]
 
         # The output maps are allocated once; cache entries are views into them, not copies.
         blocks = {b.index: b for b in _block_channels(backbone, self.image_size_)}
-        maps = {(t, b): torch.empty((len(images), *blocks[b].resolution, blocks[b].channels), dtype=dtype)
-                for t, b in self.layer_names_}
+        maps = {
+            (t, b): torch.empty((len(images), *blocks[b].resolution, blocks[b].channels), dtype=dtype)
+            for t, b in self.layer_names_
+        }
         todo = []  # (image index, step) pairs whose activations are not all cached
         for i, key in enumerate(keys):
             for t in self.steps_:
@@ -252,7 +280,7 @@ class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimat
         shape = (3, *self.image_size_)
         bar = tqdm(total=len(todo), desc="DDPM features", unit="img·step", disable=not self.progress or not todo)
         for start in range(0, len(todo), rows):
-            pairs = todo[start:start + rows]
+            pairs = todo[start : start + rows]
             x0 = to_model_input(resized[[i for i, _ in pairs]])
             t_batch = torch.tensor([t for _, t in pairs])
             sums = {}
@@ -263,7 +291,9 @@ class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimat
                 for b, act in acts.items():
                     act = act.float()
                     sums[b] = act if b not in sums else sums[b] + act
-            host = {b: _to_host((total / self.n_noise_samples).permute(0, 2, 3, 1).to(dtype)) for b, total in sums.items()}
+            host = {
+                b: _to_host((total / self.n_noise_samples).permute(0, 2, 3, 1).to(dtype)) for b, total in sums.items()
+            }
             if device.type == "cuda":
                 torch.cuda.synchronize(device)  # the pinned host copies were asynchronous
             for b, batch in host.items():

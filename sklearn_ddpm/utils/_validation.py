@@ -33,8 +33,14 @@ def _check_image(image, i, name):
         raise TypeError(f"{name}[{i}] has dtype {image.dtype}; expected uint8 RGB values.")
     if image.ndim != 3 or image.shape[-1] != 3:
         hint = " (grayscale? convert with PIL's .convert('RGB'))" if image.ndim == 2 else ""
-        hint = " (RGBA? drop the alpha channel or use PIL's .convert('RGB'))" if image.ndim == 3 and image.shape[-1] == 4 else hint
-        raise ValueError(f"{name}[{i}] has shape {image.shape}; expected an RGB image of shape (height, width, 3){hint}.")
+        hint = (
+            " (RGBA? drop the alpha channel or use PIL's .convert('RGB'))"
+            if image.ndim == 3 and image.shape[-1] == 4
+            else hint
+        )
+        raise ValueError(
+            f"{name}[{i}] has shape {image.shape}; expected an RGB image of shape (height, width, 3){hint}."
+        )
     if min(image.shape[:2]) < 2:
         raise ValueError(f"{name}[{i}] has shape {image.shape}; images must be at least 2x2 pixels.")
     if image.dtype == np.uint8:
@@ -90,8 +96,10 @@ def check_masks(masks, sizes, ignore_index=255, name="y"):
         mask = mask.astype(np.int64)
         bad = (mask < 0) & (mask != ignore_index)
         if bad.any():
-            raise ValueError(f"{name}[{i}] has negative labels {np.unique(mask[bad])[:5].tolist()}; "
-                             f"labels must be 0..n_classes-1 or {ignore_index} (ignore).")
+            raise ValueError(
+                f"{name}[{i}] has negative labels {np.unique(mask[bad])[:5].tolist()}; "
+                f"labels must be 0..n_classes-1 or {ignore_index} (ignore)."
+            )
         checked.append(mask)
     return checked
 

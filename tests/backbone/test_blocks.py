@@ -1,6 +1,5 @@
 """The paper's decoder-block numbering on diffusers UNets."""
 
-import pytest
 import torch
 from diffusers import UNet2DModel
 
@@ -16,15 +15,6 @@ from sklearn_ddpm.backbone import (
 # Baranchuk et al.'s default blocks and what they are on the ADM-256 (channels in units of the
 # base width c, resolution).
 PAPER_BLOCKS = {5: (4, 32), 6: (2, 32), 7: (2, 32), 8: (2, 64), 12: (1, 128)}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    # Small convolutions on a shared 2-core machine: intra-op threads only add contention.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _adm256(base_channels, device="cpu"):

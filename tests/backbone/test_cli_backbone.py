@@ -13,15 +13,6 @@ with warnings.catch_warnings():
     from guided_diffusion.script_util import create_model
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    # Small convolutions on a shared 2-core machine: intra-op threads only add contention.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     """A small guided-diffusion checkpoint with 32-channel heads (so --num-head-channels is needed)."""

@@ -57,16 +57,6 @@ MODELS = {
 RTOL = 1e-5
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    # Small convolutions on a shared 2-core machine run several times faster without intra-op
-    # threads competing with other processes.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _reference(flags, seed=0):
     torch.manual_seed(seed)
     model = create_model(**flags).eval()

@@ -16,15 +16,6 @@ from sklearn.base import clone
 from sklearn_ddpm.backbone import Backbone, load_backbone, paper_scheduler, tiny_unet
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    # Small convolutions on a shared 2-core machine: intra-op threads only add contention.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _same_weights(a, b):
     sa, sb = a.state_dict(), b.state_dict()
     return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)

@@ -19,13 +19,6 @@ from sklearn_ddpm.datasets import read_image, read_mask
 FAST = ["--threads", "1", "--quiet"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def restore_threads():
-    previous = torch.get_num_threads()
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.fixture(scope="module")
 def work(tmp_path_factory, weizmann_root):
     """3 ``labeled_pool`` horses to fit, 3 ``test`` horses to predict/evaluate, a tiny model, a fitted file."""

@@ -142,14 +142,17 @@ def test_routed_parameters_reach_the_optimizer():
         MLPEnsembleClassifier(bogus=1).fit(X, y)
 
 
-@pytest.mark.parametrize("masks, message", [
-    (np.zeros((3, 12, 10)), "only one class"),
-    (np.full((3, 12, 10), 255), "no labelled pixels"),
-    (np.zeros((3, 11, 10)), "size"),
-    (np.zeros((2, 12, 10)), "2 masks"),
-    (np.full((3, 12, 10), -1), "negative"),
-    (np.full((3, 12, 10), np.nan), "NaN"),
-])
+@pytest.mark.parametrize(
+    "masks, message",
+    [
+        (np.zeros((3, 12, 10)), "only one class"),
+        (np.full((3, 12, 10), 255), "no labelled pixels"),
+        (np.zeros((3, 11, 10)), "size"),
+        (np.zeros((2, 12, 10)), "2 masks"),
+        (np.full((3, 12, 10), -1), "negative"),
+        (np.full((3, 12, 10), np.nan), "NaN"),
+    ],
+)
 def test_bad_masks(masks, message):
     features, _ = _pixel_data()
     with pytest.raises(ValueError, match=message):
@@ -202,9 +205,11 @@ def test_pickle_records_versions_and_warns_on_mismatch():
 def test_projected_prediction_equals_dense_prediction():
     """Predicting from compact features (project, then upsample) equals upsample-then-predict."""
     rng = np.random.default_rng(0)
-    maps = [torch.from_numpy(rng.normal(size=(2, 4, 5, 3)).astype(np.float32)),
-            torch.from_numpy(rng.normal(size=(2, 4, 5, 2)).astype(np.float32)),
-            torch.from_numpy(rng.normal(size=(2, 8, 10, 4)).astype(np.float32))]
+    maps = [
+        torch.from_numpy(rng.normal(size=(2, 4, 5, 3)).astype(np.float32)),
+        torch.from_numpy(rng.normal(size=(2, 4, 5, 2)).astype(np.float32)),
+        torch.from_numpy(rng.normal(size=(2, 8, 10, 4)).astype(np.float32)),
+    ]
     compact = PixelFeatures(maps, [(50, 0), (50, 1), (50, 2)], [(13, 17), (13, 17)])
     dense = np.asarray(compact)
     masks = (dense[..., 0] + dense[..., 5] > 0).astype(int)

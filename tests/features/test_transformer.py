@@ -70,9 +70,19 @@ def test_bilinear_upsampling_matches_interpolate(tiny_backbone):
     features = _transformer(tiny_backbone, feature_dtype="float32").fit_transform(images)
     dense = features.to_dense()
     for i, image in enumerate(images):
-        expected = torch.cat([
-            F.interpolate(m[i:i + 1].permute(0, 3, 1, 2), size=image.shape[:2], mode="bilinear", align_corners=False)
-            for m in features.maps], dim=1)[0].permute(1, 2, 0).numpy()
+        expected = (
+            torch.cat(
+                [
+                    F.interpolate(
+                        m[i : i + 1].permute(0, 3, 1, 2), size=image.shape[:2], mode="bilinear", align_corners=False
+                    )
+                    for m in features.maps
+                ],
+                dim=1,
+            )[0]
+            .permute(1, 2, 0)
+            .numpy()
+        )
         np.testing.assert_allclose(dense[i], expected, atol=1e-5)
 
 
@@ -139,16 +149,19 @@ def test_auto_blocks():
     assert all(0 <= b < 12 for b in auto_blocks(12))
 
 
-@pytest.mark.parametrize("X, message", [
-    (np.zeros((2, 8, 8), np.uint8), "shape"),
-    (np.zeros((8, 8, 3), np.uint8), "single image"),
-    ([np.zeros((8, 8, 4), np.uint8)], "RGBA"),
-    ([np.zeros((8, 8), np.uint8)], "grayscale"),
-    ([np.full((8, 8, 3), np.nan)], "NaN"),
-    ([np.full((8, 8, 3), 3.0)], r"\[0, 1\]"),
-    ([np.zeros((8, 8, 3), dtype=object)], "dtype"),
-    ([], "no images"),
-])
+@pytest.mark.parametrize(
+    "X, message",
+    [
+        (np.zeros((2, 8, 8), np.uint8), "shape"),
+        (np.zeros((8, 8, 3), np.uint8), "single image"),
+        ([np.zeros((8, 8, 4), np.uint8)], "RGBA"),
+        ([np.zeros((8, 8), np.uint8)], "grayscale"),
+        ([np.full((8, 8, 3), np.nan)], "NaN"),
+        ([np.full((8, 8, 3), 3.0)], r"\[0, 1\]"),
+        ([np.zeros((8, 8, 3), dtype=object)], "dtype"),
+        ([], "no images"),
+    ],
+)
 def test_bad_images_are_rejected_clearly(tiny_backbone, X, message):
     transformer = _transformer(tiny_backbone).fit(None)
     with pytest.raises((ValueError, TypeError), match=message):
@@ -162,7 +175,11 @@ def test_bad_parameters(tiny_backbone):
         _transformer(tiny_backbone, steps=(1000,)).fit(None)
     with pytest.raises(ValueError, match="divisible"):
         _transformer(tiny_backbone, image_size=36).fit(None)
-    with pytest.raises(RuntimeError, match="CUDA is not available") if not torch.cuda.is_available() else pytest.raises(ValueError):
+    with (
+        pytest.raises(RuntimeError, match="CUDA is not available")
+        if not torch.cuda.is_available()
+        else pytest.raises(ValueError)
+    ):
         _transformer(tiny_backbone, device="cuda" if not torch.cuda.is_available() else "bogus").fit(None)
 
 
