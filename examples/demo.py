@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 from sklearn.pipeline import Pipeline
 
@@ -31,7 +32,10 @@ def main(argv=None):
         help="training pixels sampled per image (all labelled pixels: 0)",
     )
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (1 is fastest on a busy machine)")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     train, test = load_horses("train"), load_horses("test")
     print(f"bundled data: {len(train.images)} labelled training horses, {len(test.images)} test horses")

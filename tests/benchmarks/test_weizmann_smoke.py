@@ -1,0 +1,20 @@
+"""The Weizmann benchmark runs end to end on tiny settings (its figures are not checked here)."""
+
+import sys
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def test_weizmann_quick(tmp_path, weizmann_root):
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import weizmann
+
+        payload = weizmann.main(["--quick", "--threads", "1", "--out", str(tmp_path / "w.json"),
+                                 "--methods", "ddpm", "skimage", "ddpm-large-batch"])
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    assert (tmp_path / "w.json").is_file()
+    assert {r["method"] for r in payload["rows"]} == {"ddpm", "skimage", "ddpm-large-batch"}
+    assert all(0 <= r["miou_mean"] <= 100 for r in payload["rows"])
