@@ -152,7 +152,7 @@ def _fit(args):
     pipeline = Pipeline([
         ("features", DDPMFeatureTransformer(
             backbone, blocks=tuple(args.blocks) if args.blocks else "auto", steps=tuple(args.steps),
-            image_size=args.image_size, batch_size=args.batch_size, device=args.device, memory=None,
+            image_size=args.image_size, batch_size=args.batch_size * len(args.steps), device=args.device, memory=None,
             random_state=args.seed, progress=not args.quiet)),
         ("clf", MLPEnsembleClassifier(
             n_estimators=args.n_estimators, max_epochs=args.max_epochs,
@@ -432,7 +432,7 @@ def load_segmenter(path, device=None, batch_size=None):
                           "predictions may differ or loading may fail. Refit if in doubt.", UserWarning, stacklevel=2)
     features, clf = pipeline[0], pipeline[-1]
     if batch_size is not None:
-        features.set_params(batch_size=batch_size)
+        features.set_params(batch_size=batch_size * len(features.steps_))  # images x steps per forward
     target = resolve_device(device if device is not None else clf.device, fitting=device is not None)
     if device is not None or target.type != str(clf.device).split(":")[0]:
         features.set_params(device=str(target))

@@ -13,10 +13,12 @@ def _fit_and_score(backbone, blocks, steps, n_train=4, n_test=4, **clf_params):
     root = pytest.importorskip("tests.conftest").SHARED_DATA / "weizmann_horse"
     train_images, train_masks = load_weizmann(root, "labeled_pool", n_train)
     test_images, test_masks = load_weizmann(root, "test", n_test)
-    pipe = Pipeline([
-        ("features", DDPMFeatureTransformer(backbone, blocks=blocks, steps=steps, memory=None)),
-        ("clf", MLPEnsembleClassifier(n_estimators=3, max_pixels_per_image=1500, random_state=0, **clf_params)),
-    ])
+    pipe = Pipeline(
+        [
+            ("features", DDPMFeatureTransformer(backbone, blocks=blocks, steps=steps, memory=None)),
+            ("clf", MLPEnsembleClassifier(n_estimators=3, max_pixels_per_image=1500, random_state=0, **clf_params)),
+        ]
+    )
     pipe.fit(train_images, train_masks)
     predictions = pipe.predict(test_images)
     assert [p.shape for p in predictions] == [m.shape for m in test_masks]  # original sizes

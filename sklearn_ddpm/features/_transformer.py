@@ -69,8 +69,9 @@ class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimat
         when sizes differ).
     feature_dtype : {"float16", "float32"}, default="float16"
         Storage type of compact features.
-    batch_size : int, default=8
-        Images per UNet forward pass (each carries all its timesteps).
+    batch_size : int, default=24
+        UNet inputs per forward pass, each one (image, timestep) pair: 24 is 8 images at the
+        paper's 3 steps. Lower it to bound the memory of the forward pass.
     device : str, default="cpu"
         "cpu" or "cuda" (or "cuda:N").
     autocast_dtype : {None, "bfloat16", "float16"}, default=None
@@ -139,7 +140,7 @@ class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimat
         n_noise_samples=1,
         output="compact",
         feature_dtype="float16",
-        batch_size=8,
+        batch_size=24,
         device="cpu",
         autocast_dtype=None,
         compile=False,
@@ -276,7 +277,7 @@ class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimat
                 if missing:
                     todo.append((i, t))
 
-        rows = self.batch_size * len(self.steps_)
+        rows = self.batch_size
         shape = (3, *self.image_size_)
         bar = tqdm(total=len(todo), desc="DDPM features", unit="img·step", disable=not self.progress or not todo)
         for start in range(0, len(todo), rows):
