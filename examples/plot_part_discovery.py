@@ -15,31 +15,17 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
 
-from sklearn_ddpm.datasets import load_horses  # noqa: E402
+from sklearn_ddpm.datasets import load_horses, shrink_pairs  # noqa: E402
 from sklearn_ddpm.studies import discover_parts, plot_parts  # noqa: E402
 
 OUTPUT = Path(__file__).resolve().parent / "output"
 OUTPUT.mkdir(exist_ok=True)
 
 
-def shrink(images, masks, longer_side=256):
-    """Scale images (bilinear) and masks (nearest) so the longer side is at most ``longer_side``.
-
-    The paper scores at 256 px; smaller images also keep this CPU example quick.
-    """
-    out_images, out_masks = [], []
-    for image, mask in zip(images, masks):
-        scale = min(1.0, longer_side / max(image.shape[:2]))
-        size = (round(image.shape[1] * scale), round(image.shape[0] * scale))
-        out_images.append(np.asarray(Image.fromarray(image).resize(size, Image.BILINEAR)))
-        out_masks.append(np.asarray(Image.fromarray(np.asarray(mask, np.uint8)).resize(size, Image.NEAREST)))
-    return out_images, out_masks
-
 
 horses = load_horses(split="test")
-images, masks = shrink(horses.images, horses.masks)
+images, masks = shrink_pairs(horses.images, horses.masks)
 start = time.perf_counter()
 maps, kmeans = discover_parts(images, n_clusters=5, steps=(50, 150), random_state=0)
 seconds = time.perf_counter() - start

@@ -15,19 +15,7 @@ from sklearn_ddpm._cli_segment import load_segmenter
 from sklearn_ddpm.plotting import label_palette, label_to_color, overlay
 from sklearn_ddpm.utils._atomic import atomic_joblib_dump, atomic_write, ensure_directory
 
-
-def make_squares(n_images=4, size=(24, 24), seed=0):
-    """Dark images with a bright square each; the square is class 1."""
-    rng = np.random.default_rng(seed)
-    height, width = size
-    images = rng.integers(0, 60, (n_images, height, width, 3)).astype(np.uint8)
-    masks = np.zeros((n_images, height, width), np.int64)
-    side = min(height, width) // 3
-    for i in range(n_images):
-        y0, x0 = rng.integers(0, height - side), rng.integers(0, width - side)
-        images[i, y0:y0 + side, x0:x0 + side] += 150
-        masks[i, y0:y0 + side, x0:x0 + side] = 1
-    return images, masks
+from .conftest import make_squares
 
 
 def _pipeline(backbone, **clf_params):

@@ -187,7 +187,8 @@ def _load_folder(path, scheduler, source):
     config = json.loads((unet_path / "config.json").read_text())
     if config.get("_class_name", "UNet2DModel") != "UNet2DModel":
         raise ValueError(f"{unet_path} holds a {config['_class_name']}, not a UNet2DModel.")
-    unet = UNet2DModel.from_pretrained(str(unet_path), torch_dtype=torch.float32)
+    # low_cpu_mem_usage=False: the default needs `accelerate` and warns on every load without it
+    unet = UNet2DModel.from_pretrained(str(unet_path), torch_dtype=torch.float32, low_cpu_mem_usage=False)
     if scheduler is None and (scheduler_path / "scheduler_config.json").is_file():
         scheduler = _scheduler_from_config(json.loads((scheduler_path / "scheduler_config.json").read_text()))
     return Backbone(unet, scheduler, source=source)
@@ -197,7 +198,7 @@ def _load_hub(repo_id, scheduler):
     errors = []
     for subfolder in ("unet", None):
         try:
-            unet = UNet2DModel.from_pretrained(repo_id, subfolder=subfolder, torch_dtype=torch.float32)
+            unet = UNet2DModel.from_pretrained(repo_id, subfolder=subfolder, torch_dtype=torch.float32, low_cpu_mem_usage=False)
             break
         except (OSError, ValueError) as exc:
             errors.append((str(exc).strip().splitlines() or [type(exc).__name__])[0])

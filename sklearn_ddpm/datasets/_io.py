@@ -169,3 +169,26 @@ def _find(folder, name):
     if not matches:
         raise FileNotFoundError(f"No file named {name}(.*) in {folder}.")
     return matches[0]
+
+
+def shrink_pairs(images, masks, max_side=256):
+    """Scale images (bilinear) and masks (nearest) so their longer side is at most ``max_side``.
+
+    The paper scores at 256 px; smaller images also keep CPU runs quick. Images already small
+    enough are returned unchanged.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_ddpm.datasets import shrink_pairs
+    >>> images, masks = shrink_pairs([np.zeros((400, 200, 3), np.uint8)], [np.zeros((400, 200), np.uint8)])
+    >>> images[0].shape, masks[0].shape
+    ((256, 128, 3), (256, 128))
+    """
+    out_images, out_masks = [], []
+    for image, mask in zip(images, masks):
+        scale = min(1.0, max_side / max(image.shape[:2]))
+        size = (round(image.shape[1] * scale), round(image.shape[0] * scale))
+        out_images.append(np.asarray(Image.fromarray(image).resize(size, Image.BILINEAR)))
+        out_masks.append(np.asarray(Image.fromarray(np.asarray(mask, np.uint8)).resize(size, Image.NEAREST)))
+    return out_images, out_masks
