@@ -4,6 +4,7 @@ import numbers
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
@@ -337,24 +338,25 @@ class MLPEnsembleClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
         return table
 
     def _member_probabilities(self, table, i):
-        """Members' class probabilities ``(n_pixels, M, K)`` for all pixels of image ``i``."""
+        """Members' class probabilities ``(n_pixels, M, K)`` for all pixels of image ``i``, raster order."""
         module = self.net_.module_
         module.eval()
         device = next(module.parameters()).device
-        ys, xs = table.image_pixels(i)
         chunks = []
         with torch.inference_mode():
             if isinstance(table.source, PixelFeatures):
                 projected = _project_first_layer(table.source, i, module, device)
-            for start in range(0, len(ys), self.predict_batch_size):
-                sl = slice(start, start + self.predict_batch_size)
-                if isinstance(table.source, PixelFeatures):
-                    logits = module.forward_hidden(
-                        _upsample_projection(projected, table.sizes[i], ys[sl], xs[sl], module)
-                    )
-                else:
+                height, width = (int(v) for v in table.sizes[i])
+                band = max(1, self.predict_batch_size // width)
+                for top in range(0, height, band):
+                    hidden = _upsample_projection(projected, (height, width), top, min(height, top + band), module)
+                    chunks.append(torch.softmax(module.forward_hidden(hidden).float(), dim=-1).cpu())
+            else:
+                ys, xs = table.image_pixels(i)
+                for start in range(0, len(ys), self.predict_batch_size):
+                    sl = slice(start, start + self.predict_batch_size)
                     logits = module(table.gather(np.full(len(ys[sl]), i), ys[sl], xs[sl]).to(device))
-                chunks.append(torch.softmax(logits.float(), dim=-1).cpu())
+                    chunks.append(torch.softmax(logits.float(), dim=-1).cpu())
         return torch.cat(chunks)
 
     def _per_image(self, X, reduce):
@@ -436,26 +438,25 @@ def _project_first_layer(features, i, module, device):
     return {size: p.reshape(1, *size, -1) for size, p in by_size.items()}
 
 
-def _upsample_projection(projected, image_size, ys, xs, module):
-    from ..features._sampling import bilinear_gather
+def _upsample_projection(projected, image_size, top, bottom, module):
+    """Rows ``top:bottom`` of the bilinearly upsampled projections, ``(n_pixels, M, d_1)`` with biases.
 
-    ys, xs = torch.as_tensor(ys), torch.as_tensor(xs)
-    zeros = torch.zeros_like(ys)
-    heights, widths = torch.full_like(ys, int(image_size[0])), torch.full_like(ys, int(image_size[1]))
+    ``grid_sample`` at pixel centres with border padding computes exactly what
+    ``F.interpolate(mode="bilinear", align_corners=False)`` does, for a band of rows at a time.
+    """
+    height, width = image_size
     total = None
     for size, table in projected.items():
-        part = bilinear_gather(
-            table,
-            zeros.to(table.device),
-            ys.to(table.device),
-            xs.to(table.device),
-            heights.to(table.device),
-            widths.to(table.device),
-            size,
-        )
+        device = table.device
+        ys = (torch.arange(top, bottom, device=device, dtype=torch.float32) + 0.5) / height * 2 - 1
+        xs = (torch.arange(width, device=device, dtype=torch.float32) + 0.5) / width * 2 - 1
+        grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1)[None]  # (1, rows, W, 2) as (x, y)
+        source = table.permute(0, 3, 1, 2)  # (1, M * d_1, h, w)
+        part = F.grid_sample(source, grid, mode="bilinear", padding_mode="border", align_corners=False)
+        part = part[0].permute(1, 2, 0).reshape(-1, source.shape[1])
         total = part if total is None else total + part
-    n_members, width = module.weights[0].shape[0], module.weights[0].shape[2]
-    return total.reshape(len(ys), n_members, width) + module.biases[0]
+    n_members, hidden = module.weights[0].shape[0], module.weights[0].shape[2]
+    return total.reshape(-1, n_members, hidden) + module.biases[0]
 
 
 def _collect(outputs, kind):
