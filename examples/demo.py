@@ -66,8 +66,7 @@ def main(argv=None):
     start = time.perf_counter()
     test_features = features.transform(test.images)
     clf = pipe.named_steps["clf"]
-    predictions = clf.predict(test_features)
-    uncertainty = clf.predict_uncertainty(test_features)
+    predictions, uncertainty = clf.predict_with_uncertainty(test_features)
     print(f"predict: {time.perf_counter() - start:.1f} s")
 
     ious = per_class_iou(test.masks, predictions)
