@@ -30,9 +30,8 @@ import time
 import warnings
 from pathlib import Path
 
-import numpy as np
-
 import _common
+import numpy as np
 
 NAME = "ccp"
 CCP_DIR = _common.DATA_DIR / "ccp_clothing"

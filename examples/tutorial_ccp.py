@@ -116,8 +116,8 @@ def main(argv=None):
     quick = args.quick
     timer, results = Timer(), {"quick": quick, "device": args.device, "threads": args.threads}
     # CPU budget of the pixel classifiers: a pixel cap per image and, with --quick, fewer members.
-    mlp = dict(n_estimators=3 if quick else 10, max_pixels_per_image=1000 if quick else 5000,
-               batch_size=256, lr=1e-3 * (256 / 64) ** 0.5, device=args.device)
+    mlp = {"n_estimators": 3 if quick else 10, "max_pixels_per_image": 1000 if quick else 5000,
+           "batch_size": 256, "lr": 1e-3 * (256 / 64) ** 0.5, "device": args.device}
     n_test = 10 if quick else None
 
     # 1. DDPM on the unlabelled + labelled-pool photos (never the test split) -------------------
