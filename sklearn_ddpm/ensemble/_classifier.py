@@ -66,7 +66,9 @@ class MLPEnsembleClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
         Subsample the training pixels (all labelled pixels by default, as in the paper).
     n_classes : int or None, default=None
         Fix the classes to ``0..n_classes-1`` (labels beyond are an error); by default the classes
-        are the labels seen in training.
+        are the labels seen in training. It also decides the "auto" hidden sizes (the reference
+        counts all classes of the task, so pass it when some classes are missing from the few
+        labelled images). Classes without training pixels are never predicted.
     batched : bool, default=True
         Train all members at once in one batched module. False trains them one after another
         (the reference's way, kept as a baseline); both give the same members.
@@ -88,6 +90,10 @@ class MLPEnsembleClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
     net_ : EnsembleNet
         The fitted skorch net; ``net_.module_`` is the :class:`BatchedMLPEnsemble`.
     n_features_in_ : int
+    hidden_layer_sizes_ : tuple of int
+        The hidden sizes used.
+    trained_classes_ : ndarray of bool
+        Which of ``classes_`` had training pixels.
     stop_epochs_ : list
         Epoch at which each member stopped (None: ran ``max_epochs``).
 
@@ -242,6 +248,9 @@ class MLPEnsembleClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
             )
         seeds = rng.integers(0, 2**31, size=(2, self.n_estimators))
         self.n_features_in_ = table.n_features
+        self.hidden_layer_sizes_ = hidden
+        # Classes fixed by n_classes but absent from the training pixels are never predicted.
+        self.trained_classes_ = np.isin(np.arange(n_classes), np.unique(encoded))
         self.net_ = self._make_net(table.n_features, n_classes, hidden, seeds[0], weights, device)
         self.net_.initialize()
         groups = [range(self.n_estimators)] if self.batched else [[m] for m in range(self.n_estimators)]
@@ -357,7 +366,12 @@ class MLPEnsembleClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
                     sl = slice(start, start + self.predict_batch_size)
                     logits = module(table.gather(np.full(len(ys[sl]), i), ys[sl], xs[sl]).to(device))
                     chunks.append(torch.softmax(logits.float(), dim=-1).cpu())
-        return torch.cat(chunks)
+        probabilities = torch.cat(chunks)
+        untrained = ~torch.as_tensor(getattr(self, "trained_classes_", np.ones(probabilities.shape[-1], bool)))
+        if untrained.any():
+            probabilities[..., untrained] = 0
+            probabilities /= probabilities.sum(-1, keepdim=True)
+        return probabilities
 
     def _per_image(self, X, reduce):
         """Apply ``reduce`` to every image's member probabilities and shape the results.

@@ -215,3 +215,15 @@ def test_projected_prediction_equals_dense_prediction():
     masks = (dense[..., 0] + dense[..., 5] > 0).astype(int)
     clf = MLPEnsembleClassifier(n_estimators=3, max_epochs=2, random_state=0, min_class_pixels=0).fit(compact, masks)
     np.testing.assert_allclose(clf.predict_proba(compact), clf.predict_proba(dense), atol=1e-5)
+
+
+def test_classes_without_training_pixels_are_never_predicted():
+    features, masks = _pixel_data()
+    masks = np.minimum(masks, 1)  # labels 0, 1 only
+    clf = MLPEnsembleClassifier(n_estimators=2, max_epochs=2, n_classes=31, random_state=0, min_class_pixels=0)
+    clf.fit(features, masks)
+    assert clf.hidden_layer_sizes_ == (256, 128)  # the reference's rule counts the task's 31 classes
+    assert clf.trained_classes_.sum() == 2
+    proba = clf.predict_proba(features)
+    assert proba.shape[-1] == 31 and np.all(proba[..., 2:] == 0)
+    assert set(np.unique(clf.predict(features))) <= {0, 1}
