@@ -60,6 +60,7 @@ def _handler(args):
         preset=args.preset,
         image_size=args.image_size,
         max_steps=args.steps,
+        max_minutes=args.max_minutes,
         batch_size=args.batch_size,
         lr=args.lr,
         checkpoint_every=args.checkpoint_every,
@@ -93,6 +94,8 @@ def register(subparsers):
     p.add_argument("--preset", default="64", choices=sorted(PRESETS), help="model size (default: 64)")
     p.add_argument("--image-size", type=int, default=None, help="override the preset's resolution")
     p.add_argument("--steps", type=int, default=10_000, help="total optimizer steps (default: 10000)")
+    p.add_argument("--max-minutes", type=float, default=None,
+                   help="time budget: checkpoint, stop and export the model when it is spent (re-run to continue)")
     p.add_argument("--batch-size", type=int, default=None, help="default: the preset's")
     p.add_argument("--lr", type=float, default=2e-4, help="AdamW learning rate (default: 2e-4)")
     p.add_argument("--checkpoint-every", type=int, default=250, help="steps between checkpoints")

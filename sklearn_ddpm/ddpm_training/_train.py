@@ -334,6 +334,7 @@ def train_ddpm(
     preset="64",
     image_size=None,
     max_steps=10_000,
+    max_minutes=None,
     batch_size=None,
     lr=2e-4,
     lr_warmup_steps=200,
@@ -392,6 +393,9 @@ def train_ddpm(
     ema_decay : float, default=0.9999
         Upper bound of the EMA decay; the warm-up schedule ``1 - (1 + step) ** (-2/3)`` lowers it
         early in training.
+    max_minutes : float, default=None
+        Time budget of this call: when it is spent, training checkpoints, stops and exports the
+        model as if ``max_steps`` had been reached (re-running continues from there).
     checkpoint_every : int, default=250
         Steps between checkpoints; one is also written at the last step.
     keep_checkpoints : int, default=2
@@ -540,6 +544,7 @@ def train_ddpm(
         )
         running, loss_sum, n_sum = None, None, 0
         t_last = time.perf_counter()
+        deadline = None if max_minutes is None else time.monotonic() + 60.0 * float(max_minutes)
         for step in range(start_step, max_steps):
             if lr_warmup_steps:
                 for group in optimizer.param_groups:
@@ -579,10 +584,15 @@ def train_ddpm(
                 running = mean if running is None else 0.8 * running + 0.2 * mean
                 bar.set_postfix(loss=f"{running:.4f}", refresh=False)
                 loss_sum, n_sum = None, 0
-            if done % checkpoint_every == 0 or done == max_steps:
+            out_of_time = deadline is not None and time.monotonic() > deadline
+            if done % checkpoint_every == 0 or done == max_steps or out_of_time:
+                if out_of_time and loss_sum is not None and not math.isfinite(loss_sum.item()):
+                    raise RuntimeError(f"Training diverged before step {done}; lower lr or resume earlier.")
                 sessions[-1]["end_step"] = done
                 save(done)
                 t_last = time.perf_counter()  # checkpoint I/O is not training time
+            if out_of_time:
+                break
         bar.close()
 
         if start_step >= max_steps:

@@ -247,3 +247,12 @@ def test_bad_images(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="No image files"):
         train_ddpm(tmp_path / "empty", tmp_path / "run", max_steps=1, **FAST)
+
+
+def test_time_budget_stops_checkpoints_and_exports(tmp_path):
+    from sklearn_ddpm import load_backbone
+
+    out = train_ddpm(_images(), tmp_path / "run", max_steps=10_000, max_minutes=1e-6, checkpoint_every=500, **FAST)
+    assert load_backbone(out).unet is not None
+    checkpoints = sorted((tmp_path / "run" / "checkpoints").glob("*.pt"))
+    assert checkpoints and checkpoints[-1].name != "step-00010000.pt"
