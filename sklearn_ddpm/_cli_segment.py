@@ -125,7 +125,24 @@ def _common_arguments(parser, device_default):
     parser.add_argument("--batch-size", type=int, metavar="N", default=8, help="images per UNet forward pass (default: 8)")
     parser.add_argument("--threads", type=int, metavar="N", default=None,
                         help="torch CPU threads (default: torch's choice; 1 is fastest on a busy machine)")
+    parser.add_argument("--image-list", default=None, metavar="FILE",
+                        help="use only the images named in FILE (one per line, with or without extension), "
+                             "e.g. one split of a folder that holds several")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or summaries")
+
+
+def _listed(args):
+    """The names of ``--image-list`` (None without it); ``#`` starts a comment."""
+    if args.image_list is None:
+        return None
+    path = Path(args.image_list)
+    if not path.is_file():
+        raise FileNotFoundError(f"--image-list file not found: {path}")
+    names = [line.split("#", 1)[0].strip() for line in path.read_text().splitlines()]
+    names = [n for n in names if n]
+    if not names:
+        raise ValueError(f"--image-list {path} names no image.")
+    return names
 
 
 # -- fit -------------------------------------------------------------------------------------------
@@ -147,7 +164,8 @@ def _fit(args):
     if class_names is not None and len(class_names) < 2:
         raise ValueError(f"--classes {args.classes} names {len(class_names)} class; a segmenter needs at least two.")
     backbone = _load_backbone(args.model)
-    data = load_image_folder(args.image_dir, args.mask_dir, class_names=class_names, progress=not args.quiet)
+    data = load_image_folder(args.image_dir, args.mask_dir, class_names=class_names, progress=not args.quiet,
+                             only=_listed(args))
     _check_labelled_classes(data)
     pipeline = Pipeline([
         ("features", DDPMFeatureTransformer(
@@ -229,7 +247,7 @@ def _predict(args):
     # One bar over images; the extractor's own bar (switched on by `fit`) would nest inside it.
     pipeline[0].set_params(progress=False)
     class_names = _read_classes(args.classes) or getattr(pipeline, "class_names_", None)
-    paths = list_images(args.image_dir)
+    paths = list_images(args.image_dir, only=_listed(args))
     out = ensure_directory(args.output, "-o/--output folder")
     if args.overlay:
         ensure_directory(out / "overlay", "-o/--output folder")
@@ -315,7 +333,7 @@ def _evaluate(args):
     pipeline[0].set_params(progress=False)
     file_classes = _read_classes(args.classes)
     class_names = file_classes or getattr(pipeline, "class_names_", None)
-    found = pair_images_and_masks(args.image_dir, args.mask_dir)
+    found = pair_images_and_masks(args.image_dir, args.mask_dir, only=_listed(args))
     for kind, unpaired in (("images without a mask", found.unpaired_images),
                            ("masks without an image", found.unpaired_masks)):
         if unpaired:

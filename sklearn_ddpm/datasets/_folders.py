@@ -25,7 +25,7 @@ class FolderPairs(NamedTuple):
     """Masks without an image of the same stem."""
 
 
-def list_images(image_dir, argument="IMAGE_DIR"):
+def list_images(image_dir, argument="IMAGE_DIR", only=None):
     """The image files of a folder (any format Pillow reads), sorted by name.
 
     Hidden files and files of other types (``.txt``, ``.json``, ...) are skipped; sub-folders are
@@ -36,6 +36,9 @@ def list_images(image_dir, argument="IMAGE_DIR"):
     image_dir : str or path-like
     argument : str, default="IMAGE_DIR"
         How the folder is called in error messages.
+    only : iterable of str, default=None
+        Keep only these files (names with or without extension), e.g. one split of a folder that
+        holds several; a name that is not in the folder is an error.
 
     Returns
     -------
@@ -54,10 +57,17 @@ def list_images(image_dir, argument="IMAGE_DIR"):
     >>> list_images("photos/")  # doctest: +SKIP
     [PosixPath('photos/horse001.jpg'), PosixPath('photos/horse002.jpg')]
     """
-    return _list_files(image_dir, image_extensions(), "image", argument)
+    files = _list_files(image_dir, image_extensions(), "image", argument)
+    if only is None:
+        return files
+    wanted = {Path(str(name)).stem for name in only}
+    missing = wanted - {p.stem for p in files}
+    if missing:
+        raise ValueError(f"{len(missing)} listed image(s) are not in {image_dir}: {_preview(sorted(missing))}.")
+    return [p for p in files if p.stem in wanted]
 
 
-def pair_images_and_masks(image_dir, mask_dir):
+def pair_images_and_masks(image_dir, mask_dir, only=None):
     """Pair every image with the mask of the same file stem (``a.jpg`` ↔ ``a.png`` or ``a.npy``).
 
     Parameters
@@ -65,6 +75,8 @@ def pair_images_and_masks(image_dir, mask_dir):
     image_dir, mask_dir : str or path-like
         Folders of images (any Pillow format) and masks (PNG/TIFF/... of class indices, palette
         PNG, or ``.npy``).
+    only : iterable of str, default=None
+        Use only these images (see :func:`list_images`).
 
     Returns
     -------
@@ -83,8 +95,9 @@ def pair_images_and_masks(image_dir, mask_dir):
     >>> len(found.pairs), found.unpaired_images  # doctest: +SKIP
     (12, [PosixPath('photos/unlabelled.jpg')])
     """
-    images = {p.stem: p for p in list_images(image_dir)}
-    masks = {p.stem: p for p in _list_files(mask_dir, image_extensions() | MASK_EXTENSIONS_EXTRA, "mask", "MASK_DIR")}
+    images = {p.stem: p for p in list_images(image_dir, only=only)}
+    masks = {p.stem: p for p in _list_files(mask_dir, image_extensions() | MASK_EXTENSIONS_EXTRA, "mask", "MASK_DIR")
+             if only is None or p.stem in images}
     pairs = [(images[s], masks[s]) for s in sorted(images) if s in masks]
     if not pairs:
         raise ValueError(
@@ -191,7 +204,7 @@ def check_mask_labels(mask, n_classes, path, ignore_index=255):
 
 
 def load_image_folder(image_dir, mask_dir=None, *, class_names=None, n_classes=None, ignore_index=255,
-                      progress=False):
+                      progress=False, only=None):
     """Load a folder of images and, optionally, the masks of the same file names.
 
     Images may have any size and any Pillow format; EXIF orientation is applied and grayscale or
@@ -213,6 +226,8 @@ def load_image_folder(image_dir, mask_dir=None, *, class_names=None, n_classes=N
     ignore_index : int, default=255
     progress : bool, default=False
         Show a progress bar.
+    only : iterable of str, default=None
+        Use only these images (names with or without extension), e.g. one split of a folder.
 
     Returns
     -------
@@ -240,10 +255,10 @@ def load_image_folder(image_dir, mask_dir=None, *, class_names=None, n_classes=N
         class_names = [str(n) for n in class_names]
         n_classes = len(class_names)
     if mask_dir is None:
-        image_paths, mask_paths = list_images(image_dir), None
+        image_paths, mask_paths = list_images(image_dir, only=only), None
         unpaired_images, unpaired_masks = [], []
     else:
-        found = pair_images_and_masks(image_dir, mask_dir)
+        found = pair_images_and_masks(image_dir, mask_dir, only=only)
         image_paths = [p for p, _ in found.pairs]
         mask_paths = [m for _, m in found.pairs]
         unpaired_images, unpaired_masks = found.unpaired_images, found.unpaired_masks

@@ -3,6 +3,7 @@
 import json
 import re
 import shutil
+from pathlib import Path
 
 import joblib
 import numpy as np
@@ -271,3 +272,20 @@ def test_non_positive_numbers_are_rejected(work, capsys, tmp_path):
     code, _, err = run(capsys, "predict", work / "seg.joblib", work / "test" / "images", "-o", tmp_path / "o",
                        "--batch-size", "0", *FAST)
     assert code == 2 and "--batch-size must be at least 1" in err
+
+
+def test_image_list_restricts_every_command(work, capsys, tmp_path):
+    names = sorted(p.name for p in (work / "test" / "images").iterdir())
+    listing = tmp_path / "subset.txt"
+    listing.write_text(f"# one split\n{names[0]}\n{Path(names[1]).stem}\n")
+    out = tmp_path / "pred"
+    code, stdout, _ = run(capsys, "predict", work / "seg.joblib", work / "test" / "images", "-o", out,
+                          "--image-list", listing, "--threads", "1", "--quiet")
+    assert code == 0 and sorted(p.name for p in out.glob("*.png")) == sorted(Path(n).stem + ".png" for n in names[:2])
+    code, stdout, _ = run(capsys, "evaluate", work / "seg.joblib", work / "test" / "images", work / "test" / "masks",
+                          "--image-list", listing, "--threads", "1")
+    assert code == 0 and "2 images" in stdout
+    listing.write_text("not_there.jpg\n")
+    code, _, err = run(capsys, "evaluate", work / "seg.joblib", work / "test" / "images", work / "test" / "masks",
+                       "--image-list", listing)
+    assert code == 2 and "not_there" in err
