@@ -30,8 +30,11 @@ import time
 import warnings
 from pathlib import Path
 
-import _common
 import numpy as np
+
+import _common
+from _baselines import skimage_features
+from sklearn_ddpm.metrics import confusion_matrix_images, iou_from_confusion
 
 NAME = "ccp"
 CCP_DIR = _common.DATA_DIR / "ccp_clothing"
@@ -121,23 +124,13 @@ def load_model(model, quick):
 
 
 def confusion(truth, pred, n_classes):
-    return np.bincount(truth.astype(np.int64).ravel() * n_classes + pred.astype(np.int64).ravel(),
-                       minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+    return confusion_matrix_images([truth], [pred], ignore_index=None, n_classes=n_classes)
 
 
 def scores(cm):
     """mIoU over the classes present in truth or prediction, pixel accuracy, per-class IoU (NaN: absent)."""
-    inter = np.diag(cm).astype(float)
-    union = cm.sum(0) + cm.sum(1) - np.diag(cm)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        iou = np.where(union > 0, inter / union, np.nan)
-    return float(np.nanmean(iou)), float(inter.sum() / cm.sum()), iou
-
-
-def skimage_features(image):
-    from skimage.feature import multiscale_basic_features
-
-    return multiscale_basic_features(image, channel_axis=-1, sigma_min=1, sigma_max=16).astype(np.float32)
+    iou = iou_from_confusion(cm)
+    return float(np.nanmean(iou)), float(np.diag(cm).sum() / cm.sum()), iou
 
 
 def fit_ddpm(args, model, pool, tasks, seeds, n_labeled, n_classes, timings):

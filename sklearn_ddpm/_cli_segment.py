@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .utils._persistence import current_versions
+
 SECURITY_NOTE = ("Security: a .joblib model file can execute code when it is loaded (it is a pickle); "
                  "only load files you trust.")
 
@@ -181,7 +183,7 @@ def _fit(args):
         print(f"Training {args.n_estimators} pixel MLPs on {len(data.images)} images ...", file=sys.stderr)
     pipeline.fit(data.images, data.masks)
     pipeline.class_names_ = class_names
-    pipeline.versions_ = _versions()
+    pipeline.versions_ = current_versions()
     pipeline.training_files_ = [p.name for p in data.image_paths]
     atomic_joblib_dump(pipeline, output)
     if not args.quiet:
@@ -442,7 +444,7 @@ def load_segmenter(path, device=None, batch_size=None):
     check_is_fitted(pipeline[0], "backbone_")
     saved = getattr(pipeline, "versions_", None)
     if saved:
-        current = _versions()
+        current = current_versions()
         changed = {k: (v, current.get(k)) for k, v in saved.items() if current.get(k) != v}
         if changed:
             warnings.warn(f"{path} was saved with other package versions "
@@ -483,15 +485,3 @@ def _check_positive(args, *names):
         import torch
 
         torch.set_num_threads(args.threads)
-
-
-def _versions():
-    import diffusers
-    import sklearn
-    import skorch
-    import torch
-
-    from . import __version__
-
-    return {"sklearn-ddpm": __version__, "torch": torch.__version__, "diffusers": diffusers.__version__,
-            "scikit-learn": sklearn.__version__, "skorch": skorch.__version__}

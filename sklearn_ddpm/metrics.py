@@ -57,7 +57,11 @@ def per_class_iou(y_true, y_pred, ignore_index=255, n_classes=None):
     >>> per_class_iou(np.array([[0, 0, 1, 1]]), np.array([[0, 1, 1, 1]]))
     array([0.5       , 0.66666667])
     """
-    cm = confusion_matrix_images(y_true, y_pred, ignore_index, n_classes)
+    return iou_from_confusion(confusion_matrix_images(y_true, y_pred, ignore_index, n_classes))
+
+
+def iou_from_confusion(cm):
+    """Per-class IoU of a confusion matrix (rows true, columns predicted); NaN for absent classes."""
     intersection = np.diag(cm).astype(float)
     union = cm.sum(0) + cm.sum(1) - np.diag(cm)
     with np.errstate(invalid="ignore", divide="ignore"):

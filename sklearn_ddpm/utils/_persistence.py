@@ -13,11 +13,14 @@ class VersionMismatchWarning(UserWarning):
 
 def current_versions():
     import diffusers
+    import sklearn
+    import skorch
     import torch
 
     from .. import __version__
 
-    return {"sklearn-ddpm": __version__, "torch": torch.__version__, "diffusers": diffusers.__version__}
+    return {"sklearn-ddpm": __version__, "torch": torch.__version__, "diffusers": diffusers.__version__,
+            "scikit-learn": sklearn.__version__, "skorch": skorch.__version__}
 
 
 class VersionedPickleMixin:
