@@ -15,8 +15,8 @@ Metrics are accumulated over all test pixels of all test images: mIoU over the c
 the truth or the prediction (``sklearn_ddpm.miou_score``'s rule) and pixel accuracy. The record
 also holds each configuration's per-class IoU (mean over seeds) and timings.
 
-The test images are streamed one at a time (their upsampled features do not fit in memory at
-once): each image's features are computed once and every fitted model predicts on them.
+The test images are streamed one at a time: each image's compact features are computed once and
+every fitted model predicts on them.
 
 Examples
 --------
@@ -206,9 +206,9 @@ def evaluate(models, transformer, test, n_classes, quick):
         truth = {"coarse": coarse, "fine": fine}
         if "ddpm" in has:
             start = time.perf_counter()
-            # Dense once per image, shared by every fitted ensemble (a PixelFeatures input would
-            # redo the bilinear upsampling for each of them).
-            dense = transformer.transform([image]).to_dense()
+            # Compact: each ensemble projects the native maps through its first layer before
+            # upsampling, far cheaper than upsampling all D features once and sharing them.
+            features = transformer.transform([image])
             seconds["ddpm_features"] += time.perf_counter() - start
         if "skimage" in has:
             start = time.perf_counter()
@@ -219,7 +219,7 @@ def evaluate(models, transformer, test, n_classes, quick):
             method, task = key[0], key[1]
             start = time.perf_counter()
             if method == "ddpm":
-                pred = np.asarray(model.predict(dense))[0]
+                pred = np.asarray(model.predict(features))[0]
             else:
                 pred = model.predict(flat).reshape(coarse.shape)
             seconds[f"{method}_predict"] += time.perf_counter() - start

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .backbone._cli import image_size_argument
 from .utils._persistence import current_versions
 
 SECURITY_NOTE = ("Security: a .joblib model file can execute code when it is loaded (it is a pickle); "
@@ -81,7 +82,8 @@ def register(subparsers):
                      help="decoder blocks to read (default: the paper's relative depths; see `sklearn-ddpm blocks`)")
     fit.add_argument("--steps", type=int, nargs="+", default=[50, 150, 250], metavar="T",
                      help="diffusion timesteps (default: 50 150 250)")
-    fit.add_argument("--image-size", type=int, metavar="N", default=None, help="model input size (default: the model's)")
+    fit.add_argument("--image-size", type=image_size_argument, metavar="N|HxW", default=None,
+                     help="model input size, e.g. 128 or 192x128 for portrait photos (default: the model's)")
     fit.add_argument("--classes", default=None, metavar="FILE", help="class names: .txt (one per line), .json or .yaml")
     fit.add_argument("--n-estimators", type=int, metavar="N", default=10, help="MLPs in the ensemble (default: 10)")
     fit.add_argument("--max-epochs", type=int, metavar="N", default=100, help="epochs per MLP at most (default: 100)")

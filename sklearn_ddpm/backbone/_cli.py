@@ -57,7 +57,7 @@ def register(subparsers):
     blocks.add_argument("--model", default=None,
                         help="a diffusers folder, a guided-diffusion .pt or a Hugging Face hub id "
                              "(default: the bundled horse DDPM)")
-    blocks.add_argument("--image-size", type=_image_size, default=None,
+    blocks.add_argument("--image-size", type=image_size_argument, default=None,
                         help="input resolution, N or HxW (default: the model's own)")
     _add_guided_diffusion_options(blocks, suffix=" (for a .pt model)")
     blocks.set_defaults(func=_blocks)
@@ -75,7 +75,7 @@ def _add_guided_diffusion_options(parser, suffix=""):
                        help="the model was trained with use_new_attention_order=True")
 
 
-def _image_size(text):
+def image_size_argument(text):
     try:
         parts = [int(p) for p in text.lower().split("x")]
     except ValueError:

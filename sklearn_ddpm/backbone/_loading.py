@@ -179,6 +179,12 @@ def _load_folder(path, scheduler, source):
         unet_path, scheduler_path = path / "unet", path / "scheduler"
     elif (path / "config.json").is_file():
         unet_path, scheduler_path = path, path
+    elif list((path / "checkpoints").glob("step-*.pt")):
+        raise ValueError(
+            f"{path} holds train-ddpm checkpoints but no exported model (the run has not finished). Continue "
+            f"it with `sklearn-ddpm train-ddpm IMAGE_DIR {path}`, or write the model of its last checkpoint "
+            f"with `sklearn-ddpm train-ddpm IMAGE_DIR {path} --export-only`."
+        )
     else:
         raise ValueError(
             f"{path} is not a diffusers model folder: expected config.json or unet/config.json "

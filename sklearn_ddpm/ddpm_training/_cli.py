@@ -14,7 +14,8 @@ examples:
   sklearn-ddpm train-ddpm images/ runs/horse --image-list train.txt --device cuda
 
 Run the same command again after an interruption to continue from the last checkpoint
-(or with a larger --steps to train further).
+(or with a larger --steps to train further); add --export-only to just write the model of
+the last checkpoint of an unfinished run.
 """
 
 
@@ -51,8 +52,13 @@ def read_image_list(list_file, image_dir):
 
 
 def _handler(args):
-    from ._train import train_ddpm
+    from ._train import export_checkpoint, train_ddpm
 
+    if args.export_only:
+        info = export_checkpoint(args.out_dir, args.out_dir)
+        if not args.quiet:
+            print(f"Saved the EMA model of {info['checkpoint']} (step {info['step']}) to {args.out_dir}")
+        return 0
     images = read_image_list(args.image_list, args.image_dir) if args.image_list else args.image_dir
     out = train_ddpm(
         images,
@@ -112,6 +118,8 @@ def register(subparsers):
     )
     p.add_argument("--image-list", metavar="FILE", default=None,
                    help="train only on the files named in FILE (one per line, extension optional)")
+    p.add_argument("--export-only", action="store_true",
+                   help="do not train: write the model of the last checkpoint in OUT_DIR (e.g. of an unfinished run)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_handler)
     return p

@@ -289,3 +289,14 @@ def test_image_list_restricts_every_command(work, capsys, tmp_path):
     code, _, err = run(capsys, "evaluate", work / "seg.joblib", work / "test" / "images", work / "test" / "masks",
                        "--image-list", listing)
     assert code == 2 and "not_there" in err
+
+
+def test_fit_accepts_a_non_square_image_size(work, capsys, tmp_path):
+    output = tmp_path / "portrait.joblib"
+    code, _, _ = run(capsys, *_fit_args(work, work / "train" / "images", work / "train" / "masks", "--image-size",
+                                        "48x32", output=output))
+    assert code == 0
+    assert joblib.load(output)[0].image_size_ == (48, 32)
+    with pytest.raises(SystemExit):
+        main([str(a) for a in _fit_args(work, work / "train" / "images", work / "train" / "masks",
+                                        "--image-size", "48x")])

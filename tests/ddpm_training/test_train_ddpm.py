@@ -256,3 +256,23 @@ def test_time_budget_stops_checkpoints_and_exports(tmp_path):
     assert load_backbone(out).unet is not None
     checkpoints = sorted((tmp_path / "run" / "checkpoints").glob("*.pt"))
     assert checkpoints and checkpoints[-1].name != "step-00010000.pt"
+
+
+def test_unfinished_run_names_the_fix_and_export_only_writes_the_model(tmp_path, capsys):
+    import shutil
+
+    from sklearn_ddpm import load_backbone
+    from sklearn_ddpm.cli import main
+
+    run = train_ddpm(_images(), tmp_path / "run", max_steps=4, checkpoint_every=2, **FAST)
+    for exported in ("model_index.json", "unet", "scheduler"):  # as if killed before the export
+        path = run / exported
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    with pytest.raises(ValueError, match="no exported model.*--export-only"):
+        load_backbone(run)
+    assert main(["train-ddpm", str(tmp_path / "unused"), str(run), "--export-only"]) == 0
+    assert "(step 4)" in capsys.readouterr().out
+    export_checkpoint(run, tmp_path / "reference")
+    for a, b in zip(_unet_state(run).values(), _unet_state(tmp_path / "reference").values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    load_backbone(run)
