@@ -51,7 +51,9 @@ class MLPEnsembleClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
     batch_size : int, default=64
     max_epochs : int, default=100
     patience : int or None, default=50
-        Iterations without improvement before a member stops; None trains ``max_epochs``.
+        Iterations without improvement before a member stops; None trains ``max_epochs``. With
+        large batches keep it in pixels, ``patience = 50 * 64 / batch_size`` (at least 1), or
+        members train all ``max_epochs``.
     optimizer : torch optimizer class, default=torch.optim.Adam
     voting : {"hard", "soft"}, default="hard"
         "hard": majority vote of the members (paper), ties broken by the mean probability;
