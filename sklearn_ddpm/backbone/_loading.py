@@ -174,12 +174,18 @@ def bundled_backbone_path():
     return path
 
 
+def _has_training_checkpoints(path):
+    from ..ddpm_training import list_checkpoints  # here: only the error path needs the training package
+
+    return bool(list_checkpoints(path))
+
+
 def _load_folder(path, scheduler, source):
     if (path / "unet" / "config.json").is_file():
         unet_path, scheduler_path = path / "unet", path / "scheduler"
     elif (path / "config.json").is_file():
         unet_path, scheduler_path = path, path
-    elif list((path / "checkpoints").glob("step-*.pt")):
+    elif _has_training_checkpoints(path):
         raise ValueError(
             f"{path} holds train-ddpm checkpoints but no exported model (the run has not finished). Continue "
             f"it with `sklearn-ddpm train-ddpm IMAGE_DIR {path}`, or write the model of its last checkpoint "
