@@ -63,6 +63,16 @@ def resolve_device(requested):
     return requested, None
 
 
+def benchmark_device(name, args):
+    """``(device, skipped)``: the device to measure on, or ``(None, path)`` after recording in the JSON
+    at ``path`` that a requested GPU is missing."""
+    device, note = resolve_device(args.device)
+    if device is not None:
+        return device, None
+    print(f"{name} on cuda: {note}")
+    return None, write_json(name, {"status": note, "device": "cuda"}, args.out)
+
+
 def machine():
     """CPU model, cores, memory, torch/diffusers versions and the GPU, if any."""
     import torch

@@ -236,10 +236,9 @@ def main(argv=None):
         if args.model == str(DEFAULT_MODEL):
             args.model = "random"
         args.blocks, args.steps = [2, 4], [50]
-    device, note = _common.resolve_device(args.device)
-    if device is None:
-        print(note)
-        return _common.write_json(NAME, {"status": note}, args.out)
+    device, skipped = _common.benchmark_device(NAME, args)
+    if skipped:
+        return skipped
     args.device = device
     n_labeled = sorted(set(args.n_labeled))
     with _common.torch_threads(args.threads):

@@ -70,10 +70,9 @@ def measure(mode, batch_size, n_pixels, n_features, n_classes, n_members, device
 
 def main(argv=None):
     args = _common.parser(__doc__.splitlines()[0]).parse_args(argv)
-    device, note = _common.resolve_device(args.device)
-    if device is None:
-        print(f"ensemble on cuda: {note}")
-        return _common.write_json(NAME, {"status": note, "device": "cuda"}, args.out)
+    device, skipped = _common.benchmark_device(NAME, args)
+    if skipped:
+        return skipped
     if args.quick:
         n_features, n_classes, n_members = 64, 5, 3
         plan = [("one-by-one", 64, 64 * 5), ("batched", 64, 64 * 5), ("batched-large", 256, 256 * 2)]

@@ -68,10 +68,9 @@ def main(argv=None):
     p.add_argument("--n-images", type=int, default=None, help="images per method")
     p.add_argument("--batch-size", type=int, default=None, help="images per forward for ours")
     args = p.parse_args(argv)
-    device, note = _common.resolve_device(args.device)
-    if device is None:
-        print(f"extract on cuda: {note}")
-        return _common.write_json(NAME, {"status": note, "device": "cuda"}, args.out)
+    device, skipped = _common.benchmark_device(NAME, args)
+    if skipped:
+        return skipped
     cuda = device == "cuda"
     if args.quick:
         base, size, n_images, batch = 8, 64, 2, 2

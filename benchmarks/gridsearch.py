@@ -69,10 +69,9 @@ def run_grid(unet, images, masks, memory, blocks_grid, steps_grid, classifier_pa
 
 def main(argv=None):
     args = _common.parser(__doc__.splitlines()[0]).parse_args(argv)
-    device, note = _common.resolve_device(args.device)
-    if device is None:
-        print(f"gridsearch on cuda: {note}")
-        return _common.write_json(NAME, {"status": note, "device": "cuda"}, args.out)
+    device, skipped = _common.benchmark_device(NAME, args)
+    if skipped:
+        return skipped
     from sklearn_ddpm.features import ActivationCache
     from sklearn_ddpm.features._cache import shared_cache
 

@@ -115,10 +115,9 @@ def main(argv=None):
     p.add_argument("--full-width-images", type=int, default=1, metavar="N",
                    help="images for the full-width ADM-256 run on CPU (default: 1; 50 = the target itself)")
     args = p.parse_args(argv)
-    device, note = _common.resolve_device(args.device)
-    if device is None:
-        print(f"memory on cuda: {note}")
-        return _common.write_json(NAME, {"status": note, "device": "cuda"}, args.out)
+    device, skipped = _common.benchmark_device(NAME, args)
+    if skipped:
+        return skipped
     rows = []
     for config in configurations(args.quick, device, args.full_width_images):
         config["threads"] = args.threads
