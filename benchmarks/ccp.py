@@ -62,6 +62,8 @@ def build_parser():
                    help="MLP batch size; lr = 1e-3 * sqrt(batch / 64) (default: 64)")
     p.add_argument("--max-epochs", type=int, default=100, help="MLP epochs at most (default: 100)")
     p.add_argument("--class-weight", choices=["none", "balanced"], default="none")
+    p.add_argument("--standardize", action="store_true",
+                   help="MLPEnsembleClassifier(standardize=True): per-channel standardized features")
     p.add_argument("--rf-pixels-per-image", type=int, default=5000,
                    help="pixels sampled per training image for the forest (default: 5000)")
     return p
@@ -153,7 +155,8 @@ def fit_ddpm(args, model, pool, tasks, seeds, n_labeled, n_classes, timings):
                     n_estimators=args.n_estimators, batch_size=args.mlp_batch_size,
                     lr=1e-3 * (args.mlp_batch_size / 64) ** 0.5, max_epochs=args.max_epochs,
                     max_pixels_per_image=args.max_pixels_per_image, device=args.device, n_classes=n_classes[task],
-                    class_weight=None if args.class_weight == "none" else args.class_weight, random_state=seed)
+                    class_weight=None if args.class_weight == "none" else args.class_weight,
+                    standardize=args.standardize, random_state=seed)
                 start = time.perf_counter()
                 clf.fit(pool_features[:n], masks[:n])
                 timings.setdefault("ddpm_fit_s", {})[f"{task}/n={n}/seed={seed}"] = time.perf_counter() - start

@@ -57,8 +57,14 @@ class BatchedMLPEnsemble(nn.Module):
         for k in range(1, len(self.weights)):
             h = F.relu(h)
             n_members, batch, width = h.shape
-            flat = h.permute(1, 0, 2).reshape(batch, n_members * width)
             norm = self.norms[k - 1]
+            if not self.training:
+                # Eval-mode BatchNorm is affine: folded into the next layer's small weights it
+                # saves a full pass over the (B, M, width) activations (prediction is memory-bound).
+                weight, bias = _fold_batch_norm(norm, self.weights[k], self.biases[k])
+                h = torch.baddbmm(bias[:, None, :], h, weight)
+                continue
+            flat = h.permute(1, 0, 2).reshape(batch, n_members * width)
             # A last batch of one sample cannot give batch statistics; it is normalised with the
             # running ones instead of aborting training.
             flat = F.batch_norm(
@@ -67,13 +73,24 @@ class BatchedMLPEnsemble(nn.Module):
                 norm.running_var,
                 norm.weight,
                 norm.bias,
-                training=self.training and batch > 1,
+                training=batch > 1,
                 momentum=norm.momentum,
                 eps=norm.eps,
             )
             h = flat.reshape(batch, n_members, width).permute(1, 0, 2)
             h = torch.matmul(h, self.weights[k]) + self.biases[k][:, None, :]
         return h.permute(1, 0, 2)  # (B, M, K)
+
+    @torch.no_grad()
+    def fold_input_standardization(self, mean, scale):
+        """Make the module take raw features after training on ``(x - mean) / scale``.
+
+        ``((x - mean) / scale) @ W + b == x @ (W / scale) + (b - (mean / scale) @ W)``.
+        """
+        weight = self.weights[0]
+        mean, scale = (torch.as_tensor(v, dtype=weight.dtype, device=weight.device) for v in (mean, scale))
+        self.biases[0].sub_(torch.einsum("d,mdk->mk", mean / scale, weight))
+        weight.div_(scale[None, :, None])
 
     def member_state(self, m):
         """Copies of member ``m``'s parameters and BatchNorm statistics."""
@@ -98,3 +115,11 @@ class BatchedMLPEnsemble(nn.Module):
                     own[name][m * width : (m + 1) * width].copy_(value)
                 else:
                     own[name][m].copy_(value)
+
+
+def _fold_batch_norm(norm, weight, bias):
+    """``(W', b')`` with ``BN_eval(h) @ W + b == h @ W' + b'``; W ``(M, width, out)``, b ``(M, out)``."""
+    n_members, width, _ = weight.shape
+    gain = (norm.weight * torch.rsqrt(norm.running_var + norm.eps)).reshape(n_members, width)
+    shift = norm.bias.reshape(n_members, width) - norm.running_mean.reshape(n_members, width) * gain
+    return gain[:, :, None] * weight, bias + torch.einsum("mw,mwo->mo", shift, weight)

@@ -19,12 +19,15 @@ class MemberPixelDataset(Dataset):
     """Training pixels, served so that every member walks its own shuffled order.
 
     Item ``i`` of a batch is, for member ``m``, pixel ``order[m][i]`` of a permutation drawn from
-    member ``m``'s own generator each epoch: member ``m`` sees exactly the batches it would see
+    member ``m``'s own generator each epoch (features standardized with ``standardization = (mean,
+    scale)`` when given): member ``m`` sees exactly the batches it would see
     if it were trained alone with that seed, as in the reference's one-model-at-a-time loop.
     """
 
-    def __init__(self, table, image_index, ys, xs, labels, order_seeds):
+    def __init__(self, table, image_index, ys, xs, labels, order_seeds, standardization=None):
         self.table = table
+        self.shift, self.scale = (None, None) if standardization is None else (
+            torch.as_tensor(s, dtype=torch.float32) for s in standardization)
         self.image_index, self.ys, self.xs = image_index, ys, xs
         self.labels = torch.as_tensor(labels, dtype=torch.long)
         self.rngs = [np.random.default_rng(seed) for seed in order_seeds]
@@ -42,6 +45,8 @@ class MemberPixelDataset(Dataset):
         picked = self.order[:, np.asarray(indices)].T  # (B, M)
         flat = picked.reshape(-1)
         features = self.table.gather(self.image_index[flat], self.ys[flat], self.xs[flat])
+        if self.shift is not None:
+            features = (features - self.shift) / self.scale
         batch, members = picked.shape
         return features.reshape(batch, members, -1), self.labels[flat].reshape(batch, members)
 

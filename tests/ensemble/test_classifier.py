@@ -52,6 +52,31 @@ def test_members_equal_standalone_mlps():
         torch.testing.assert_close(module(x)[:, m], alone(x)[:, 0])
 
 
+def test_eval_forward_equals_plain_mlps_with_batch_norm_statistics():
+    """Eval mode folds BatchNorm into the next layer; a plain torch MLP per member must agree."""
+    module = BatchedMLPEnsemble(2, 6, 4, hidden=(8, 5), seeds=[0, 1])
+    generator = torch.Generator().manual_seed(0)
+    for norm in module.norms:
+        for buffer in (norm.running_mean, norm.weight.data, norm.bias.data):
+            buffer.copy_(torch.randn(buffer.shape, generator=generator))
+        norm.running_var.copy_(torch.rand(norm.running_var.shape, generator=generator) + 0.5)
+    module.eval()
+    x = torch.randn(7, 6, generator=generator)
+    for m in range(2):
+        layers = []
+        for k, (weight, bias) in enumerate(zip(module.weights, module.biases)):
+            linear = torch.nn.Linear(*weight.shape[1:])
+            linear.weight.data, linear.bias.data = weight[m].detach().T, bias[m].detach()
+            layers.append(linear)
+            if k < len(module.norms):
+                norm, width = module.norms[k], weight.shape[2]
+                alone = torch.nn.BatchNorm1d(width).eval()
+                for name in ("running_mean", "running_var", "weight", "bias"):
+                    getattr(alone, name).data = getattr(norm, name).detach()[m * width:(m + 1) * width]
+                layers += [torch.nn.ReLU(), alone]
+        torch.testing.assert_close(module(x)[:, m], torch.nn.Sequential(*layers)(x), atol=1e-5, rtol=1e-5)
+
+
 def test_batched_training_equals_one_by_one():
     X, y = make_classification(n_samples=300, random_state=0)
     params = dict(n_estimators=3, random_state=0, max_epochs=2, patience=None)
@@ -227,3 +252,34 @@ def test_classes_without_training_pixels_are_never_predicted():
     proba = clf.predict_proba(features)
     assert proba.shape[-1] == 31 and np.all(proba[..., 2:] == 0)
     assert set(np.unique(clf.predict(features))) <= {0, 1}
+
+
+def test_standardize_equals_training_on_standardized_features():
+    """The folded first layer on raw features gives what the unfolded one gives on standardized ones."""
+    features, masks = _pixel_data()
+    features[..., 1] = features[..., 1] * 1000 + 40  # a channel on another scale
+    features[..., 4] = 7.0  # a constant channel keeps scale 1
+    params = dict(n_estimators=2, max_epochs=3, random_state=0, min_class_pixels=0)
+    a = MLPEnsembleClassifier(standardize=True, **params).fit(features, masks)
+    flat = features.reshape(-1, 5)
+    np.testing.assert_allclose(a.feature_mean_, flat.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(a.feature_scale_[:4], flat.std(0, ddof=1)[:4], rtol=1e-4)
+    assert a.feature_scale_[4] == 1.0
+    standardized = (features - a.feature_mean_) / a.feature_scale_
+    b = MLPEnsembleClassifier(**params).fit(standardized, masks)
+    assert b.feature_mean_ is None
+    np.testing.assert_allclose(a.predict_proba(features), b.predict_proba(standardized), atol=1e-4)
+
+
+def test_standardize_keeps_compact_prediction_exact():
+    rng = np.random.default_rng(1)
+    maps = [
+        torch.from_numpy((rng.normal(size=(2, 4, 5, 3)) * 300).astype(np.float32)),
+        torch.from_numpy(rng.normal(size=(2, 8, 10, 4)).astype(np.float32)),
+    ]
+    compact = PixelFeatures(maps, [(50, 0), (50, 1)], [(13, 17), (13, 17)])
+    dense = np.asarray(compact)
+    masks = (dense[..., 0] / 300 + dense[..., 3] > 0).astype(int)
+    clf = MLPEnsembleClassifier(n_estimators=2, max_epochs=2, standardize=True, random_state=0, min_class_pixels=0)
+    clf.fit(compact, masks)
+    np.testing.assert_allclose(clf.predict_proba(compact), clf.predict_proba(dense), atol=1e-4)
