@@ -58,6 +58,8 @@ def build_parser():
     p.add_argument("--n-estimators", type=int, default=10, help="MLPs per ensemble (default: 10)")
     p.add_argument("--max-pixels-per-image", type=int, default=5000,
                    help="labelled pixels sampled per training image for the MLPs (default: 5000)")
+    p.add_argument("--max-pixels-per-class", type=int, default=None,
+                   help="at most this many pixels of each class per training image (default: no cap)")
     p.add_argument("--mlp-batch-size", type=int, default=64,
                    help="MLP batch size; lr = 1e-3 * sqrt(batch / 64) (default: 64)")
     p.add_argument("--max-epochs", type=int, default=100, help="MLP epochs at most (default: 100)")
@@ -154,7 +156,8 @@ def fit_ddpm(args, model, pool, tasks, seeds, n_labeled, n_classes, timings):
                 clf = MLPEnsembleClassifier(
                     n_estimators=args.n_estimators, batch_size=args.mlp_batch_size,
                     lr=1e-3 * (args.mlp_batch_size / 64) ** 0.5, max_epochs=args.max_epochs,
-                    max_pixels_per_image=args.max_pixels_per_image, device=args.device, n_classes=n_classes[task],
+                    max_pixels_per_image=args.max_pixels_per_image,
+                    max_pixels_per_class=args.max_pixels_per_class, device=args.device, n_classes=n_classes[task],
                     class_weight=None if args.class_weight == "none" else args.class_weight,
                     standardize=args.standardize, random_state=seed)
                 start = time.perf_counter()
