@@ -267,10 +267,8 @@ class MLPEnsembleClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
         self.trained_classes_ = np.isin(np.arange(n_classes), np.unique(encoded))
         self.net_ = self._make_net(table.n_features, n_classes, hidden, seeds[0], weights, device)
         self.net_.initialize()
-        self.feature_mean_, self.feature_scale_ = (
-            _standardization(table, image_index, ys, xs, rng) if self.standardize else (None, None)
-        )
-        standardization = None if self.feature_mean_ is None else (self.feature_mean_, self.feature_scale_)
+        standardization = _standardization(table, image_index, ys, xs, rng) if self.standardize else None
+        self.feature_mean_, self.feature_scale_ = standardization or (None, None)
         groups = [range(self.n_estimators)] if self.batched else [[m] for m in range(self.n_estimators)]
         self.stop_epochs_, self.n_iter_ = [], 0
         for members in groups:

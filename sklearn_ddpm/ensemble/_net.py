@@ -19,9 +19,9 @@ class MemberPixelDataset(Dataset):
     """Training pixels, served so that every member walks its own shuffled order.
 
     Item ``i`` of a batch is, for member ``m``, pixel ``order[m][i]`` of a permutation drawn from
-    member ``m``'s own generator each epoch (features standardized with ``standardization = (mean,
-    scale)`` when given): member ``m`` sees exactly the batches it would see
+    member ``m``'s own generator each epoch: member ``m`` sees exactly the batches it would see
     if it were trained alone with that seed, as in the reference's one-model-at-a-time loop.
+    With ``standardization = (mean, scale)`` the features are served as ``(x - mean) / scale``.
     """
 
     def __init__(self, table, image_index, ys, xs, labels, order_seeds, standardization=None):
