@@ -38,14 +38,20 @@ def parser(description):
     return p
 
 
+# Threads of the last measured block: the JSON is written after the setting is restored.
+_measured_threads = None
+
+
 @contextmanager
 def torch_threads(n):
     """Run the block with ``n`` torch CPU threads (None: unchanged), restoring the setting after."""
     import torch
 
+    global _measured_threads
     before = torch.get_num_threads()
     if n is not None:
         torch.set_num_threads(int(n))
+    _measured_threads = torch.get_num_threads()
     try:
         yield
     finally:
@@ -96,7 +102,7 @@ def machine():
     info = {
         "cpu": cpu,
         "cpu_cores": cores,
-        "torch_threads": torch.get_num_threads(),
+        "torch_threads": _measured_threads or torch.get_num_threads(),
         "ram_gib": round(pages / 2**30, 1) if pages else None,
         "load_average_1min": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
         "python": platform.python_version(),

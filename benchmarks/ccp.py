@@ -48,6 +48,8 @@ def build_parser():
                         f"(default: {DEFAULT_MODEL.relative_to(_common.REPO_ROOT)})")
     p.add_argument("--blocks", type=int, nargs="+", default=[3, 6, 9], help="decoder blocks (default: 3 6 9)")
     p.add_argument("--steps", type=int, nargs="+", default=[50, 150, 250], help="timesteps (default: 50 150 250)")
+    p.add_argument("--n-noise-samples", type=int, default=1,
+                   help="average the activations over this many noise draws (default: 1, the paper's)")
     p.add_argument("--image-size", type=int, nargs="+", default=None,
                    help="model input size, one value or H W (default: the model's)")
     p.add_argument("--n-labeled", type=int, nargs="+", default=[10, 20, 50], help="training images (default: 10 20 50)")
@@ -143,7 +145,8 @@ def fit_ddpm(args, model, pool, tasks, seeds, n_labeled, n_classes, timings):
     image_size = None if args.image_size is None else (
         args.image_size[0] if len(args.image_size) == 1 else tuple(args.image_size))
     transformer = DDPMFeatureTransformer(model, blocks=tuple(args.blocks), steps=tuple(args.steps),
-                                         image_size=image_size, device=args.device, memory=None,
+                                         image_size=image_size, n_noise_samples=args.n_noise_samples,
+                                         device=args.device, memory=None,
                                          progress=not args.quick).fit()
     start = time.perf_counter()
     pool_features = transformer.transform(pool[0])
