@@ -18,7 +18,7 @@ Every step prints its wall time; all figures go to ``WORK_DIR/tutorial_ccp.json`
 
 Run it::
 
-    python examples/tutorial_ccp.py --quick        # ~10 min on a CPU: 10 DDPM steps, small fits
+    python examples/tutorial_ccp.py --quick        # 5-10 min on a CPU: 10 DDPM steps, small fits
     python examples/tutorial_ccp.py                # full: hours on a CPU (DDPM training dominates)
     python examples/tutorial_ccp.py --model DIR    # skip step 1, use an already trained DDPM
 
@@ -43,7 +43,7 @@ DATA = REPO / ".." / "shared" / "data" / "ccp_clothing"
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="small settings: checks the journey in ~10 min on a CPU")
+    p.add_argument("--quick", action="store_true", help="small settings: checks the journey in 5-10 min on a CPU")
     p.add_argument("--data", type=Path, default=DATA, help="CCP folder (default: ../shared/data/ccp_clothing)")
     p.add_argument("--work-dir", type=Path, default=REPO / ".cache" / "ccp_tutorial",
                    help="DDPM run, overlays and results (default: .cache/ccp_tutorial)")
