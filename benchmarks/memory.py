@@ -119,10 +119,12 @@ def main(argv=None):
     if skipped:
         return skipped
     rows = []
-    for config in configurations(args.quick, device, args.full_width_images):
-        config["threads"] = args.threads
-        result = run_in_subprocess(config, verbose=not args.quick)
-        rows.append({**config, **result})
+    # The workers measure with these threads; setting them here too makes the record name them.
+    with _common.torch_threads(args.threads):
+        for config in configurations(args.quick, device, args.full_width_images):
+            config["threads"] = args.threads
+            result = run_in_subprocess(config, verbose=not args.quick)
+            rows.append({**config, **result})
     return report(rows, device, args.quick, args.out)
 
 

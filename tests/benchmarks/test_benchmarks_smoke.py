@@ -32,9 +32,8 @@ def _run(module, tmp_path, *extra):
     assert record["benchmark"] == module.NAME
     assert record["machine"]["torch"] == torch.__version__
     assert record["machine"]["cpu_cores"] >= 1
-    if module.NAME != "memory":  # memory measures in a child process
-        # the threads of the measurement, not the setting restored before the JSON is written
-        assert record["machine"]["torch_threads"] == 1
+    # the threads of the measurement, not the setting restored before the JSON is written
+    assert record["machine"]["torch_threads"] == 1
     return record
 
 
