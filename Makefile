@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TORCH_VERSION := 2.13.0
 
-.PHONY: demo test install clean benchmarks
+.PHONY: demo test install clean benchmarks tutorial
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest -q
+
+# The CCP journey of docs/tutorial_ccp.md on quick settings (5-10 min on a CPU; needs ../shared/data).
+tutorial: install
+	$(BIN)/python examples/tutorial_ccp.py --quick
 
 benchmarks: install
 	for b in memory ensemble extract gridsearch weizmann; do $(BIN)/python benchmarks/$$b.py || exit 1; done
