@@ -45,6 +45,14 @@ def weizmann_root():
     return root
 
 
+@pytest.fixture(scope="session")
+def ccp_root():
+    root = SHARED_DATA / "ccp_clothing"
+    if not (root / "splits.json").is_file():
+        pytest.skip(f"shared CCP clothing data not found at {root} (../shared/data next to the repo)")
+    return root
+
+
 def load_weizmann(root, split, n):
     """The first ``n`` images of a split, read with Pillow (kept independent of the package's loaders)."""
     from PIL import Image

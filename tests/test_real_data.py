@@ -1,7 +1,6 @@
 """End to end on real photographs: the shared Weizmann horses, a few labelled images."""
 
 import numpy as np
-import pytest
 from sklearn.pipeline import Pipeline
 
 from sklearn_ddpm import DDPMFeatureTransformer, MLPEnsembleClassifier, miou_score
@@ -9,8 +8,7 @@ from sklearn_ddpm import DDPMFeatureTransformer, MLPEnsembleClassifier, miou_sco
 from .conftest import load_weizmann
 
 
-def _fit_and_score(backbone, blocks, steps, n_train=4, n_test=4, **clf_params):
-    root = pytest.importorskip("tests.conftest").SHARED_DATA / "weizmann_horse"
+def _fit_and_score(root, backbone, blocks, steps, n_train=4, n_test=4, **clf_params):
     train_images, train_masks = load_weizmann(root, "labeled_pool", n_train)
     test_images, test_masks = load_weizmann(root, "test", n_test)
     pipe = Pipeline(
@@ -27,11 +25,11 @@ def _fit_and_score(backbone, blocks, steps, n_train=4, n_test=4, **clf_params):
 
 
 def test_tiny_random_unet_beats_majority_baseline(weizmann_root, tiny_backbone):
-    score, majority = _fit_and_score(tiny_backbone, (6, 8, 9), (50, 150), lr=3e-3)
+    score, majority = _fit_and_score(weizmann_root, tiny_backbone, (6, 8, 9), (50, 150), lr=3e-3)
     assert score > majority
 
 
 def test_bundled_horse_ddpm_segments_horses(weizmann_root):
     """The shipped backbone was trained without the test split; its features must find horses."""
-    score, majority = _fit_and_score(None, "auto", (50, 150, 250), n_train=5, n_test=5)
+    score, majority = _fit_and_score(weizmann_root, None, "auto", (50, 150, 250), n_train=5, n_test=5)
     assert score > majority + 0.1

@@ -5,17 +5,17 @@ from pathlib import Path
 
 from sklearn.utils import Bunch
 
-from ._io import load_split_folder, shared_data_root
+from ._io import load_split_folder
 
 
-def load_ccp_clothing(root=None, split="test", coarse=True, n=None):
+def load_ccp_clothing(root, split="test", coarse=True, n=None):
     """Load a split of the project's copy of Clothing Co-Parsing (Yang et al., CVPR 2014).
 
     Parameters
     ----------
-    root : str or path-like, optional
+    root : str or path-like
         Folder with ``images/``, ``masks/``, ``masks_coarse/``, ``classes.json`` and
-        ``splits.json``. Defaults to ``shared/data/ccp_clothing`` next to a source checkout.
+        ``splits.json`` (the package does not know where it lives).
     split : {"test", "labeled_pool", "unlabeled"}, default="test"
         ``test`` (130 images, evaluation only), ``labeled_pool`` (50) or ``unlabeled`` (300
         images without masks, for unsupervised DDPM training).
@@ -34,11 +34,11 @@ def load_ccp_clothing(root=None, split="test", coarse=True, n=None):
     Examples
     --------
     >>> from sklearn_ddpm.datasets import load_ccp_clothing
-    >>> test = load_ccp_clothing(split="test", n=5)  # doctest: +SKIP
+    >>> test = load_ccp_clothing("data/ccp_clothing", split="test", n=5)  # doctest: +SKIP
     >>> test.class_names[:3]  # doctest: +SKIP
     ['background', 'skin', 'hair']
     """
-    root = shared_data_root("ccp_clothing") if root is None else Path(root)
+    root = Path(root)
     images, masks, names, descr = load_split_folder(
         root, split, image_dir="images", mask_dir="masks_coarse" if coarse else "masks", n=n,
         with_masks=split != "unlabeled", dataset="CCP clothing",

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils import Bunch
 
-from ._io import load_split_folder, shared_data_root
+from ._io import load_split_folder
 
 HORSE_CLASSES = ["background", "horse"]
 _BUNDLED = Path(__file__).resolve().parents[1] / "_data" / "horses"
@@ -55,14 +55,14 @@ def load_horses(split=None):
                  class_names=list(HORSE_CLASSES), DESCR=descr)
 
 
-def load_weizmann_horse(root=None, split="test", n=None):
+def load_weizmann_horse(root, split="test", n=None):
     """Load a split of the project's copy of the Weizmann Horse Database.
 
     Parameters
     ----------
-    root : str or path-like, optional
-        Folder with ``images/``, ``masks/`` and ``splits.json``. Defaults to
-        ``shared/data/weizmann_horse`` next to a source checkout.
+    root : str or path-like
+        Folder with ``images/``, ``masks/`` and ``splits.json`` (the package does not know where
+        it lives; the 20-image sample bundled with the package is :func:`load_horses`).
     split : {"test", "labeled_pool", "unlabeled"}, default="test"
         ``test`` (100 images) is for evaluation only; ``labeled_pool`` (50) may provide labels;
         ``unlabeled`` (168) is for unsupervised DDPM training.
@@ -79,11 +79,10 @@ def load_weizmann_horse(root=None, split="test", n=None):
     Examples
     --------
     >>> from sklearn_ddpm.datasets import load_weizmann_horse
-    >>> train = load_weizmann_horse(split="labeled_pool", n=20)  # doctest: +SKIP
+    >>> train = load_weizmann_horse("data/weizmann_horse", split="labeled_pool", n=20)  # doctest: +SKIP
     >>> len(train.images)  # doctest: +SKIP
     20
     """
-    root = shared_data_root("weizmann_horse") if root is None else Path(root)
     images, masks, names, descr = load_split_folder(
         root, split, image_dir="images", mask_dir="masks", n=n,
         with_masks=split != "unlabeled", dataset="Weizmann horse",

@@ -117,15 +117,6 @@ def read_mask(path):
     return mask
 
 
-def shared_data_root(name):
-    """Default location of a project data set: ``<repo>/../shared/data/<name>``.
-
-    Only meaningful in a source checkout next to the project's ``shared`` folder; installed
-    packages should pass ``root`` explicitly.
-    """
-    return Path(__file__).resolve().parents[2].parent / "shared" / "data" / name
-
-
 def load_split_folder(root, split, *, image_dir, mask_dir, splits_file="splits.json", n=None,
                       with_masks=True, dataset="data set"):
     """Read the images (and masks) of one split of a ``splits.json`` folder layout.

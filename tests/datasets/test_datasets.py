@@ -15,15 +15,6 @@ from sklearn_ddpm.datasets import (
     read_mask,
 )
 
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
-HORSE_ROOT = SHARED / "weizmann_horse"
-CCP_ROOT = SHARED / "ccp_clothing"
-needs_horse = pytest.mark.skipif(
-    not HORSE_ROOT.is_dir(), reason=f"shared Weizmann horse data not found at {HORSE_ROOT}"
-)
-needs_ccp = pytest.mark.skipif(
-    not CCP_ROOT.is_dir(), reason=f"shared CCP clothing data not found at {CCP_ROOT}"
-)
 
 
 # ---------------------------------------------------------------- read_image / read_mask
@@ -105,42 +96,57 @@ def test_load_horses_bundled():
         load_horses("val")
 
 
-@needs_horse
-def test_bundled_horses_match_the_shared_split():
-    splits = json.loads((HORSE_ROOT / "splits.json").read_text())
+def test_bundled_horses_match_the_shared_split(weizmann_root):
+    splits = json.loads((weizmann_root / "splits.json").read_text())
     assert load_horses("train").names == splits["labeled_pool"][:10]
     assert load_horses("test").names == splits["test"][:10]
-    shared = load_weizmann_horse(HORSE_ROOT, split="test", n=1)
+    shared = load_weizmann_horse(weizmann_root, split="test", n=1)
     np.testing.assert_array_equal(shared.images[0], load_horses("test").images[0])
 
 
 # ---------------------------------------------------------------- shared data sets
-@needs_horse
-def test_load_weizmann_horse():
-    data = load_weizmann_horse(HORSE_ROOT, split="labeled_pool", n=3)
-    splits = json.loads((HORSE_ROOT / "splits.json").read_text())
+def test_load_weizmann_horse(weizmann_root):
+    data = load_weizmann_horse(weizmann_root, split="labeled_pool", n=3)
+    splits = json.loads((weizmann_root / "splits.json").read_text())
     assert data.names == splits["labeled_pool"][:3]
     assert data.split == "labeled_pool" and data.class_names == ["background", "horse"]
     assert all(m.shape == i.shape[:2] for i, m in zip(data.images, data.masks))
-    # The default root is the shared folder next to the repository.
-    assert load_weizmann_horse(split="test", n=1).names == splits["test"][:1]
-    assert load_weizmann_horse(HORSE_ROOT, split="unlabeled", n=2).masks is None
+    assert load_weizmann_horse(weizmann_root, split="test", n=1).names == splits["test"][:1]
+    assert load_weizmann_horse(weizmann_root, split="unlabeled", n=2).masks is None
     with pytest.raises(ValueError, match="Unknown split"):
-        load_weizmann_horse(HORSE_ROOT, split="train")
+        load_weizmann_horse(weizmann_root, split="train")
     with pytest.raises(ValueError, match="n must be"):
-        load_weizmann_horse(HORSE_ROOT, split="labeled_pool", n=51)
+        load_weizmann_horse(weizmann_root, split="labeled_pool", n=51)
 
 
-@needs_ccp
 @pytest.mark.parametrize("coarse, n_classes", [(True, 11), (False, 59)])
-def test_load_ccp_clothing(coarse, n_classes):
-    data = load_ccp_clothing(CCP_ROOT, split="labeled_pool", coarse=coarse, n=2)
+def test_load_ccp_clothing(ccp_root, coarse, n_classes):
+    data = load_ccp_clothing(ccp_root, split="labeled_pool", coarse=coarse, n=2)
     assert len(data.class_names) == n_classes and data.class_names[0] in ("background", "null")
     assert all(m.shape == i.shape[:2] and m.max() < n_classes for i, m in zip(data.images, data.masks))
-    unl = load_ccp_clothing(CCP_ROOT, split="unlabeled", n=1)
+    unl = load_ccp_clothing(ccp_root, split="unlabeled", n=1)
     assert unl.masks is None and len(unl.images) == 1
 
 
 def test_missing_root_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="root="):
         load_weizmann_horse(tmp_path / "nowhere")
+
+
+def test_the_package_does_not_know_the_repository_layout():
+    """The shared data sets' folder is an argument: no default points next to a source checkout."""
+    import inspect
+
+    import sklearn_ddpm.datasets as datasets
+    import sklearn_ddpm.datasets._io as io
+
+    assert not hasattr(io, "shared_data_root")
+    for loader in (load_weizmann_horse, load_ccp_clothing):
+        assert inspect.signature(loader).parameters["root"].default is inspect.Parameter.empty
+        with pytest.raises(TypeError, match="root"):
+            loader()
+    package = Path(datasets.__file__).resolve().parents[1]
+    for path in package.rglob("*.py"):
+        text = path.read_text()
+        for pattern in ('"shared" / "data"', "shared/data", "shared_data_root"):
+            assert pattern not in text, f"{path} names the repository's shared data folder ({pattern})"
