@@ -3,16 +3,15 @@
 :func:`train_ddpm` trains with the paper's noise schedule, EMA weights, random crops and flips,
 and atomic checkpoints it resumes from after an interruption; the result is a
 ``DDPMPipeline.save_pretrained`` folder. See :mod:`._presets` for the model sizes.
+
+Modules: ``_data`` (images, crops and flips), ``_checkpoints`` (checkpoint files and random
+states), ``_train`` (the loop), ``_export`` (checkpoint to pipeline folder).
 """
 
+from ._checkpoints import list_checkpoints, load_checkpoint
+from ._export import export_checkpoint
 from ._presets import PRESETS, get_preset
-from ._train import (
-    export_checkpoint,
-    list_checkpoints,
-    load_checkpoint,
-    make_scheduler,
-    train_ddpm,
-)
+from ._train import train_ddpm
 
 __all__ = [
     "PRESETS",
@@ -20,6 +19,5 @@ __all__ = [
     "get_preset",
     "list_checkpoints",
     "load_checkpoint",
-    "make_scheduler",
     "train_ddpm",
 ]

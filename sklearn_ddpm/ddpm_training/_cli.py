@@ -8,64 +8,61 @@ from ._presets import PRESETS
 _EPILOG = """\
 examples:
   # train the 64x64 preset on every image of a folder, on the CPU, with one thread
-  sklearn-ddpm train-ddpm photos/ runs/my_ddpm --preset 64 --steps 20000 --threads 1
+  sklearn-ddpm train-ddpm photos/ runs/my_ddpm --preset 64 --max-steps 20000 --threads 1
 
   # only the files named in a list (one name per line, e.g. a training split)
   sklearn-ddpm train-ddpm images/ runs/horse --image-list train.txt --device cuda
 
 Run the same command again after an interruption to continue from the last checkpoint
-(or with a larger --steps to train further); add --export-only to just write the model of
+(or with a larger --max-steps to train further); add --export-only to just write the model of
 the last checkpoint of an unfinished run.
 """
 
 
-def read_image_list(list_file, image_dir):
-    """Resolve the names in ``list_file`` (one per line, ``#`` comments) to files of ``image_dir``.
+class _RenamedToMaxSteps(argparse.Action):
+    """``--steps``: the optimizer-step count used to be called so; refuse it with the new name.
 
-    A name may omit its extension when exactly one file of the folder has that stem.
+    Kept (hidden) because ``fit --steps`` means diffusion timesteps: a silent removal would leave
+    an old command with a bare "unrecognized arguments" and no hint.
     """
-    image_dir = Path(image_dir)
-    list_file = Path(list_file)
-    if not list_file.is_file():
-        raise FileNotFoundError(f"Image list not found: {list_file}")
-    by_stem = {}
-    for p in image_dir.iterdir():
-        if p.is_file():
-            by_stem.setdefault(p.stem, []).append(p)
-    files = []
-    for lineno, line in enumerate(list_file.read_text().splitlines(), 1):
-        name = line.split("#", 1)[0].strip()
-        if not name:
-            continue
-        path = image_dir / name
-        if path.is_file():
-            files.append(path)
-        elif len(by_stem.get(name, [])) == 1:
-            files.append(by_stem[name][0])
-        else:
-            raise FileNotFoundError(
-                f"{list_file}:{lineno}: {name!r} is not a file (or a unique file stem) in {image_dir}."
-            )
-    if not files:
-        raise ValueError(f"The image list {list_file} names no files.")
-    return files
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.error(
+            f"{option_string} was renamed --max-steps (the total number of optimizer steps); "
+            f"--steps of `fit` means diffusion timesteps."
+        )
+
+
+def _read_names(list_file):
+    # TODO(issue 15): the shared --image-list reader of datasets/_folders.py once it exists.
+    path = Path(list_file)
+    if not path.is_file():
+        raise FileNotFoundError(f"--image-list file not found: {path}")
+    names = [n for n in (line.split("#", 1)[0].strip() for line in path.read_text().splitlines()) if n]
+    if not names:
+        raise ValueError(f"--image-list {path} names no image.")
+    return names
 
 
 def _handler(args):
-    from ._train import export_checkpoint, train_ddpm
+    from ..datasets._folders import list_images
+    from ._export import export_checkpoint
+    from ._train import train_ddpm
 
     if args.export_only:
         info = export_checkpoint(args.out_dir, args.out_dir)
         if not args.quiet:
             print(f"Saved the EMA model of {info['checkpoint']} (step {info['step']}) to {args.out_dir}")
         return 0
-    images = read_image_list(args.image_list, args.image_dir) if args.image_list else args.image_dir
+    images = args.image_dir
+    if args.image_list:
+        images = list_images(args.image_dir, only=_read_names(args.image_list))
     out = train_ddpm(
         images,
         args.out_dir,
         preset=args.preset,
         image_size=args.image_size,
-        max_steps=args.steps,
+        max_steps=args.max_steps,
         max_minutes=args.max_minutes,
         batch_size=args.batch_size,
         lr=args.lr,
@@ -99,7 +96,9 @@ def register(subparsers):
     p.add_argument("out_dir", metavar="OUT_DIR", help="output folder (checkpoints and final model)")
     p.add_argument("--preset", default="64", choices=sorted(PRESETS), help="model size (default: 64)")
     p.add_argument("--image-size", type=int, default=None, help="override the preset's resolution")
-    p.add_argument("--steps", type=int, default=10_000, help="total optimizer steps (default: 10000)")
+    p.add_argument("--max-steps", type=int, default=10_000, metavar="N",
+                   help="total optimizer steps, counting those of earlier runs (default: 10000)")
+    p.add_argument("--steps", nargs="?", action=_RenamedToMaxSteps, help=argparse.SUPPRESS)
     p.add_argument("--max-minutes", type=float, default=None,
                    help="time budget: checkpoint, stop and export the model when it is spent (re-run to continue)")
     p.add_argument("--batch-size", type=int, default=None, help="default: the preset's")

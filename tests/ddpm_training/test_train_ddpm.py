@@ -74,24 +74,38 @@ def test_exported_weights_are_the_ema(tmp_path):
         torch.testing.assert_close(exported[k], shadow[k])
 
 
-def test_folder_input_and_image_list(tmp_path):
-    from sklearn_ddpm.ddpm_training._cli import read_image_list
-
+def test_folder_input_skips_hidden_and_non_image_files(tmp_path):
     folder = tmp_path / "imgs"
     folder.mkdir()
     for i, img in enumerate(_images(3)):
         Image.fromarray(img).save(folder / f"im{i}.png")
     Image.fromarray(_images(1)[0][..., 0]).save(folder / "gray.png")  # converted with a warning
+    Image.fromarray(_images(1)[0]).save(folder / ".hidden.png")  # e.g. an editor's or OS's file
     (folder / "notes.txt").write_text("not an image")
     with pytest.warns(UserWarning, match="gray.png"):
         out = train_ddpm(folder, tmp_path / "run", max_steps=2, checkpoint_every=2, **FAST)
     assert json.loads((out / "train_info.json").read_text())["n_images"] == 4
 
+
+def _cli_args(folder, out, *extra):
+    return ["train-ddpm", str(folder), str(out), "--preset", "tiny", "--image-size", "16", "--batch-size", "2",
+            "--checkpoint-every", "3", "--threads", "1", "--quiet", *extra]
+
+
+def test_cli_image_list(tmp_path, capsys):
+    from sklearn_ddpm.cli import main
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i, img in enumerate(_images(3)):
+        Image.fromarray(img).save(folder / f"im{i}.png")
     (tmp_path / "list.txt").write_text("im0\n# a comment\nim2.png\n\n")
-    assert [p.name for p in read_image_list(tmp_path / "list.txt", folder)] == ["im0.png", "im2.png"]
+    assert main(_cli_args(folder, tmp_path / "out", "--max-steps", "1", "--image-list", str(tmp_path / "list.txt"))) == 0
+    assert json.loads((tmp_path / "out" / "train_info.json").read_text())["n_images"] == 2
+
     (tmp_path / "bad.txt").write_text("missing\n")
-    with pytest.raises(FileNotFoundError, match="missing"):
-        read_image_list(tmp_path / "bad.txt", folder)
+    assert main(_cli_args(folder, tmp_path / "out2", "--image-list", str(tmp_path / "bad.txt"))) == 2
+    assert "missing" in capsys.readouterr().err
 
 
 def test_resume_continues_and_matches_uninterrupted_run(tmp_path):
@@ -198,12 +212,24 @@ def test_cli_train_ddpm(tmp_path):
     folder.mkdir()
     for i, img in enumerate(_images(2)):
         Image.fromarray(img).save(folder / f"im{i}.jpg")
-    rc = main(["train-ddpm", str(folder), str(tmp_path / "out"), "--preset", "tiny", "--image-size", "16",
-               "--steps", "3", "--batch-size", "2", "--checkpoint-every", "3", "--threads", "1", "--quiet"])
-    assert rc == 0
+    assert main(_cli_args(folder, tmp_path / "out", "--max-steps", "3")) == 0
     assert (tmp_path / "out" / "model_index.json").is_file()
+    assert load_checkpoint(tmp_path / "out")["step"] == 3
     rc = main(["train-ddpm", str(tmp_path / "nowhere"), str(tmp_path / "out2"), "--quiet"])
     assert rc == 2
+
+
+@pytest.mark.parametrize("option", ["--steps", "--step"])
+def test_cli_steps_is_refused_and_names_max_steps(tmp_path, capsys, option):
+    # `fit --steps` means diffusion timesteps, so train-ddpm's optimizer-step count is --max-steps
+    # and the old spelling must not train silently.
+    from sklearn_ddpm.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(_cli_args(tmp_path, tmp_path / "out", option, "3"))
+    assert exc.value.code == 2
+    assert "renamed --max-steps" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
 
 
 def test_cli_help_has_example(capsys):
@@ -211,7 +237,9 @@ def test_cli_help_has_example(capsys):
 
     with pytest.raises(SystemExit):
         build_parser().parse_args(["train-ddpm", "--help"])
-    assert "sklearn-ddpm train-ddpm photos/" in capsys.readouterr().out
+    help_text = capsys.readouterr().out
+    assert "sklearn-ddpm train-ddpm photos/" in help_text
+    assert "--max-steps" in help_text and "--steps " not in help_text
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
@@ -227,11 +255,21 @@ def test_presets_are_adm_like(name):
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(preset="huge"), "Unknown preset"),
-        (dict(max_steps=0), "max_steps"),
+        (dict(preset="huge"), "'preset' parameter"),
+        (dict(max_steps=0), "'max_steps' parameter"),
         (dict(image_size=17), "multiple of"),
         (dict(mixed_precision="bf16"), "only supported on CUDA"),
-        (dict(ema_decay=1.0), "ema_decay"),
+        (dict(mixed_precision="fp32"), "'mixed_precision' parameter"),
+        (dict(ema_decay=1.0), "'ema_decay' parameter"),
+        (dict(lr=0.0), "'lr' parameter"),
+        # Accepted before validate_params: a fractional warm-up was truncated, a negative time
+        # budget or weight decay was used as given, None as a seed failed inside int().
+        (dict(lr_warmup_steps=1.5), "'lr_warmup_steps' parameter"),
+        (dict(max_minutes=-1.0), "'max_minutes' parameter"),
+        (dict(weight_decay=-0.1), "'weight_decay' parameter"),
+        (dict(random_state=None), "'random_state' parameter"),
+        (dict(keep_checkpoints=0), "'keep_checkpoints' parameter"),
+        (dict(resume="yes"), "'resume' parameter"),
     ],
 )
 def test_invalid_arguments(tmp_path, kwargs, match):
@@ -245,7 +283,7 @@ def test_bad_images(tmp_path):
     with pytest.raises(ValueError, match=r"images\[1\]"):
         train_ddpm([_images(1)[0], np.zeros((8, 8), np.uint8)], tmp_path / "run", max_steps=1, **FAST)
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ValueError, match="No image files"):
+    with pytest.raises(ValueError, match="no image files"):
         train_ddpm(tmp_path / "empty", tmp_path / "run", max_steps=1, **FAST)
 
 
@@ -276,3 +314,65 @@ def test_unfinished_run_names_the_fix_and_export_only_writes_the_model(tmp_path,
     for a, b in zip(_unet_state(run).values(), _unet_state(tmp_path / "reference").values()):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
     load_backbone(run)
+
+
+def test_schedule_is_the_backbone_noise_scheduler(tmp_path):
+    import sklearn_ddpm.ddpm_training as ddpm_training
+    from sklearn_ddpm.backbone._schedule import noise_scheduler
+
+    assert not hasattr(ddpm_training, "make_scheduler")  # one function builds the schedule
+    out = train_ddpm(_images(), tmp_path / "run", max_steps=1, **FAST)
+    expected = {k: v for k, v in noise_scheduler().config.items() if not k.startswith("_")}
+    recorded = json.loads((out / "train_info.json").read_text())["scheduler"]
+    assert recorded == json.loads(json.dumps(expected))
+    saved = json.loads((out / "scheduler" / "scheduler_config.json").read_text())
+    assert {k: saved[k] for k in recorded} == recorded
+
+
+def test_export_writes_through_backbone_save_pretrained(tmp_path, monkeypatch):
+    from sklearn_ddpm.backbone import Backbone
+
+    run = train_ddpm(_images(), tmp_path / "run", max_steps=2, checkpoint_every=2, **FAST)
+    calls = []
+    save_pretrained = Backbone.save_pretrained
+
+    def spy(self, path, *args, **kwargs):
+        calls.append((self, Path(path)))
+        return save_pretrained(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(Backbone, "save_pretrained", spy)
+    export_checkpoint(run, tmp_path / "half", dtype="float16")
+    [(backbone, path)] = calls
+    assert path == tmp_path / "half"
+    assert next(backbone.unet.parameters()).dtype == torch.float16
+    assert list((path / "unet").glob("*.safetensors"))
+
+
+def test_export_leaves_the_callers_random_state(tmp_path):
+    run = train_ddpm(_images(), tmp_path / "run", max_steps=2, checkpoint_every=2, **FAST)
+    torch.manual_seed(7)
+    expected = torch.rand(3)
+    torch.manual_seed(7)
+    export_checkpoint(run, tmp_path / "again")
+    train_ddpm(_images(), tmp_path / "run", max_steps=3, checkpoint_every=2, **FAST)
+    torch.testing.assert_close(torch.rand(3), expected, rtol=0, atol=0)
+
+
+def test_export_checkpoint_validates_dtype(tmp_path):
+    with pytest.raises(ValueError, match="'dtype' parameter"):
+        export_checkpoint(tmp_path, tmp_path / "out", dtype="float64")
+
+
+def test_failed_checkpoint_write_keeps_the_previous_one(tmp_path, monkeypatch):
+    run = train_ddpm(_images(), tmp_path / "run", max_steps=2, checkpoint_every=2, **FAST)
+    before = (run / "checkpoints" / "step-00000002.pt").read_bytes()
+
+    def disk_full(obj, f, *args, **kwargs):
+        f.write(b"partial")
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(torch, "save", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        train_ddpm(_images(), run, max_steps=4, checkpoint_every=2, **FAST)
+    assert [p.name for p in (run / "checkpoints").iterdir()] == ["step-00000002.pt"]  # no torn file left
+    assert (run / "checkpoints" / "step-00000002.pt").read_bytes() == before

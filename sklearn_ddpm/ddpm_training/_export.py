@@ -1,0 +1,77 @@
+"""Export of a :func:`train_ddpm` checkpoint: its EMA weights as a ``DDPMPipeline`` folder."""
+
+import os
+from pathlib import Path
+
+import torch
+from diffusers import UNet2DModel
+from diffusers.training_utils import EMAModel
+from sklearn.utils._param_validation import StrOptions, validate_params
+
+from ..backbone import Backbone
+from ..backbone._schedule import noise_scheduler
+from ._checkpoints import load_checkpoint
+
+_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+@validate_params(
+    {
+        "checkpoint": [str, os.PathLike],
+        "output_dir": [str, os.PathLike],
+        "dtype": [StrOptions(set(_DTYPES))],
+    },
+    prefer_skip_nested_validation=True,
+)
+def export_checkpoint(checkpoint, output_dir, *, dtype="float32"):
+    """Write the EMA UNet of a checkpoint as a ``DDPMPipeline.save_pretrained`` folder.
+
+    Parameters
+    ----------
+    checkpoint : str or path-like
+        A checkpoint file, a ``checkpoints/`` folder or a training output folder (the latest
+        checkpoint is used).
+    output_dir : str or path-like
+        Destination; gets ``model_index.json``, ``unet/`` (safetensors) and ``scheduler/`` (the
+        noise schedule of training).
+    dtype : {"float32", "float16", "bfloat16"}, default="float32"
+        Storage precision of the weights. ``UNet2DModel.from_pretrained(...,
+        torch_dtype=torch.float32)`` loads half-precision weights back into fp32.
+
+    Returns
+    -------
+    info : dict
+        ``step``, ``train_seconds``, ``hparams``, ``sessions``, ``checkpoint`` (the file used)
+        and ``n_params``.
+
+    Examples
+    --------
+    >>> from sklearn_ddpm.ddpm_training import export_checkpoint
+    >>> export_checkpoint("runs/horse", "horse_ddpm", dtype="float16")  # doctest: +SKIP
+    """
+    ckpt = load_checkpoint(checkpoint)
+    unet = _ema_unet(ckpt, _DTYPES[dtype])
+    Path(output_dir).mkdir(parents=True, exist_ok=True)
+    Backbone(unet, noise_scheduler()).save_pretrained(output_dir)
+    return {
+        "step": int(ckpt["step"]),
+        "train_seconds": float(ckpt["train_seconds"]),
+        "hparams": ckpt["hparams"],
+        "sessions": ckpt["sessions"],
+        "checkpoint": ckpt.get("path", str(checkpoint)),
+        "n_params": sum(p.numel() for p in unet.parameters()),
+    }
+
+
+def _ema_unet(ckpt, dtype):
+    # Building a UNet draws its initial weights from torch's global RNG; keep the caller's.
+    with torch.random.fork_rng(devices=[]):
+        unet = UNet2DModel(**ckpt["unet_kwargs"])
+    unet.load_state_dict(ckpt["model"])
+    ema = EMAModel(unet.parameters())
+    ema.load_state_dict(ckpt["ema"])
+    ema.copy_to(unet.parameters())
+    # ModelMixin.to warns about fp32-only modules for any dtype change; this UNet has none.
+    for param in unet.parameters():
+        param.data = param.data.to(dtype)
+    return unet.eval()
