@@ -131,7 +131,7 @@ def main(argv=None):
             model = work / "ddpm"
             steps = args.ddpm_steps or (10 if quick else 20000)
             cli("train-ddpm", args.data / "images", model, "--image-list", image_list, "--preset", "64",
-                "--steps", steps, "--threads", args.threads, "--device", args.device,
+                "--max-steps", steps, "--threads", args.threads, "--device", args.device,
                 "--checkpoint-every", min(250, steps))
     else:
         model = args.model
