@@ -92,8 +92,9 @@ def train_ddpm(
     Parameters
     ----------
     images : str, path-like or list
-        A folder (every file Pillow can read, converted to RGB and EXIF-transposed), or a list
-        of HxWx3 ``uint8`` arrays and/or image paths, of any sizes.
+        A folder (its images as :func:`sklearn_ddpm.datasets.list_images` finds them, converted
+        to RGB and EXIF-transposed), or a list of HxWx3 ``uint8`` arrays and/or image paths, of
+        any sizes.
     output_dir : str or path-like
         Receives ``checkpoints/``, ``train_log.csv`` (step, loss, learning rate, seconds),
         ``train_info.json`` and, at the end, the ``DDPMPipeline.save_pretrained`` folder of the
@@ -150,7 +151,6 @@ def train_ddpm(
     >>> train_ddpm("photos/", "runs/my_ddpm", preset="64", max_steps=20000)  # doctest: +SKIP
     PosixPath('runs/my_ddpm')
     """
-
     spec = get_preset(preset)
     image_size = spec["image_size"] if image_size is None else int(image_size)
     n_levels = len(spec["unet"]["block_out_channels"])

@@ -100,7 +100,8 @@ def test_cli_image_list(tmp_path, capsys):
     for i, img in enumerate(_images(3)):
         Image.fromarray(img).save(folder / f"im{i}.png")
     (tmp_path / "list.txt").write_text("im0\n# a comment\nim2.png\n\n")
-    assert main(_cli_args(folder, tmp_path / "out", "--max-steps", "1", "--image-list", str(tmp_path / "list.txt"))) == 0
+    listed = _cli_args(folder, tmp_path / "out", "--max-steps", "1", "--image-list", str(tmp_path / "list.txt"))
+    assert main(listed) == 0
     assert json.loads((tmp_path / "out" / "train_info.json").read_text())["n_images"] == 2
 
     (tmp_path / "bad.txt").write_text("missing\n")
