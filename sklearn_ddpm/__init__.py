@@ -2,13 +2,14 @@
 
 Public API, re-exported from the sub-packages: ``backbone`` (loading UNets, block numbering),
 ``features`` (the transformer and its compact output), ``ensemble`` (the pixel classifier),
-``metrics``.
+``segmenter`` (the two as one pipeline, assembled or loaded), ``metrics``.
 """
 
 from .backbone import Backbone, list_decoder_blocks, load_backbone
 from .ensemble import MLPEnsembleClassifier
 from .features import ActivationCache, DDPMFeatureTransformer, PixelFeatures
 from .metrics import miou_score, miou_scorer, per_class_iou
+from .segmenter import load_segmenter, make_segmenter
 
 __version__ = "0.1.0"
 __all__ = [
@@ -20,6 +21,8 @@ __all__ = [
     "__version__",
     "list_decoder_blocks",
     "load_backbone",
+    "load_segmenter",
+    "make_segmenter",
     "miou_score",
     "miou_scorer",
     "per_class_iou",

@@ -11,7 +11,7 @@ import sys
 _COMMAND_MODULES = (
     "sklearn_ddpm.ddpm_training._cli",
     "sklearn_ddpm.backbone._cli",
-    "sklearn_ddpm._cli_segment",
+    "sklearn_ddpm._segment_cli",
     "sklearn_ddpm.studies._cli",
 )
 

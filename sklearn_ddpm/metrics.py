@@ -97,7 +97,37 @@ def miou_score(y_true, y_pred, ignore_index=255, n_classes=None, average=True):
     ious = per_class_iou(y_true, y_pred, ignore_index, n_classes)
     if not average:
         return ious
-    return float(np.nanmean(ious)) if np.isfinite(ious).any() else 0.0
+    return mean_iou(ious)
+
+
+def mean_iou(ious, exclude=()):
+    """Mean IoU of the present classes: the mean of the per-class IoUs that are not NaN.
+
+    Parameters
+    ----------
+    ious : array-like of shape (n_classes,)
+        Per-class IoU, NaN for a class absent from truth and prediction (:func:`per_class_iou`).
+    exclude : iterable of int, default=()
+        Classes left out of the mean (e.g. an ignore label that is also a class index); indices
+        beyond ``ious`` are allowed and have no effect.
+
+    Returns
+    -------
+    float
+        0.0 when no class is present (nothing was scored).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_ddpm.metrics import mean_iou
+    >>> mean_iou(np.array([0.5, np.nan, 1.0]))
+    0.75
+    """
+    ious = np.array(ious, dtype=float)
+    excluded = [k for k in exclude if 0 <= k < len(ious)]
+    ious[excluded] = np.nan
+    present = ious[~np.isnan(ious)]
+    return float(present.mean()) if present.size else 0.0
 
 
 def _pairs(y_true, y_pred):

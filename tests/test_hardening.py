@@ -11,7 +11,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import Pipeline
 
 from sklearn_ddpm import DDPMFeatureTransformer, MLPEnsembleClassifier, miou_score, per_class_iou
-from sklearn_ddpm._cli_segment import load_segmenter
+from sklearn_ddpm import load_segmenter, make_segmenter
 from sklearn_ddpm.plotting import label_palette, label_to_color, overlay
 from sklearn_ddpm.utils._atomic import atomic_joblib_dump, atomic_write, ensure_directory
 
@@ -71,7 +71,7 @@ def test_classifier_rejects_bad_masks():
         clf.fit(features, np.full((2, 6, 6), 0.5))
     with pytest.raises(TypeError, match=r"y\[0\] has dtype <U1"):
         clf.fit(features, np.full((2, 6, 6), "a"))
-    with pytest.raises(ValueError, match=r"y\[0\] has size 5x6 but its image is 6x6"):
+    with pytest.raises(ValueError, match=r"y\[0\] is 6x5 \(width x height\) but its image is 6x6"):
         clf.fit(features, [np.zeros((5, 6), int), np.zeros((6, 6), int)])
     with pytest.raises(ValueError, match=r"y\[0\] has negative labels \[-1\]"):
         clf.fit(features, np.full((2, 6, 6), -1))
@@ -163,15 +163,68 @@ def test_cuda_fitted_model_falls_back_to_cpu(fitted, tmp_path):
         pipeline.set_params(features__device="cpu", clf__device="cpu")
 
 
-def test_version_mismatch_warns_at_load(fitted, tmp_path):
+def test_version_mismatch_warns_once_per_file(fitted, tmp_path, monkeypatch):
+    from sklearn_ddpm.utils import _persistence
+
     pipeline, _, _ = fitted
-    pipeline.versions_ = {"torch": "0.0.1"}
-    try:
-        joblib.dump(pipeline, tmp_path / "old.joblib")
-    finally:
-        del pipeline.versions_
-    with pytest.warns(UserWarning, match=r"torch 0\.0\.1 -> now"):
+    real = _persistence.current_versions()
+    fake = {**real, "torch": "0.0.1", "diffusers": "0.0.2"}
+    # Every record a pickle can carry (the pipeline's and each estimator's) claims other versions.
+    with monkeypatch.context() as patch:
+        patch.setattr(_persistence, "current_versions", lambda: dict(fake))
+        pipeline.versions_ = dict(fake)
+        try:
+            joblib.dump(pipeline, tmp_path / "old.joblib")
+        finally:
+            del pipeline.versions_
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         load_segmenter(tmp_path / "old.joblib")
+    about_versions = [w for w in caught if "0.0.1" in str(w.message)]
+    assert len(about_versions) == 1, [str(w.message) for w in about_versions]
+    (warning,) = about_versions
+    assert issubclass(warning.category, _persistence.VersionMismatchWarning)
+    message = str(warning.message)
+    assert "old.joblib" in message and "torch 0.0.1" in message and "diffusers 0.0.2" in message
+    assert f"now {real['torch']}" in message
+
+
+def test_same_versions_do_not_warn(fitted, tmp_path):
+    joblib.dump(fitted[0], tmp_path / "same.joblib")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_segmenter(tmp_path / "same.joblib")
+
+
+def test_load_segmenter_batch_size_counts_images(tiny_backbone, tmp_path):
+    images, masks = make_squares(n_images=2, size=(16, 16))
+    pipeline = _pipeline(tiny_backbone).set_params(features__steps=(50, 150), features__batch_size=2)
+    joblib.dump(pipeline.fit(images, masks), tmp_path / "m.joblib")
+    assert load_segmenter(tmp_path / "m.joblib", batch_size=3)[0].batch_size == 3
+    assert load_segmenter(tmp_path / "m.joblib")[0].batch_size == 2
+
+
+def test_make_segmenter_assembles_the_pipeline(tiny_backbone):
+    segmenter = make_segmenter(tiny_backbone, blocks=(6, 9), steps=(50,), batch_size=3, n_estimators=2,
+                               max_epochs=2, max_pixels_per_image=200, min_class_pixels=0, random_state=4)
+    assert [name for name, _ in segmenter.steps] == ["features", "clf"]
+    features, clf = segmenter[0], segmenter[-1]
+    assert isinstance(features, DDPMFeatureTransformer) and isinstance(clf, MLPEnsembleClassifier)
+    assert features.model is tiny_backbone and features.blocks == (6, 9) and features.steps == (50,)
+    assert features.batch_size == 3 and features.random_state == 4 and clf.random_state == 4
+    assert (clf.n_estimators, clf.max_epochs, clf.max_pixels_per_image, clf.min_class_pixels) == (2, 2, 200, 0)
+    images, masks = make_squares(n_images=2, size=(16, 16))
+    assert segmenter.fit(images, masks).predict(images)[0].shape == (16, 16)
+
+
+def test_make_segmenter_defaults_are_the_estimators():
+    segmenter = make_segmenter()
+    for step, cls in ((segmenter[0], DDPMFeatureTransformer), (segmenter[-1], MLPEnsembleClassifier)):
+        defaults = cls().get_params()
+        for name in ("batch_size", "steps", "blocks", "image_size", "n_estimators", "max_epochs",
+                     "min_class_pixels", "max_pixels_per_image", "device"):
+            if name in defaults:
+                assert step.get_params()[name] == defaults[name], name
 
 
 def test_corrupt_or_foreign_model_files(tmp_path):

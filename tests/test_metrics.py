@@ -40,3 +40,14 @@ def test_confusion_matrix_and_errors():
         miou_score([np.zeros((2, 2))], [])
     with pytest.raises(ValueError, match="n_classes"):
         miou_score(np.array([0, 3]), np.array([0, 3]), n_classes=2)
+
+
+def test_mean_iou_averages_the_present_classes():
+    from sklearn_ddpm.metrics import mean_iou
+
+    assert mean_iou(np.array([0.5, np.nan, 1.0])) == pytest.approx(0.75)
+    assert mean_iou(np.array([np.nan, np.nan])) == 0.0  # nothing to score
+    assert mean_iou(np.array([0.2, 0.4, 0.9]), exclude=[2]) == pytest.approx(0.3)
+    assert mean_iou(np.array([0.2, 0.4]), exclude=[255]) == pytest.approx(0.3)  # outside the array: no effect
+    y_true, y_pred = [np.array([[0, 1, 1, 3]])], [np.array([[0, 1, 0, 3]])]
+    assert miou_score(y_true, y_pred) == mean_iou(per_class_iou(y_true, y_pred))

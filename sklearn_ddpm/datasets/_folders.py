@@ -9,6 +9,7 @@ import numpy as np
 from sklearn.utils import Bunch
 from tqdm.auto import tqdm
 
+from ..utils._validation import check_mask_size
 from ._io import image_extensions, read_image, read_mask
 
 MASK_EXTENSIONS_EXTRA = {".npy"}
@@ -37,8 +38,9 @@ def list_images(image_dir, argument="IMAGE_DIR", only=None):
     argument : str, default="IMAGE_DIR"
         How the folder is called in error messages.
     only : iterable of str, default=None
-        Keep only these files (names with or without extension), e.g. one split of a folder that
-        holds several; a name that is not in the folder is an error.
+        Keep only these files (file names, or names without extension), e.g. one split of a folder
+        that holds several (see :func:`read_image_list`); a name that is not in the folder is an
+        error.
 
     Returns
     -------
@@ -60,11 +62,56 @@ def list_images(image_dir, argument="IMAGE_DIR", only=None):
     files = _list_files(image_dir, image_extensions(), "image", argument)
     if only is None:
         return files
-    wanted = {Path(str(name)).stem for name in only}
+    # Only a known image extension is cut off: "horse.002" is a stem, not "horse" + ".002".
+    extensions = image_extensions()
+    wanted = {Path(n).stem if Path(n).suffix.lower() in extensions else n for n in map(str, only)}
     missing = wanted - {p.stem for p in files}
     if missing:
         raise ValueError(f"{len(missing)} listed image(s) are not in {image_dir}: {_preview(sorted(missing))}.")
     return [p for p in files if p.stem in wanted]
+
+
+def read_image_list(path, argument="--image-list"):
+    """The image names of a list file: one per line, ``#`` starts a comment, blank lines skipped.
+
+    Pass the result as ``only`` to :func:`list_images`, :func:`pair_images_and_masks` or
+    :func:`load_image_folder`, which resolve the names (with or without extension) to files.
+
+    Parameters
+    ----------
+    path : str or path-like
+    argument : str, default="--image-list"
+        How the file is called in error messages.
+
+    Returns
+    -------
+    list of str
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    ValueError
+        If it names no image.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from sklearn_ddpm.datasets._folders import read_image_list
+    >>> path = Path(tempfile.mkdtemp()) / "train.txt"
+    >>> _ = path.write_text("# training split\\nhorse001.jpg\\nhorse002\\n")
+    >>> read_image_list(path)
+    ['horse001.jpg', 'horse002']
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{argument} file not found: {path}")
+    names = [line.split("#", 1)[0].strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    names = [name for name in names if name]
+    if not names:
+        raise ValueError(f"{argument} {path} names no image.")
+    return names
 
 
 def pair_images_and_masks(image_dir, mask_dir, only=None):
@@ -189,6 +236,30 @@ def read_class_names(path):
     return names
 
 
+def default_class_names(n_classes, class_names=None):
+    """Names of classes ``0..n_classes-1``: the given names, then ``"class k"`` for unnamed classes.
+
+    Parameters
+    ----------
+    n_classes : int
+        How many classes need a name.
+    class_names : list of str, default=None
+        Names of the first classes, e.g. from :func:`read_class_names`; never shortened.
+
+    Returns
+    -------
+    list of str
+
+    Examples
+    --------
+    >>> from sklearn_ddpm.datasets._folders import default_class_names
+    >>> default_class_names(3, ["background", "horse"])
+    ['background', 'horse', 'class 2']
+    """
+    names = list(class_names or [])
+    return names + [f"class {k}" for k in range(len(names), n_classes)]
+
+
 def check_mask_labels(mask, n_classes, path, ignore_index=255):
     """Raise a ``ValueError`` naming ``path`` if ``mask`` has labels outside ``0..n_classes-1``.
 
@@ -272,16 +343,7 @@ def load_image_folder(image_dir, mask_dir=None, *, class_names=None, n_classes=N
         images.append(image)
         if mask_paths is None:
             continue
-        mask = read_mask(mask_paths[i])
-        if mask.shape != image.shape[:2]:
-            raise ValueError(
-                f"{mask_paths[i]} is {mask.shape[1]}x{mask.shape[0]} (width x height) but its image "
-                f"{image_paths[i]} is {image.shape[1]}x{image.shape[0]}; a mask must have its image's size."
-            )
-        mask = mask.astype(np.int64)
-        if n_classes is not None:
-            check_mask_labels(mask, n_classes, mask_paths[i], ignore_index)
-        masks.append(mask)
+        masks.append(read_mask_of(image, mask_paths[i], image_paths[i], n_classes, ignore_index))
     if masks and all(np.isin(np.unique(m), (0, ignore_index)).all() for m in masks) and any((m == ignore_index).any() for m in masks):
         warnings.warn(
             f"the masks of {mask_dir} only hold 0 and {ignore_index}, and {ignore_index} means 'unlabelled': "
@@ -298,6 +360,27 @@ def load_image_folder(image_dir, mask_dir=None, *, class_names=None, n_classes=N
         unpaired_images=unpaired_images,
         unpaired_masks=unpaired_masks,
     )
+
+
+def read_mask_of(image, mask_path, image_path, n_classes=None, ignore_index=255):
+    """Read the mask of ``image`` and check its size and, with ``n_classes``, its labels.
+
+    Returns
+    -------
+    ndarray of shape (H, W), int64
+
+    Raises
+    ------
+    ValueError
+        Naming the files, when the mask's size differs from the image's or a label is outside
+        ``0..n_classes-1`` and is not ``ignore_index``.
+    """
+    mask = read_mask(mask_path)
+    check_mask_size(mask.shape, image.shape, str(mask_path), f"its image {image_path}")
+    mask = mask.astype(np.int64)
+    if n_classes is not None:
+        check_mask_labels(mask, n_classes, mask_path, ignore_index)
+    return mask
 
 
 def _list_files(folder, extensions, kind, argument):

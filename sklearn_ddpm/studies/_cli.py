@@ -2,6 +2,7 @@
 
 import sys
 
+from .._segment_cli import add_batch_size_argument
 from ..datasets._paper import PAPER_DATASETS
 
 
@@ -27,7 +28,7 @@ def register(subparsers):
                         help="subsample training pixels (default: all, as in the paper)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (feature extraction and ensembles)")
     parser.add_argument("--autocast", choices=["bfloat16", "float16"], default=None, help="UNet mixed precision on CUDA")
-    parser.add_argument("--batch-size", type=int, default=8, help="images per UNet forward pass")
+    add_batch_size_argument(parser)
     parser.add_argument("--n-train", type=int, default=None, help="override the reference's training image count")
     parser.add_argument("--n-test", type=int, default=None, help="override the reference's testing image count")
     parser.add_argument("--resolution", type=int, default=None,
@@ -52,5 +53,8 @@ def _run(args):
                          paper=table.paper_miou.map("{:.1f}".format) + " ± " + table.paper_std.map("{:.1f}".format))
     print(shown[["dataset", "n_train", "n_test", "ours", "paper", "seconds"]].to_string(index=False), file=sys.stdout)
     if args.output:
-        table.to_csv(args.output, index=False)
+        from ..utils._atomic import atomic_write
+
+        with atomic_write(args.output, "w") as f:
+            table.to_csv(f, index=False)
     return 0

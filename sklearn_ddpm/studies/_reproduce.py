@@ -8,7 +8,7 @@ from tqdm.auto import tqdm
 
 from ..datasets._paper import PAPER_DATASETS, load_paper_dataset, paper_dataset_folder
 from ..ensemble import MLPEnsembleClassifier
-from ..metrics import confusion_matrix_images
+from ..metrics import confusion_matrix_images, iou_from_confusion, mean_iou
 from ._common import make_transformer, require_pandas
 
 
@@ -63,7 +63,8 @@ def reproduce(datasets_root, checkpoints, *, datasets=None, seeds=(0, 1, 2, 3, 4
     classifier_params : dict, default=None
         Further :class:`MLPEnsembleClassifier` parameters (e.g. ``device="cuda"``, ``batch_size``).
     transformer_params : dict, default=None
-        Further :class:`DDPMFeatureTransformer` parameters (e.g. ``device``, ``autocast_dtype``).
+        Further :class:`DDPMFeatureTransformer` parameters (e.g. ``device``, ``autocast_dtype``,
+        ``batch_size``: images per UNet forward pass).
     n_train, n_test : int, default=None
         Override the reference's image counts (for quick checks).
     resolution : "paper", int or None, default="paper"
@@ -75,7 +76,8 @@ def reproduce(datasets_root, checkpoints, *, datasets=None, seeds=(0, 1, 2, 3, 4
     -------
     pandas.DataFrame
         One row per dataset: ``dataset``, ``n_classes``, ``n_train``, ``n_test``, ``miou_mean``,
-        ``miou_std`` (in %, std over seeds with ``ddof=0``), ``paper_miou``, ``paper_std``,
+        ``miou_std`` (in %, sample standard deviation over seeds, ``ddof=1``; NaN for one seed),
+        ``paper_miou``, ``paper_std``,
         ``mious`` (per seed), ``seconds``.
 
     Examples
@@ -119,21 +121,17 @@ def reproduce(datasets_root, checkpoints, *, datasets=None, seeds=(0, 1, 2, 3, 4
             for k, clf in enumerate(classifiers):
                 confusion[k] += confusion_matrix_images(truth, list(clf.predict(features)),
                                                         ignore_index=info.ignore_index, n_classes=info.n_classes)
-        mious = np.array([100 * _miou(c, info.ignore_index) for c in confusion])
+        # The ignored label has no true pixels; predictions of it are errors of the other classes.
+        mious = np.array([100 * mean_iou(iou_from_confusion(c), exclude=[info.ignore_index]) for c in confusion])
         rows.append(dict(dataset=name, n_classes=info.n_classes, n_train=len(X_train), n_test=len(X_test),
-                         miou_mean=float(mious.mean()), miou_std=float(mious.std()), paper_miou=info.paper_miou,
+                         miou_mean=float(mious.mean()), miou_std=_sample_std(mious), paper_miou=info.paper_miou,
                          paper_std=info.paper_std, mious=mious.tolist(), seconds=time.perf_counter() - start))
     return pd.DataFrame(rows)
 
 
-def _miou(confusion, ignore_index):
-    intersection = np.diag(confusion).astype(float)
-    union = confusion.sum(0) + confusion.sum(1) - np.diag(confusion)
-    present = union > 0
-    if 0 <= ignore_index < len(union):
-        # The ignored label has no true pixels; predictions of it are errors of the other classes.
-        present[ignore_index] = False
-    return float((intersection[present] / union[present]).mean()) if present.any() else 0.0
+def _sample_std(values):
+    """Sample standard deviation (ddof=1); NaN for a single value, which has no spread to estimate."""
+    return float(np.std(values, ddof=1)) if len(values) > 1 else float("nan")
 
 
 def _has(root, name):

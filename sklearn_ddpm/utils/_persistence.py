@@ -2,8 +2,15 @@
 
 Like scikit-learn's own ``InconsistentVersionWarning``: a model saved with other versions of
 sklearn-ddpm, torch or diffusers usually still loads, but may not predict the same.
+
+This module is the only place that compares versions. Each estimator records them when it is
+pickled and warns when it is unpickled on its own; a loader of a whole file (a pipeline holds two
+estimators) collects the estimators' findings with :func:`collect_version_changes` and warns once
+for the file.
 """
 
+import contextlib
+import threading
 import warnings
 
 
@@ -12,6 +19,7 @@ class VersionMismatchWarning(UserWarning):
 
 
 def current_versions():
+    """The installed versions of the packages a fitted model depends on, by package name."""
     import diffusers
     import sklearn
     import skorch
@@ -21,6 +29,60 @@ def current_versions():
 
     return {"sklearn-ddpm": __version__, "torch": torch.__version__, "diffusers": diffusers.__version__,
             "scikit-learn": sklearn.__version__, "skorch": skorch.__version__}
+
+
+def version_changes(saved):
+    """``{package: (saved version, installed version)}`` for every package whose version differs.
+
+    Parameters
+    ----------
+    saved : dict of str to str
+        Versions recorded at saving time, e.g. by :func:`current_versions`.
+
+    Returns
+    -------
+    dict
+        Empty when every recorded version is the installed one.
+    """
+    now = current_versions()
+    return {name: (version, now.get(name)) for name, version in saved.items() if now.get(name) != version}
+
+
+def warn_version_changes(changes, what, stacklevel=2):
+    """Emit one :class:`VersionMismatchWarning` saying that ``what`` was saved with ``changes``."""
+    details = ", ".join(f"{name} {old} (now {new})" for name, (old, new) in changes.items())
+    warnings.warn(f"{what} was saved with {details}; predictions may differ. "
+                  "Refit or use the versions it was saved with.", VersionMismatchWarning, stacklevel=stacklevel + 1)
+
+
+# Per thread, so that a load in one thread never swallows the warnings of a load in another.
+_collector = threading.local()
+
+
+@contextlib.contextmanager
+def collect_version_changes():
+    """Collect the estimators' version mismatches while unpickling, instead of warning for each.
+
+    Yields
+    ------
+    dict
+        Filled, when the block ends, with the changes of every estimator unpickled inside it;
+        warn about them once with :func:`warn_version_changes`.
+
+    Examples
+    --------
+    >>> import joblib  # doctest: +SKIP
+    >>> with collect_version_changes() as changes:  # doctest: +SKIP
+    ...     model = joblib.load("seg.joblib")
+    >>> if changes:  # doctest: +SKIP
+    ...     warn_version_changes(changes, "seg.joblib")
+    """
+    previous = getattr(_collector, "changes", None)
+    _collector.changes = changes = {}
+    try:
+        yield changes
+    finally:
+        _collector.changes = previous
 
 
 class VersionedPickleMixin:
@@ -33,14 +95,11 @@ class VersionedPickleMixin:
 
     def __setstate__(self, state):
         saved = state.pop("_sklearn_ddpm_versions", None)
-        if saved is not None:
-            now = current_versions()
-            changed = {k: (v, now.get(k)) for k, v in saved.items() if now.get(k) != v}
-            if changed:
-                details = ", ".join(f"{k} {old} (now {new})" for k, (old, new) in changed.items())
-                warnings.warn(
-                    f"{type(self).__name__} was saved with {details}; predictions may differ. "
-                    "Refit or use the versions it was saved with.",
-                    VersionMismatchWarning,
-                )
+        changes = version_changes(saved) if saved is not None else {}
+        if changes:
+            collected = getattr(_collector, "changes", None)
+            if collected is not None:
+                collected.update(changes)
+            else:
+                warn_version_changes(changes, type(self).__name__)
         super().__setstate__(state)

@@ -81,11 +81,7 @@ def check_masks(masks, sizes, ignore_index=255, name="y"):
             mask = mask[..., 0]
         if mask.ndim != 2:
             raise ValueError(f"{name}[{i}] has shape {mask.shape}; expected a 2-D label map.")
-        if tuple(mask.shape) != tuple(size):
-            raise ValueError(
-                f"{name}[{i}] has size {mask.shape[0]}x{mask.shape[1]} but its image is {size[0]}x{size[1]} "
-                "(height x width); masks must match their images."
-            )
+        check_mask_size(mask.shape, size, f"{name}[{i}]")
         if np.issubdtype(mask.dtype, np.floating):
             if not np.isfinite(mask).all():
                 raise ValueError(f"{name}[{i}] contains NaN or infinite values.")
@@ -102,6 +98,31 @@ def check_masks(masks, sizes, ignore_index=255, name="y"):
             )
         checked.append(mask)
     return checked
+
+
+def check_mask_size(mask_shape, image_shape, mask="the mask", image="its image"):
+    """Raise a ``ValueError`` naming both items when a mask's size differs from its image's.
+
+    Parameters
+    ----------
+    mask_shape, image_shape : tuple of int
+        ``(height, width, ...)``; only the first two entries are compared.
+    mask, image : str
+        How the two are called in the message, e.g. a file path or ``"y[3]"``.
+
+    Examples
+    --------
+    >>> from sklearn_ddpm.utils._validation import check_mask_size
+    >>> check_mask_size((4, 6), (4, 6, 3))
+    >>> check_mask_size((4, 5), (4, 6, 3), "y[0]")
+    Traceback (most recent call last):
+        ...
+    ValueError: y[0] is 5x4 (width x height) but its image is 6x4; a mask must have its image's size.
+    """
+    (mask_height, mask_width), (height, width) = tuple(mask_shape)[:2], tuple(image_shape)[:2]
+    if (mask_height, mask_width) != (height, width):
+        raise ValueError(f"{mask} is {mask_width}x{mask_height} (width x height) but {image} is {width}x{height}; "
+                         "a mask must have its image's size.")
 
 
 def check_int_tuple(value, name):

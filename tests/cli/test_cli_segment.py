@@ -17,6 +17,8 @@ from sklearn_ddpm.backbone import Backbone, tiny_unet
 from sklearn_ddpm.cli import main
 from sklearn_ddpm.datasets import read_image, read_mask
 
+from ._spy import UNetBatchSpy
+
 FAST = ["--threads", "1", "--quiet"]
 
 
@@ -264,7 +266,7 @@ def test_evaluate_masks_with_a_class_the_model_never_saw(work, capsys, tmp_path)
     with pytest.warns(UserWarning, match=r"labels \[2\] that the model was not fitted on"):
         code, stdout, _ = run(capsys, "evaluate", work / "seg.joblib", images, masks, *FAST)
     assert code == 0
-    assert re.search(r"^\s*2\s+0\.0\s", stdout, re.M), stdout
+    assert re.search(r"^\s*2\s+class 2\s+0\.0\s", stdout, re.M), stdout
     assert "over 3 classes" in stdout
 
 
@@ -300,3 +302,90 @@ def test_fit_accepts_a_non_square_image_size(work, capsys, tmp_path):
     with pytest.raises(SystemExit):
         main([str(a) for a in _fit_args(work, work / "train" / "images", work / "train" / "masks",
                                         "--image-size", "48x")])
+
+
+# -- issue 15 --------------------------------------------------------------------------------------
+def test_batch_size_counts_images_per_forward_pass(work, capsys, tmp_path):
+    output = tmp_path / "b.joblib"
+    args = _fit_args(work, work / "train" / "images", work / "train" / "masks", "--batch-size", "2", output=output)
+    args[args.index("--steps") + 1:args.index("--steps") + 2] = ["50", "150"]
+    with UNetBatchSpy() as spy:
+        code, _, _ = run(capsys, *args)
+    assert code == 0
+    # 3 training images, 2 per pass, each at both steps: passes of 2 x 2 and 1 x 2 inputs (any earlier
+    # pass is the backbone's one-input shape probe).
+    assert spy.rows[-2:] == [4, 2] and max(spy.rows) == 4
+    assert joblib.load(output)[0].batch_size == 2
+
+    from sklearn_ddpm import load_segmenter
+
+    assert load_segmenter(output, batch_size=5)[0].batch_size == 5
+
+
+def test_batch_size_has_one_help_text_in_every_command(capsys):
+    texts = {}
+    for command in ("fit", "predict", "evaluate", "reproduce"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        help_text = " ".join(capsys.readouterr().out.split())
+        texts[command] = re.search(r"--batch-size N\s+(.*?)(?= --|$)", help_text).group(1)
+    assert len(set(texts.values())) == 1, texts
+    assert "images per UNet forward pass" in texts["fit"]
+
+
+def _scribble(masks, per_class=15, seed=0):
+    """Keep ``per_class`` random labelled pixels of every class in every mask; the rest becomes 255."""
+    rng = np.random.default_rng(seed)
+    for path in sorted(masks.iterdir()):
+        mask = read_mask(path)
+        sparse = np.full_like(mask, 255)
+        for k in np.unique(mask[mask != 255]):
+            ys, xs = np.nonzero(mask == k)
+            keep = rng.choice(len(ys), size=min(per_class, len(ys)), replace=False)
+            sparse[ys[keep], xs[keep]] = k
+        Image.fromarray(sparse.astype(np.uint8)).save(path)
+
+
+def test_fit_on_scribbles_with_min_class_pixels(work, capsys, tmp_path):
+    from sklearn_ddpm import MLPEnsembleClassifier
+
+    images, masks = _copy_set(work, tmp_path)
+    _scribble(masks)
+    code, _, err = run(capsys, *_fit_args(work, images, masks, "--min-class-pixels", "0"))
+    assert code == 0, err
+    clf = joblib.load(images.parent / "m.joblib")[-1]
+    assert clf.min_class_pixels == 0 and clf.classes_.tolist() == [0, 1]
+    # Without the option the classifier's own default applies, and it needs more than 15 pixels.
+    code, _, err = run(capsys, *_fit_args(work, images, masks, output=tmp_path / "default.joblib"))
+    assert code == 2 and "min_class_pixels" in err
+    with pytest.raises(SystemExit):
+        main(["fit", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert re.search(rf"--min-class-pixels N .*scribble.*default: {MLPEnsembleClassifier().min_class_pixels}\)",
+                     help_text), help_text
+
+
+@pytest.fixture(scope="module")
+def unnamed(work):
+    """A model fitted without --classes."""
+    output = work / "unnamed.joblib"
+    assert main([str(a) for a in _fit_args(work, work / "train" / "images", work / "train" / "masks",
+                                           output=output)]) == 0
+    return output
+
+
+def test_without_classes_overlays_have_a_legend(work, unnamed, capsys, tmp_path):
+    out = tmp_path / "pred"
+    code, _, _ = run(capsys, "predict", unnamed, work / "test" / "images", "-o", out, "--overlay", *FAST)
+    assert code == 0
+    for path in sorted((work / "test" / "images").iterdir()):
+        image = read_image(path)
+        over = np.asarray(Image.open(out / "overlay" / f"{path.stem}.png"))
+        assert over.shape[1] == image.shape[1] and over.shape[0] > image.shape[0]  # legend strip below
+
+
+def test_without_classes_evaluate_names_the_classes(work, unnamed, capsys):
+    code, stdout, _ = run(capsys, "evaluate", unnamed, work / "test" / "images", work / "test" / "masks", *FAST)
+    assert code == 0
+    assert re.search(r"^\s*0\s+class 0\s+\d+\.\d", stdout, re.M), stdout
+    assert re.search(r"^\s*1\s+class 1\s+\d+\.\d", stdout, re.M), stdout

@@ -9,11 +9,14 @@ from PIL import Image
 
 from sklearn_ddpm.datasets._folders import (
     check_mask_labels,
+    default_class_names,
     list_images,
     load_image_folder,
     pair_images_and_masks,
     read_class_names,
+    read_image_list,
 )
+from sklearn_ddpm.utils import check_masks
 from sklearn_ddpm.plotting import label_palette
 
 
@@ -217,3 +220,43 @@ def test_class_names_file_sets_the_class_count(folders, tmp_path):
         warnings.simplefilter("error")  # a clean folder loads without any warning
         data = load_image_folder(images, masks, class_names=path)
     assert data.class_names == ["sky", "ground", "horse"]
+
+
+# -- issue 15: one function per fact ---------------------------------------------------------------
+def test_mask_size_message_is_the_same_for_files_and_arrays(folders):
+    images, masks = folders
+    Image.fromarray(_mask(21, 30)).save(masks / "a.png")
+    with pytest.raises(ValueError) as from_files:
+        load_image_folder(images, masks)
+    with pytest.raises(ValueError) as from_arrays:
+        check_masks([np.zeros((21, 30))], [(20, 30)])
+    assert str(from_files.value) == (f"{masks / 'a.png'} is 30x21 (width x height) but its image {images / 'a.jpg'} "
+                                     "is 30x20; a mask must have its image's size.")
+    assert str(from_arrays.value) == "y[0] is 30x21 (width x height) but its image is 30x20; a mask must have its image's size."
+
+
+def test_read_image_list(tmp_path):
+    listing = tmp_path / "split.txt"
+    listing.write_text("# the training split\nhorse.001.jpg\n\n  horse.002  # no extension\n")
+    assert read_image_list(listing) == ["horse.001.jpg", "horse.002"]
+    listing.write_text("# nothing\n\n")
+    with pytest.raises(ValueError, match="names no image"):
+        read_image_list(listing)
+    with pytest.raises(FileNotFoundError, match="--image-list file not found: .*missing.txt"):
+        read_image_list(tmp_path / "missing.txt")
+
+
+def test_listed_names_match_file_names_or_stems_with_dots(tmp_path):
+    for stem in ("horse.001", "horse.002", "horse.003"):
+        Image.fromarray(_rgb(8, 8)).save(tmp_path / f"{stem}.png")
+    # "horse.002" is a stem, not "horse" with extension ".002".
+    assert [p.name for p in list_images(tmp_path, only=["horse.001.png", "horse.002"])] == ["horse.001.png",
+                                                                                           "horse.002.png"]
+    with pytest.raises(ValueError, match="horse.004"):
+        list_images(tmp_path, only=["horse.004"])
+
+
+def test_default_class_names():
+    assert default_class_names(3) == ["class 0", "class 1", "class 2"]
+    assert default_class_names(3, ["sky", "road"]) == ["sky", "road", "class 2"]
+    assert default_class_names(1, ["sky", "road"]) == ["sky", "road"]

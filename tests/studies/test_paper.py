@@ -7,6 +7,8 @@ from PIL import Image
 from sklearn_ddpm import DDPMFeatureTransformer, MLPEnsembleClassifier
 from sklearn_ddpm.studies import PAPER_DATASETS, load_paper_dataset, reproduce
 
+from ..cli._spy import UNetBatchSpy
+
 
 def _fake_dataset(root, name, n_train, n_test, size=20, seed=0):
     """``<root>/<name>/real/{train,test}`` with .jpg images and .npy labels, as in datasets.tar.gz."""
@@ -74,10 +76,15 @@ def test_reproduce_end_to_end_on_fake_data(tmp_path, capsys):
     unet = tiny_unet(image_size=64, base_channels=8, channel_mult=(1, 1, 2, 2, 4, 4))
     Backbone(unet).save_pretrained(tmp_path / "ckpt" / "lsun_horse")
     csv = tmp_path / "table.csv"
-    code = main(["reproduce", "--datasets-root", str(datasets), "--checkpoints", str(tmp_path / "ckpt"),
-                 "--seeds", "0", "1", "--n-estimators", "2", "--max-epochs", "2", "--max-pixels-per-image", "300",
-                 "--n-train", "2", "--n-test", "1", "--resolution", "32", "--output", str(csv), "--quiet"])
+    with UNetBatchSpy() as spy:
+        code = main(["reproduce", "--datasets-root", str(datasets), "--checkpoints", str(tmp_path / "ckpt"),
+                     "--seeds", "0", "1", "--n-estimators", "2", "--max-epochs", "2", "--max-pixels-per-image", "300",
+                     "--n-train", "2", "--n-test", "1", "--resolution", "32", "--batch-size", "1",
+                     "--output", str(csv), "--quiet"])
     assert code == 0
+    # --batch-size counts images: one image per pass, each at the paper's 3 steps (2 train + 1 test images).
+    # (any earlier pass is the backbone's one-input shape probe)
+    assert spy.rows[-3:] == [3, 3, 3] and max(spy.rows) == 3
     out = capsys.readouterr().out
     assert "horse_21" in out and "65.0 ± 0.8" in out
 
@@ -87,7 +94,7 @@ def test_reproduce_end_to_end_on_fake_data(tmp_path, capsys):
     row = table.iloc[0]
     assert (row.n_train, row.n_test, row.n_classes) == (2, 1, 21)
     mious = json.loads(row.mious)
-    assert row.miou_mean == pytest.approx(np.mean(mious)) and row.miou_std == pytest.approx(np.std(mious))
+    assert row.miou_mean == pytest.approx(np.mean(mious)) and row.miou_std == pytest.approx(np.std(mious, ddof=1))
 
     # Seed 1 recomputed by hand: the paper's blocks and steps, 21 fixed classes.
     X_train, y_train = load_paper_dataset(datasets, "horse_21", "train", n=2, resolution=32, return_X_y=True)

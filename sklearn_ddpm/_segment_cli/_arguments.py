@@ -1,0 +1,149 @@
+"""Argument parsers of ``fit``, ``predict`` and ``evaluate``: options, help texts and examples."""
+
+import argparse
+import inspect
+
+from ..backbone._cli import image_size_argument
+from ..segmenter import make_segmenter
+from . import _commands
+
+SECURITY_NOTE = ("Security: a .joblib model file can execute code when it is loaded (it is a pickle); "
+                 "only load files you trust.")
+
+# The defaults the commands show are those of the pipeline they build, decided in make_segmenter.
+_DEFAULTS = {name: p.default for name, p in inspect.signature(make_segmenter).parameters.items()}
+
+_FIT_EPILOG = """\
+examples:
+  # fit on a folder of photos and a folder of masks with the same file names (a.jpg <-> a.png)
+  sklearn-ddpm fit photos/ masks/ --model runs/my_ddpm -o seg.joblib
+
+  # the paper's blocks and steps, 10 MLPs, at most 5000 labelled pixels per image, named classes
+  sklearn-ddpm fit photos/ masks/ --blocks 5 6 7 8 12 --steps 50 150 250 \\
+      --n-estimators 10 --max-pixels-per-image 5000 --classes classes.txt -o seg.joblib
+
+  # scribbles: a few labelled strokes per class, everything else 255
+  sklearn-ddpm fit photos/ scribbles/ --min-class-pixels 0 -o seg.joblib
+
+Masks hold class indices 0..K-1 (single-channel or palette PNG, or .npy); 255 marks unlabelled
+pixels. A classes file (one name per line, or a JSON/YAML list) fixes K and names the classes;
+without it the classes are called "class 0", "class 1", ...
+Without --model the small horse DDPM bundled with the package is used.
+"""
+
+_PREDICT_EPILOG = f"""\
+examples:
+  # label masks (palette PNGs of class indices, at each image's original size)
+  sklearn-ddpm predict seg.joblib new_photos/ -o predictions/
+
+  # also colour overlays and uncertainty maps; skip images already done by an interrupted run
+  sklearn-ddpm predict seg.joblib new_photos/ -o predictions/ --overlay --uncertainty --resume
+
+Outputs: OUT_DIR/NAME.png (labels), OUT_DIR/overlay/NAME.png (with a legend of the class names),
+OUT_DIR/uncertainty/NAME.png (heat map) and NAME.npy (float32 Jensen-Shannon divergence of the
+ensemble). Every file is written to a temporary name and renamed, so an interrupted run leaves no
+truncated file.
+
+{SECURITY_NOTE}
+"""
+
+_EVALUATE_EPILOG = f"""\
+examples:
+  sklearn-ddpm evaluate seg.joblib test_photos/ test_masks/
+  sklearn-ddpm evaluate seg.joblib test_photos/ test_masks/ --classes classes.txt
+
+IoU of every class is accumulated over all images (pixels labelled 255 are not scored); mIoU is
+the mean over the classes present in the masks or the predictions. Mask labels the model was not
+fitted on are reported with a warning and count as errors (their IoU is 0).
+
+{SECURITY_NOTE}
+"""
+
+
+def register(subparsers):
+    """Add the ``fit``, ``predict`` and ``evaluate`` sub-commands to ``argparse`` sub-parsers."""
+    fit = _add_command(
+        subparsers, "fit", help="fit a segmenter on a folder of images and a folder of masks",
+        description="Fit DDPM pixel features + an ensemble of pixel MLPs on images and their masks "
+                    "(paired by file name) and save the fitted scikit-learn pipeline with joblib.",
+        epilog=_FIT_EPILOG)
+    fit.add_argument("image_dir", metavar="IMAGE_DIR", help="folder of training images (any Pillow format)")
+    fit.add_argument("mask_dir", metavar="MASK_DIR", help="folder of masks with the images' file names")
+    fit.add_argument("-o", "--output", required=True, metavar="FILE", help="where to save the model (.joblib)")
+    fit.add_argument("--model", default=None, metavar="BACKBONE",
+                     help="diffusers model folder, guided-diffusion .pt or hub id (default: bundled horse DDPM)")
+    fit.add_argument("--blocks", type=int, nargs="+", default=None, metavar="B",
+                     help="decoder blocks to read (default: the paper's relative depths; see `sklearn-ddpm blocks`)")
+    fit.add_argument("--steps", type=int, nargs="+", default=list(_DEFAULTS["steps"]), metavar="T",
+                     help=f"diffusion timesteps (default: {' '.join(map(str, _DEFAULTS['steps']))})")
+    fit.add_argument("--image-size", type=image_size_argument, metavar="N|HxW", default=None,
+                     help="model input size, e.g. 128 or 192x128 for portrait photos (default: the model's)")
+    fit.add_argument("--classes", default=None, metavar="FILE", help="class names: .txt (one per line), .json or .yaml")
+    fit.add_argument("--n-estimators", type=int, metavar="N", default=_DEFAULTS["n_estimators"],
+                     help=f"MLPs in the ensemble (default: {_DEFAULTS['n_estimators']})")
+    fit.add_argument("--max-epochs", type=int, metavar="N", default=_DEFAULTS["max_epochs"],
+                     help=f"epochs per MLP at most (default: {_DEFAULTS['max_epochs']})")
+    fit.add_argument("--max-pixels-per-image", type=int, default=None, metavar="N",
+                     help="sample at most N labelled pixels per image (default: all)")
+    fit.add_argument("--min-class-pixels", type=int, metavar="N", default=_DEFAULTS["min_class_pixels"],
+                     help="leave a class out of an image where it has fewer labelled pixels; use 0 for "
+                          f"scribble masks, a few strokes per class (default: {_DEFAULTS['min_class_pixels']})")
+    fit.add_argument("--seed", type=int, metavar="N", default=_DEFAULTS["random_state"],
+                     help=f"random seed (default: {_DEFAULTS['random_state']})")
+    _common_arguments(fit, _commands.fit, device_default=_DEFAULTS["device"])
+
+    predict = _add_command(
+        subparsers, "predict", help="segment a folder of images with a fitted model",
+        description="Predict label masks (PNG, original image sizes) for every image of IMAGE_DIR.",
+        epilog=_PREDICT_EPILOG, with_model=True)
+    predict.add_argument("-o", "--output", required=True, metavar="OUT_DIR", help="output folder")
+    predict.add_argument("--overlay", action="store_true", help="also write colour overlays with a legend")
+    predict.add_argument("--uncertainty", action="store_true", help="also write ensemble uncertainty maps")
+    predict.add_argument("--resume", action="store_true", help="skip images whose outputs all exist")
+    predict.add_argument("--classes", default=None, metavar="FILE", help="class names for overlay legends "
+                         "(default: those given at fit, else class 0, class 1, ...)")
+    _common_arguments(predict, _commands.predict)
+
+    evaluate = _add_command(
+        subparsers, "evaluate", help="mIoU and per-class IoU of a fitted model on images with masks",
+        description="Score a fitted model on IMAGE_DIR against the masks of MASK_DIR.",
+        epilog=_EVALUATE_EPILOG, with_model=True)
+    evaluate.add_argument("mask_dir", metavar="MASK_DIR", help="folder of masks with the images' file names")
+    evaluate.add_argument("--classes", default=None, metavar="FILE",
+                          help="class names (default: those given at fit, else class 0, class 1, ...); "
+                               "labels beyond them are an error")
+    _common_arguments(evaluate, _commands.evaluate)
+    return fit, predict, evaluate
+
+
+def _add_command(subparsers, name, *, help, description, epilog, with_model=False):
+    """A sub-parser whose epilog keeps its layout; ``with_model`` adds the MODEL and IMAGE_DIR positionals."""
+    parser = subparsers.add_parser(name, help=help, description=description, epilog=epilog,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    if with_model:
+        parser.add_argument("model_file", metavar="MODEL", help="a model saved by `sklearn-ddpm fit`")
+        parser.add_argument("image_dir", metavar="IMAGE_DIR", help="folder of images")
+    return parser
+
+
+def add_batch_size_argument(parser):
+    """Add ``--batch-size``, images per UNet forward pass, as every command that extracts features has it."""
+    default = _DEFAULTS["batch_size"]
+    parser.add_argument("--batch-size", type=int, metavar="N", default=default,
+                        help="images per UNet forward pass; each image runs at every diffusion timestep, so a "
+                             f"pass holds N x (number of timesteps) inputs (default: {default})")
+
+
+def _common_arguments(parser, func, device_default=None):
+    """The options every command shares, and the function that runs it."""
+    parser.set_defaults(func=func)
+    parser.add_argument("--device", default=device_default,
+                        help=f"cpu, cuda or cuda:N (default: {device_default})" if device_default else
+                             "cpu, cuda or cuda:N (default: the device used at fit, or the CPU without CUDA)")
+    add_batch_size_argument(parser)
+    parser.add_argument("--threads", type=int, metavar="N", default=None,
+                        help="torch CPU threads (default: torch's choice; 1 is fastest on a busy machine)")
+    parser.add_argument("--image-list", default=None, metavar="FILE",
+                        help="use only the images named in FILE (one per line, with or without extension, "
+                             "# starts a comment), e.g. one split of a folder that holds several")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or summaries")

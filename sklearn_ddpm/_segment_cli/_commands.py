@@ -1,0 +1,232 @@
+"""What ``fit``, ``predict`` and ``evaluate`` do, once their arguments are parsed."""
+
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from ..datasets._folders import default_class_names, read_class_names, read_image_list
+from ..segmenter import load_segmenter, make_segmenter
+from ..utils._persistence import current_versions
+
+
+# -- fit -------------------------------------------------------------------------------------------
+def fit(args):
+    """``sklearn-ddpm fit``: fit a segmenter on IMAGE_DIR and MASK_DIR and save it to ``--output``."""
+    from ..datasets._folders import load_image_folder
+    from ..utils import resolve_device
+    from ..utils._atomic import atomic_joblib_dump, ensure_directory
+
+    start = time.perf_counter()
+    _check_positive(args, "batch_size", "n_estimators", "max_epochs", "max_pixels_per_image")
+    resolve_device(args.device, fitting=True)  # fail before the slow part, not after it
+    output = Path(args.output)
+    ensure_directory(output.parent, "-o/--output folder")
+    class_names = _read_classes(args.classes)
+    if class_names is not None and len(class_names) < 2:
+        raise ValueError(f"--classes {args.classes} names {len(class_names)} class; a segmenter needs at least two.")
+    backbone = _load_backbone(args.model)
+    data = load_image_folder(args.image_dir, args.mask_dir, class_names=class_names, progress=not args.quiet,
+                             only=_image_list(args))
+    _check_labelled_classes(data)
+    pipeline = make_segmenter(
+        backbone, **({"blocks": tuple(args.blocks)} if args.blocks else {}), steps=tuple(args.steps),
+        image_size=args.image_size, batch_size=args.batch_size, n_estimators=args.n_estimators,
+        max_epochs=args.max_epochs, max_pixels_per_image=args.max_pixels_per_image,
+        min_class_pixels=args.min_class_pixels, n_classes=len(class_names) if class_names else None,
+        # A command extracts each image's features once: a cache would only hold memory.
+        memory=None, device=args.device, random_state=args.seed, progress=not args.quiet)
+    if not args.quiet:
+        print(f"Training {args.n_estimators} pixel MLPs on {len(data.images)} images ...", file=sys.stderr)
+    pipeline.fit(data.images, data.masks)
+    pipeline.class_names_ = class_names
+    pipeline.versions_ = current_versions()
+    pipeline.training_files_ = [p.name for p in data.image_paths]
+    atomic_joblib_dump(pipeline, output)
+    if not args.quiet:
+        features, clf = pipeline[0], pipeline[-1]
+        names = _model_class_names(clf, class_names)
+        print(f"Fitted on {len(data.images)} images, {clf.n_training_pixels_:,} labelled pixels, "
+              f"{len(clf.classes_)} classes ({', '.join(names[int(c)] for c in clf.classes_)}), "
+              f"blocks {list(features.blocks_)}, steps {list(features.steps_)}, "
+              f"{features.n_features_out_} features per pixel, in {time.perf_counter() - start:.0f} s.")
+        print(f"Saved the model to {output}")
+    return 0
+
+
+def _load_backbone(model):
+    """Load ``--model`` with errors that name the argument (corrupt or wrong-architecture files)."""
+    from diffusers.utils import logging as diffusers_logging
+
+    from ..backbone import load_backbone
+
+    # diffusers logs advice (e.g. "install accelerate") that is noise for a command-line user.
+    verbosity = diffusers_logging.get_verbosity()
+    diffusers_logging.set_verbosity_error()
+    try:
+        backbone = load_backbone(model)
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(f"--model {model}: {exc}") from exc
+    except Exception as exc:
+        what = "the bundled backbone" if model is None else repr(str(model))
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"--model {what} could not be loaded as a diffusion UNet "
+                         f"({type(exc).__name__}: {first_line}). Is it a complete, uncorrupted model of "
+                         "the architecture its config.json describes?") from exc
+    finally:
+        diffusers_logging.set_verbosity(verbosity)
+    return backbone
+
+
+def _check_labelled_classes(data):
+    present = sorted({int(v) for m in data.masks for v in np.unique(m) if v != 255})
+    if len(present) < 2:
+        found = f"only class {present[0]}" if present else "no labelled pixel"
+        raise ValueError(f"the masks of {len(data.masks)} training images hold {found} (255 = unlabelled); "
+                         "a segmenter needs at least two classes among the labelled pixels.")
+
+
+# -- predict ---------------------------------------------------------------------------------------
+def predict(args):
+    """``sklearn-ddpm predict``: write label masks (and overlays, uncertainty) for IMAGE_DIR."""
+    from tqdm.auto import tqdm
+
+    from ..datasets import read_image
+    from ..datasets._folders import list_images
+    from ._writers import PredictionWriter
+
+    _check_positive(args, "batch_size")
+    if args.uncertainty:
+        try:
+            import matplotlib  # noqa: F401  (colours the heat maps)
+        except ImportError:
+            raise RuntimeError("--uncertainty needs matplotlib for its heat maps: pip install 'sklearn-ddpm[plot]'.") from None
+    pipeline = load_segmenter(args.model_file, device=args.device, batch_size=args.batch_size)
+    # One bar over images; the extractor's own bar (switched on by `fit`) would nest inside it.
+    pipeline[0].set_params(progress=False)
+    features, clf = pipeline[:-1], pipeline[-1]
+    paths = list_images(args.image_dir, only=_image_list(args))
+    writer = PredictionWriter(args.output, overlay=args.overlay, uncertainty=args.uncertainty,
+                              class_names=_model_class_names(clf, _saved_class_names(args, pipeline)),
+                              n_estimators=clf.n_estimators)
+    todo = [p for p in paths if not (args.resume and writer.done(p))]
+    skipped, failed, written = len(paths) - len(todo), [], 0
+    bar = tqdm(total=len(todo), desc="predict", unit="img", disable=args.quiet or not todo)
+    for start in range(0, len(todo), args.batch_size):
+        batch, images = [], []
+        for path in todo[start:start + args.batch_size]:
+            try:
+                images.append(read_image(path))
+                batch.append(path)
+            except (ValueError, OSError) as exc:
+                failed.append(f"{path}: {exc}")
+                bar.update(1)
+        if not images:
+            continue
+        pixel_features = features.transform(images)
+        labels = _as_list(clf.predict(pixel_features))
+        maps = _as_list(clf.predict_uncertainty(pixel_features)) if args.uncertainty else [None] * len(batch)
+        for path, image, label_map, uncertainty in zip(batch, images, labels, maps):
+            writer.write(path, image, label_map, uncertainty)
+            written += 1
+            bar.update(1)
+    bar.close()
+    for message in failed:
+        print(f"sklearn-ddpm predict: skipped unreadable image {message}", file=sys.stderr)
+    if not args.quiet:
+        resumed = f", {skipped} already done (--resume)" if skipped else ""
+        print(f"Wrote predictions for {written} images to {writer.out}{resumed}"
+              f"{f', {len(failed)} unreadable' if failed else ''}.")
+    return 1 if failed else 0
+
+
+def _as_list(predictions):
+    return list(predictions) if isinstance(predictions, (list, np.ndarray)) else [predictions]
+
+
+# -- evaluate --------------------------------------------------------------------------------------
+def evaluate(args):
+    """``sklearn-ddpm evaluate``: print per-class IoU and mIoU of a model on IMAGE_DIR and MASK_DIR."""
+    from tqdm.auto import tqdm
+
+    from ..datasets import read_image
+    from ..datasets._folders import pair_images_and_masks, read_mask_of
+    from ..metrics import per_class_iou
+    from ._writers import iou_table
+
+    _check_positive(args, "batch_size")
+    pipeline = load_segmenter(args.model_file, device=args.device, batch_size=args.batch_size)
+    # One bar over images; the extractor's own bar (switched on by `fit`) would nest inside it.
+    pipeline[0].set_params(progress=False)
+    file_classes = _read_classes(args.classes)
+    found = pair_images_and_masks(args.image_dir, args.mask_dir, only=_image_list(args))
+    for kind, unpaired in (("images without a mask", found.unpaired_images),
+                           ("masks without an image", found.unpaired_masks)):
+        if unpaired:
+            warnings.warn(f"{len(unpaired)} {kind} are left out: {', '.join(p.name for p in unpaired[:5])}"
+                          f"{' ...' if len(unpaired) > 5 else ''}.", UserWarning, stacklevel=1)
+    features, clf = pipeline[:-1], pipeline[-1]
+    truths, predictions = [], []
+    bar = tqdm(total=len(found.pairs), desc="evaluate", unit="img", disable=args.quiet)
+    for start in range(0, len(found.pairs), args.batch_size):
+        images = []
+        for image_path, mask_path in found.pairs[start:start + args.batch_size]:
+            image = read_image(image_path)
+            mask = read_mask_of(image, mask_path, image_path, len(file_classes) if file_classes else None)
+            images.append(image)
+            truths.append(mask.astype(np.int32))  # a whole test set of int64 maps is needlessly big
+        predictions += _as_list(clf.predict(features.transform(images)))
+        bar.update(len(images))
+    bar.close()
+    known = set(int(c) for c in clf.classes_) | {255}
+    unknown = sorted({int(v) for m in truths for v in np.unique(m)} - known)
+    if unknown:
+        warnings.warn(f"the masks hold labels {unknown} that the model was not fitted on (its classes: "
+                      f"{[int(c) for c in clf.classes_]}); their pixels count as errors and their IoU is 0.",
+                      UserWarning, stacklevel=1)
+    class_names = default_class_names(max(max(known - {255}), *(unknown or [0])) + 1,
+                                      file_classes or getattr(pipeline, "class_names_", None))
+    ious = per_class_iou(truths, predictions, n_classes=len(class_names))
+    pixels = np.bincount(np.concatenate([m[m != 255].ravel() for m in truths]), minlength=len(class_names))
+    print(iou_table(ious, pixels, class_names, len(truths)))
+    return 0
+
+
+# -- shared helpers --------------------------------------------------------------------------------
+def _saved_class_names(args, pipeline):
+    """``--classes`` if given, else the names given at fit (None when there were none)."""
+    return _read_classes(args.classes) or getattr(pipeline, "class_names_", None)
+
+
+def _model_class_names(clf, class_names):
+    """A name for every class ``clf`` can predict: the given names, then "class k"."""
+    return default_class_names(int(max(clf.classes_)) + 1, class_names)
+
+
+def _image_list(args):
+    """The names of ``--image-list``, or None without it."""
+    return read_image_list(args.image_list) if args.image_list is not None else None
+
+
+def _read_classes(path):
+    if path is None:
+        return None
+    try:
+        return read_class_names(path)
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(f"--classes: {exc}") from exc
+    except ImportError as exc:
+        raise RuntimeError(f"--classes: {exc}") from exc
+
+
+def _check_positive(args, *names):
+    for name in names + ("threads",):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {value}.")
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)

@@ -1,0 +1,107 @@
+"""What ``predict`` and ``evaluate`` write: label PNGs, overlays, uncertainty maps, the IoU table.
+
+Every file goes through :mod:`sklearn_ddpm.utils._atomic`, so an interrupted run never leaves a
+truncated file and ``--resume`` can trust any file that exists.
+"""
+
+import numpy as np
+
+from ..metrics import mean_iou
+from ..utils._atomic import atomic_save_image, atomic_save_npy, ensure_directory
+
+
+class PredictionWriter:
+    """The output files of every image of ``predict``, in ``out`` and its sub-folders.
+
+    Parameters
+    ----------
+    out : path-like
+        The output folder (created, with ``overlay/`` and ``uncertainty/`` when asked for).
+    overlay : bool
+        Also write colour overlays with a legend of ``class_names``.
+    uncertainty : bool
+        Also write heat maps and ``.npy`` values of the ensemble's Jensen-Shannon divergence.
+    class_names : list of str
+        Names of every class the model can predict (for the legends).
+    n_estimators : int
+        Ensemble size: the heat maps' fixed scale is log(n_estimators).
+    """
+
+    def __init__(self, out, *, overlay, uncertainty, class_names, n_estimators):
+        from ..plotting import label_palette
+
+        self.out = ensure_directory(out, "-o/--output folder")
+        self.overlay, self.uncertainty, self.class_names = overlay, uncertainty, class_names
+        if overlay:
+            ensure_directory(self.out / "overlay", "-o/--output folder")
+        if uncertainty:
+            ensure_directory(self.out / "uncertainty", "-o/--output folder")
+        self.palette = label_palette()
+        # JS divergence of an M-member ensemble is at most log(M): a fixed scale keeps maps comparable.
+        self.vmax = np.log(n_estimators) if n_estimators > 1 else 1.0
+
+    def files(self, path):
+        """The files written for the image at ``path``: labels, then overlay, heat map and values."""
+        files = [self.out / f"{path.stem}.png"]
+        if self.overlay:
+            files.append(self.out / "overlay" / f"{path.stem}.png")
+        if self.uncertainty:
+            files += [self.out / "uncertainty" / f"{path.stem}.png", self.out / "uncertainty" / f"{path.stem}.npy"]
+        return files
+
+    def done(self, path):
+        """Whether every output of ``path`` exists (for ``--resume``)."""
+        return all(f.is_file() for f in self.files(path))
+
+    def write(self, path, image, labels, uncertainty=None):
+        """Write the outputs of one image."""
+        from PIL import Image
+
+        from ..plotting import overlay, uncertainty_to_color
+
+        files = self.files(path)
+        atomic_save_image(label_image(labels, self.palette), files[0])
+        if self.overlay:
+            atomic_save_image(Image.fromarray(overlay(image, labels, class_names=self.class_names)), files[1])
+        if self.uncertainty:
+            atomic_save_image(Image.fromarray(uncertainty_to_color(uncertainty, vmax=self.vmax)), files[-2])
+            atomic_save_npy(np.asarray(uncertainty, dtype=np.float32), files[-1])
+
+
+def label_image(label_map, palette):
+    """A PIL image of class indices: a palette PNG below 256 classes, 16-bit grey above."""
+    from PIL import Image
+
+    label_map = np.asarray(label_map)
+    if label_map.max(initial=0) < 256:
+        # A palette PNG stores the class indices themselves and shows them in colour.
+        image = Image.fromarray(label_map.astype(np.uint8), mode="P")
+        image.putpalette(palette.ravel().tolist())
+        return image
+    return Image.fromarray(label_map.astype(np.uint16))
+
+
+def iou_table(ious, pixels, class_names, n_images):
+    """The text table of ``evaluate``: one row per class present, then the mIoU.
+
+    Parameters
+    ----------
+    ious : ndarray of shape (n_classes,)
+        Per-class IoU, NaN for classes neither in the masks nor predicted (no row).
+    pixels : ndarray of shape (n_classes,)
+        Labelled pixels of every class in the masks.
+    class_names : list of str
+        A name for every class.
+    n_images : int
+    """
+    rows = [(str(k), class_names[k], f"{100 * iou:.1f}", f"{int(count):,}")
+            for k, (iou, count) in enumerate(zip(ious, pixels)) if not np.isnan(iou)]
+    header = ("class", "name", "IoU %", "pixels")
+    widths = [max(len(r[i]) for r in rows + [header]) for i in range(4)]
+
+    def fmt(row):
+        return "  ".join([row[0].rjust(widths[0]), row[1].ljust(widths[1]), row[2].rjust(widths[2]),
+                          row[3].rjust(widths[3])])
+
+    return "\n".join([fmt(header)] + [fmt(r) for r in rows] +
+                     [f"mIoU {100 * mean_iou(ious):.1f} % over {len(rows)} classes and {n_images} images"])

@@ -1,0 +1,167 @@
+"""A whole segmenter: assemble the feature pipeline, or load one that ``sklearn-ddpm fit`` saved.
+
+A segmenter is a scikit-learn :class:`~sklearn.pipeline.Pipeline` of a
+:class:`~sklearn_ddpm.DDPMFeatureTransformer` (step ``"features"``) and an
+:class:`~sklearn_ddpm.MLPEnsembleClassifier` (step ``"clf"``): ``fit(images, masks)``,
+``predict(images)`` returns one label map per image at the image's own size.
+
+Security: joblib (pickle) files execute code when they are loaded. Load only files you trust.
+"""
+
+import inspect
+from pathlib import Path
+
+from sklearn.pipeline import Pipeline
+
+from .ensemble import MLPEnsembleClassifier
+from .features import DDPMFeatureTransformer
+from .utils._persistence import collect_version_changes, warn_version_changes
+
+
+def _default(estimator, name):
+    # The estimators own their defaults; make_segmenter only shows them in its signature.
+    return inspect.signature(estimator).parameters[name].default
+
+
+def make_segmenter(
+    model=None,
+    *,
+    blocks=_default(DDPMFeatureTransformer, "blocks"),
+    steps=_default(DDPMFeatureTransformer, "steps"),
+    image_size=_default(DDPMFeatureTransformer, "image_size"),
+    batch_size=_default(DDPMFeatureTransformer, "batch_size"),
+    n_estimators=_default(MLPEnsembleClassifier, "n_estimators"),
+    max_epochs=_default(MLPEnsembleClassifier, "max_epochs"),
+    max_pixels_per_image=_default(MLPEnsembleClassifier, "max_pixels_per_image"),
+    min_class_pixels=_default(MLPEnsembleClassifier, "min_class_pixels"),
+    n_classes=_default(MLPEnsembleClassifier, "n_classes"),
+    memory=_default(DDPMFeatureTransformer, "memory"),
+    device="cpu",
+    random_state=0,
+    progress=False,
+):
+    """Assemble an unfitted segmenter: DDPM pixel features, then an ensemble of pixel MLPs.
+
+    Every default is the estimators' own; set any other parameter afterwards with
+    ``set_params(features__<name>=...)`` or ``set_params(clf__<name>=...)``.
+
+    Parameters
+    ----------
+    model : str, path-like, Backbone, UNet2DModel or None, default=None
+        The diffusion backbone (see :class:`~sklearn_ddpm.DDPMFeatureTransformer`); None uses the
+        small horse DDPM bundled with the package.
+    blocks : "auto" or tuple of int, default="auto"
+        Decoder blocks to read.
+    steps : tuple of int, default=(50, 150, 250)
+        Diffusion timesteps.
+    image_size : int, (int, int) or None, default=None
+        Model input size; None uses the model's.
+    batch_size : int
+        Images per UNet forward pass; each image runs at every timestep of ``steps``, so a pass
+        holds ``batch_size * len(steps)`` inputs. The default is the transformer's.
+    n_estimators : int, default=10
+        MLPs in the ensemble.
+    max_epochs : int, default=100
+        Epochs per MLP at most.
+    max_pixels_per_image : int or None, default=None
+        Labelled pixels sampled per image; None uses all.
+    min_class_pixels : int, default=20
+        Classes with fewer labelled pixels in an image are left out of that image; use 0 for
+        sparse (scribble) masks.
+    n_classes : int or None, default=None
+        Fix the number of classes (labels ``0..n_classes-1``); None infers it from the masks.
+    memory : see :class:`~sklearn_ddpm.DDPMFeatureTransformer`
+        Cache of backbone activations.
+    device : str, default="cpu"
+        Device of the feature extractor and of the MLPs.
+    random_state : int, default=0
+        Seed of both the diffusion noise and the MLPs.
+    progress : bool, default=False
+        Show a progress bar while extracting features.
+
+    Returns
+    -------
+    sklearn.pipeline.Pipeline
+        Steps ``"features"`` and ``"clf"``, unfitted.
+
+    Examples
+    --------
+    >>> from sklearn_ddpm import make_segmenter
+    >>> segmenter = make_segmenter(steps=(50, 150), n_estimators=4)
+    >>> [name for name, _ in segmenter.steps]
+    ['features', 'clf']
+    >>> segmenter.fit(images, masks).predict(new_images)  # doctest: +SKIP
+    """
+    return Pipeline([
+        ("features", DDPMFeatureTransformer(
+            model, blocks=blocks, steps=steps, image_size=image_size, batch_size=batch_size, device=device,
+            memory=memory, random_state=random_state, progress=progress)),
+        ("clf", MLPEnsembleClassifier(
+            n_estimators=n_estimators, max_epochs=max_epochs, max_pixels_per_image=max_pixels_per_image,
+            min_class_pixels=min_class_pixels, n_classes=n_classes, device=device, random_state=random_state)),
+    ])
+
+
+def load_segmenter(path, device=None, batch_size=None):
+    """Load a segmenter saved by ``sklearn-ddpm fit`` (or any fitted sklearn-ddpm ``Pipeline``).
+
+    Parameters
+    ----------
+    path : str or path-like
+        A ``.joblib`` file. **It can execute code when loaded: only load files you trust.**
+    device : str, default=None
+        Run the feature extractor and the MLPs on this device; None keeps the fitted one (the CPU,
+        with a warning, when that was CUDA and CUDA is absent).
+    batch_size : int, default=None
+        Images per UNet forward pass (as :func:`make_segmenter`); None keeps the fitted value.
+
+    Returns
+    -------
+    sklearn.pipeline.Pipeline
+        Fitted. One :class:`~sklearn_ddpm.utils._persistence.VersionMismatchWarning` naming the
+        file is emitted when it was saved with other package versions.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError, sklearn.exceptions.NotFittedError
+
+    Examples
+    --------
+    >>> from sklearn_ddpm import load_segmenter
+    >>> pipeline = load_segmenter("seg.joblib")  # doctest: +SKIP
+    >>> labels = pipeline.predict([image])  # doctest: +SKIP
+    """
+    import joblib
+    from sklearn.utils.validation import check_is_fitted
+
+    from .utils import resolve_device
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"model file not found: {path}")
+    try:
+        # Each estimator checks its own recorded versions; one warning for the file is enough.
+        with collect_version_changes() as changes:
+            pipeline = joblib.load(path)
+    except Exception as exc:
+        raise ValueError(f"{path} is not a readable model file ({type(exc).__name__}: {exc}); "
+                         "was it written by `sklearn-ddpm fit` and copied completely?") from exc
+    if changes:
+        warn_version_changes(changes, str(path))
+    steps = getattr(pipeline, "steps", None)
+    if not steps or not isinstance(steps[0][1], DDPMFeatureTransformer) or not isinstance(steps[-1][1], MLPEnsembleClassifier):
+        raise ValueError(f"{path} holds a {type(pipeline).__name__}, not a Pipeline of a DDPMFeatureTransformer "
+                         "and an MLPEnsembleClassifier as written by `sklearn-ddpm fit`.")
+    check_is_fitted(pipeline)
+    check_is_fitted(pipeline[0], "backbone_")
+    features, clf = pipeline[0], pipeline[-1]
+    if batch_size is not None:
+        features.set_params(batch_size=batch_size)
+    target = resolve_device(device if device is not None else clf.device, fitting=device is not None)
+    if device is not None or target.type != str(clf.device).split(":")[0]:
+        features.set_params(device=str(target))
+        clf.set_params(device=str(target))
+        # The fitted net is moved in place: skorch's set_params(device=...) would re-initialise it.
+        clf.net_.module_.to(target)
+        clf.net_.device = str(target)
+    return pipeline
