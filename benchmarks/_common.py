@@ -184,6 +184,22 @@ def _jsonable(value):
     return str(value)
 
 
+STD_NOTE = "sample standard deviation over seeds (ddof=1); null for a single seed"
+
+
+def mean_sample_std(values):
+    """``(mean, std)`` of per-seed ``values``: ``std`` is the sample standard deviation (``ddof=1``),
+    None for a single value (one seed says nothing about the spread)."""
+    values = np.asarray(values, dtype=float)
+    return float(values.mean()), (float(values.std(ddof=1)) if values.size > 1 else None)
+
+
+def format_mean_std(values, digits=1):
+    """``"mean ± sample std"`` of per-seed ``values`` (just the mean for a single seed)."""
+    mean, std = mean_sample_std(values)
+    return f"{mean:.{digits}f}" if std is None else f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
 def print_table(rows, columns, title=None):
     """Print ``rows`` (dicts) as a plain-text table of ``columns`` (keys); floats get 4 significant digits."""
 

@@ -280,21 +280,21 @@ def main(argv=None):
                     iou = np.nanmean(np.stack([r[2] for r in results]), axis=0)
                 rows.append({
                     "method": method, "task": task, "n_labeled": n,
-                    "miou_mean": float(miou.mean()), "miou_std": float(miou.std()),
-                    "pixel_accuracy_mean": float(acc.mean()), "pixel_accuracy_std": float(acc.std()),
+                    "miou_mean": float(miou.mean()), "miou_std": _common.mean_sample_std(miou)[1],
+                    "pixel_accuracy_mean": float(acc.mean()), "pixel_accuracy_std": _common.mean_sample_std(acc)[1],
                     "miou_per_seed": miou.tolist(), "pixel_accuracy_per_seed": acc.tolist(),
                     "per_class_iou": {class_names[task][k]: (None if np.isnan(v) else float(v) * 100)
                                       for k, v in enumerate(iou)},
-                    "miou": f"{miou.mean():.1f} ± {miou.std():.1f}",
-                    "pixel_acc": f"{acc.mean():.1f} ± {acc.std():.1f}",
+                    "miou": _common.format_mean_std(miou),
+                    "pixel_acc": _common.format_mean_std(acc),
                 })
     settings = {k: v for k, v in vars(args).items() if k not in ("out",)}
     settings["model"] = model_name
     path = _common.write_json(NAME, {"data": data, "settings": settings, "n_test_images": len(test[0]),
-                                     "timings": timings, "rows": rows}, args.out)
+                                     "timings": timings, "std": _common.STD_NOTE, "rows": rows}, args.out)
     _common.print_table(rows, ["method", "task", "n_labeled", "miou", "pixel_acc"],
                         title=f"CCP clothing, {len(test[0])} test images at original size, "
-                              f"{len(args.seeds)} seeds (mean ± std, %)")
+                              f"{len(args.seeds)} seeds (mean ± sample std, %)")
     print(f"wrote {path}")
     return path
 

@@ -92,14 +92,14 @@ def main(argv=None):
                     {
                         "method": method,
                         "n_labeled": n,
-                        "miou_mean": float(np.mean(scores)),
-                        "miou_std": float(np.std(scores)),
+                        "miou_mean": _common.mean_sample_std(scores)[0],
+                        "miou_std": _common.mean_sample_std(scores)[1],
                         "scores": scores,
                         "seconds_per_fit_and_predict": float(np.mean(seconds)),
                     }
                 )
                 print(
-                    f"n={n:>2} {method:>7}: {np.mean(scores):.1f} ± {np.std(scores):.1f} mIoU "
+                    f"n={n:>2} {method:>7}: {_common.format_mean_std(scores)} mIoU "
                     f"({np.mean(seconds):.0f} s per fit+predict)",
                     flush=True,
                 )
@@ -116,11 +116,12 @@ def main(argv=None):
         "n_estimators": args.n_estimators,
         "device": device,
         "gpu_note": note,
+        "miou_std": _common.STD_NOTE,
         "rows": rows,
     }
     path = _common.write_json("weizmann" + ("_quick" if args.quick else ""), payload, args.out)
     for row in rows:
-        row["mIoU"] = f"{row['miou_mean']:.1f} ± {row['miou_std']:.1f}"
+        row["mIoU"] = _common.format_mean_std(row["scores"])
     _common.print_table(
         rows,
         ["n_labeled", "method", "mIoU", "seconds_per_fit_and_predict"],

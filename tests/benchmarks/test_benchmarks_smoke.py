@@ -88,3 +88,50 @@ def test_cuda_request_without_gpu_is_reported(load, tmp_path, name):
     out = tmp_path / "x.json"
     module.main(["--device", "cuda", "--out", str(out)])
     assert json.loads(out.read_text())["status"] == "not measured (no GPU)"
+
+
+def test_presets(load, tmp_path):
+    record = _run(load("presets"), tmp_path)
+    (row,) = record["rows"]
+    assert row["preset"] == "tiny" and row["steps"] == 3
+    assert row["seconds_per_step"] == pytest.approx(row["train_seconds"] / row["steps"])
+    assert 0 < row["train_seconds"] <= row["wall_seconds_with_setup_and_export"]
+
+
+def test_mean_sample_std_is_ddof_1(load):
+    common = load("_common")
+    mean, std = common.mean_sample_std([1.0, 2.0, 4.0])
+    assert mean == pytest.approx(7 / 3)
+    assert std == pytest.approx(((1 - 7 / 3) ** 2 + (2 - 7 / 3) ** 2 + (4 - 7 / 3) ** 2) ** 0.5 / 2 ** 0.5)
+    assert common.mean_sample_std([3.0]) == (3.0, None)  # one seed: no spread to report
+    assert common.format_mean_std([3.0]) == "3.0" and common.format_mean_std([1.0, 2.0]) == "1.5 ± 0.7"
+
+
+def test_recompute_std_reads_per_seed_values(load, tmp_path):
+    """Old records store a ddof=0 std; the recomputed one is ddof=1 from the per-seed values."""
+    import numpy as np
+
+    results = tmp_path / "results"
+    results.mkdir()
+    scores = [73.7, 74.4, 74.0]
+    (results / "weizmann_n5.json").write_text(json.dumps(
+        {"rows": [{"method": "ddpm", "n_labeled": 5, "miou_std": float(np.std(scores)), "scores": scores}]}))
+    (results / "ccp_x.json").write_text(json.dumps(
+        {"std": "sample", "rows": [{"method": "ddpm", "task": "coarse", "n_labeled": 20,
+                                    "miou_per_seed": [27.0], "pixel_accuracy_per_seed": [86.0]}]}))
+    (results / "memory.json").write_text(json.dumps({"runs": []}))
+    module = load("recompute_std")
+    record = json.loads(Path(module.main(["--results", str(results), "--out", str(tmp_path / "r.json")])).read_text())
+    by_record = {e["record"]: e for e in record["entries"]}
+    assert set(by_record) == {"weizmann_n5.json", "ccp_x.json"}
+    weizmann = by_record["weizmann_n5.json"]["miou"]
+    assert weizmann["n_seeds"] == 3 and weizmann["sample_std"] == pytest.approx(np.std(scores, ddof=1))
+    assert weizmann["stored_std"] == pytest.approx(np.std(scores))
+    assert by_record["ccp_x.json"]["miou"]["sample_std"] is None
+
+
+def test_checked_in_sample_std_record_is_current(load):
+    """benchmarks/results/recomputed_sample_std.json is what recompute_std computes from the records now."""
+    module = load("recompute_std")
+    stored = json.loads((BENCHMARKS / "results" / f"{module.NAME}.json").read_text())["entries"]
+    assert stored == json.loads(json.dumps(module.recompute()))

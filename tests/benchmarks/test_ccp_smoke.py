@@ -7,6 +7,7 @@ import importlib
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
@@ -30,8 +31,12 @@ def test_ccp_quick(ccp, tmp_path):
     cells = {(r["method"], r["task"], r["n_labeled"]) for r in rows}
     assert cells == {(m, t, n) for m in ("ddpm", "skimage") for t in ("coarse", "fine") for n in (2, 3)}
     n_seeds = len(record["settings"]["seeds"])
+    assert "ddof=1" in record["std"]
     for row in rows:
         assert len(row["miou_per_seed"]) == len(row["pixel_accuracy_per_seed"]) == n_seeds
+        # ± is the sample standard deviation over seeds
+        assert row["miou_std"] == pytest.approx(np.std(row["miou_per_seed"], ddof=1))
+        assert row["pixel_accuracy_std"] == pytest.approx(np.std(row["pixel_accuracy_per_seed"], ddof=1))
         assert all(0 <= v <= 100 for v in row["miou_per_seed"] + row["pixel_accuracy_per_seed"])
         expected = 11 if row["task"] == "coarse" else 59
         assert len(row["per_class_iou"]) == expected

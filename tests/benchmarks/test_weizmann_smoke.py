@@ -3,6 +3,9 @@
 import sys
 from pathlib import Path
 
+import numpy as np
+import pytest
+
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
@@ -18,3 +21,10 @@ def test_weizmann_quick(tmp_path, weizmann_root):
     assert (tmp_path / "w.json").is_file()
     assert {r["method"] for r in payload["rows"]} == {"ddpm", "skimage", "ddpm-large-batch"}
     assert all(0 <= r["miou_mean"] <= 100 for r in payload["rows"])
+    # ± is the sample standard deviation over seeds (None for one seed), and the record says so
+    assert "ddof=1" in payload["miou_std"]
+    for row in payload["rows"]:
+        if len(row["scores"]) == 1:
+            assert row["miou_std"] is None
+        else:
+            assert row["miou_std"] == pytest.approx(np.std(row["scores"], ddof=1))
