@@ -8,9 +8,13 @@ classes, and the classes split by their mean area in the training masks into "sm
 horse) and "large" (the background).
 
 The UNet runs once per (image, step) with all blocks hooked; every cell is a slice of those
-features. Runs in a few minutes on a CPU; writes ``output/block_step_sweep.png``.
+features. Runs in a few minutes on a CPU; writes ``output/block_step_sweep.png`` and the table
+(every cell's mIoU, timings, machine) to ``output/block_step_sweep.json``::
+
+    python examples/plot_block_step_sweep.py [--output DIR] [--record PATH]
 """
 
+import sys
 import time
 from pathlib import Path
 
@@ -22,10 +26,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 from sklearn_ddpm.datasets import load_horses, shrink_pairs  # noqa: E402
 from sklearn_ddpm.studies import block_step_sweep, plot_block_step_heatmap  # noqa: E402
 
-OUTPUT = Path(__file__).resolve().parent / "output"
-OUTPUT.mkdir(exist_ok=True)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _record import figure_arguments, write_record  # noqa: E402
 
-
+args = figure_arguments("block_step_sweep", "block x step sweep of the bundled horse DDPM")
 
 train, test = load_horses(split="train"), load_horses(split="test")
 X_train, y_train = shrink_pairs(train.images, train.masks)
@@ -42,5 +46,16 @@ print(f"best: block {int(best.block)} at step {int(best.step)}, mIoU {100 * best
 print(f"{len(table)} cells in {seconds:.0f} s ({table.attrs['extract_seconds']:.0f} s of feature extraction)")
 
 fig = plot_block_step_heatmap(table, title="Bundled horse DDPM: one block at one step, 10 labelled horses")
-fig.savefig(OUTPUT / "block_step_sweep.png", dpi=120)
+fig.savefig(args.output / "block_step_sweep.png", dpi=120)
 plt.close(fig)
+
+write_record(args.record, "plot_block_step_sweep.py", {
+    "data": {"train": train.names, "test": test.names, "max_side": 256},
+    "settings": {"model": "bundled horse DDPM", "steps": sorted(table.step.unique()), "random_state": 0},
+    "cells": table[["block", "step", "n_features", "miou", "miou_small", "miou_large",
+                    "fit_seconds"]].to_dict("records"),
+    "best_cell_on_test": {"block": int(best.block), "step": int(best.step), "miou": float(best.miou),
+                          "miou_small": float(best.miou_small), "miou_large": float(best.miou_large)},
+    "class_areas": table.attrs["areas"], "small_classes": table.attrs["small"],
+    "seconds": {"total": seconds, "feature_extraction": table.attrs["extract_seconds"]},
+})

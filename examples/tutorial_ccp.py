@@ -36,8 +36,10 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = REPO / ".." / "shared" / "data" / "ccp_clothing"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _record import REPO_ROOT as REPO, shared_data, write_record  # noqa: E402
+
+DATA = shared_data("ccp_clothing")
 
 
 def parse_args(argv=None):
@@ -52,6 +54,8 @@ def parse_args(argv=None):
                    help="DDPM optimizer steps (default: 20000; 10 with --quick)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default: 1, best on a busy machine)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    p.add_argument("--record", type=Path, default=None,
+                   help="JSON record of the run's figures (default: WORK_DIR/tutorial_ccp.json)")
     return p.parse_args(argv)
 
 
@@ -116,6 +120,7 @@ def main(argv=None):
     work.mkdir(parents=True, exist_ok=True)
     quick = args.quick
     timer, results = Timer(), {"quick": quick, "device": args.device, "threads": args.threads}
+    started = time.perf_counter()
     # CPU budget of the pixel classifiers: a pixel cap per image and, with --quick, fewer members.
     # standardize: the blocks' activations differ in scale; standardized, many blocks can be used.
     mlp = {"n_estimators": 3 if quick else 10, "max_pixels_per_image": 1000 if quick else 5000,
@@ -233,8 +238,8 @@ def main(argv=None):
         print(f"   wrote {len(shown)} overlays to {out}")
 
     results["seconds"] = timer.seconds
-    (work / "tutorial_ccp.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
-    print(f"\nresults: {work / 'tutorial_ccp.json'}")
+    results["seconds_total"] = round(time.perf_counter() - started, 1)
+    write_record(args.record or work / "tutorial_ccp.json", "tutorial_ccp.py", results)
 
 
 if __name__ == "__main__":
