@@ -1,7 +1,6 @@
 """The ``sklearn-ddpm train-ddpm`` sub-command."""
 
 import argparse
-from pathlib import Path
 
 from ._presets import PRESETS
 
@@ -33,19 +32,8 @@ class _RenamedToMaxSteps(argparse.Action):
         )
 
 
-def _read_names(list_file):
-    # TODO(issue 15): the shared --image-list reader of datasets/_folders.py once it exists.
-    path = Path(list_file)
-    if not path.is_file():
-        raise FileNotFoundError(f"--image-list file not found: {path}")
-    names = [n for n in (line.split("#", 1)[0].strip() for line in path.read_text().splitlines()) if n]
-    if not names:
-        raise ValueError(f"--image-list {path} names no image.")
-    return names
-
-
 def _handler(args):
-    from ..datasets._folders import list_images
+    from ..datasets._folders import list_images, read_image_list
     from ._export import export_checkpoint
     from ._train import train_ddpm
 
@@ -56,7 +44,7 @@ def _handler(args):
         return 0
     images = args.image_dir
     if args.image_list:
-        images = list_images(args.image_dir, only=_read_names(args.image_list))
+        images = list_images(args.image_dir, only=read_image_list(args.image_list))
     out = train_ddpm(
         images,
         args.out_dir,
