@@ -36,7 +36,7 @@ TARGET_BYTES = 6 * 10**9
 
 def configurations(quick, device, full_width_images=1):
     base = dict(blocks=PAPER_BLOCKS, steps=PAPER_STEPS, n_estimators=10, max_epochs=1, batch_size=1,
-                memory="auto", device=device, split="labeled_pool")
+                memory=None, device=device, split="labeled_pool")
     if quick:
         return [dict(base, base_channels=8, image_size=64, n_images=2, n_estimators=2,
                      max_pixels_per_image=50)]
@@ -55,7 +55,6 @@ def worker(config):
     from sklearn.pipeline import Pipeline
 
     from sklearn_ddpm import DDPMFeatureTransformer, MLPEnsembleClassifier
-    from sklearn_ddpm.features._cache import shared_cache
 
     if config.get("threads"):
         torch.set_num_threads(config["threads"])
@@ -88,7 +87,6 @@ def worker(config):
         feature_bytes=int(compact.nbytes),
         feature_bytes_per_image=int(compact.nbytes // n),
         feature_dtype=str(compact.dtype),
-        cache_bytes=int(shared_cache().nbytes) if config["memory"] == "auto" else 0,
         dense_reference_bytes=int(features.n_features_out_) * height * width * 4 * n,
         training_pixels=int(clf.n_training_pixels_),
         peak_rss=_common.peak_rss_bytes(),

@@ -3,7 +3,9 @@
 from ._blocks import DecoderBlock, decoder_block_modules, format_decoder_blocks, list_decoder_blocks
 from ._factory import adm_unet_config, tiny_unet
 from ._guided_diffusion import convert_guided_diffusion, load_guided_diffusion
-from ._loading import Backbone, bundled_backbone_path, load_backbone, paper_scheduler
+from ._backbone import Backbone
+from ._loading import bundled_backbone_path, load_backbone
+from ._schedule import noise_scheduler
 
 __all__ = [
     "Backbone",
@@ -16,6 +18,6 @@ __all__ = [
     "list_decoder_blocks",
     "load_backbone",
     "load_guided_diffusion",
-    "paper_scheduler",
+    "noise_scheduler",
     "tiny_unet",
 ]

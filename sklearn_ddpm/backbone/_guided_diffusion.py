@@ -18,9 +18,10 @@ Two facts are invisible in the weights and must be right for the numbers to be r
 from pathlib import Path
 
 import torch
-from diffusers import DDPMScheduler, UNet2DModel
+from diffusers import UNet2DModel
 
-from ._loading import Backbone, paper_scheduler
+from ._backbone import Backbone
+from ._schedule import noise_scheduler
 
 # Keys every guided-diffusion UNetModel state dict has, whatever its configuration.
 _REQUIRED_KEYS = (
@@ -584,15 +585,4 @@ def _load_exactly(unet, converted):
 
 
 def _scheduler_from_flags(flags):
-    schedule = flags.get("noise_schedule", "linear")
-    steps = int(flags.get("diffusion_steps", 1000))
-    if schedule == "linear":
-        if steps == 1000:
-            return paper_scheduler()
-        # guided-diffusion scales the 1000-step betas so that any length has the same endpoints.
-        scale = 1000 / steps
-        return DDPMScheduler(num_train_timesteps=steps, beta_schedule="linear",
-                             beta_start=scale * 1e-4, beta_end=scale * 0.02)
-    if schedule == "cosine":
-        return DDPMScheduler(num_train_timesteps=steps, beta_schedule="squaredcos_cap_v2")
-    raise ValueError(f"unknown noise_schedule {schedule!r}; expected 'linear' or 'cosine'.")
+    return noise_scheduler(flags.get("noise_schedule", "linear"), int(flags.get("diffusion_steps", 1000)))

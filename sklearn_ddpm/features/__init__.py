@@ -1,6 +1,6 @@
 """Feature extraction: the transformer, the compact feature container, the activation cache."""
 
-from ._cache import ActivationCache, shared_cache
+from ._cache import ActivationCache
 from ._container import PixelFeatures
 from ._transformer import PAPER_BLOCKS, PAPER_STEPS, DDPMFeatureTransformer, auto_blocks
 
@@ -11,5 +11,4 @@ __all__ = [
     "DDPMFeatureTransformer",
     "PixelFeatures",
     "auto_blocks",
-    "shared_cache",
 ]

@@ -13,15 +13,12 @@ from pathlib import Path
 
 from safetensors.torch import load_file, save_file
 
-_DEFAULT_MAX_BYTES = int(os.environ.get("SKLEARN_DDPM_CACHE_BYTES", 2**30))
-
-
 class ActivationCache:
     """LRU cache of activation tensors.
 
     Parameters
     ----------
-    max_bytes : int, default=1 GiB
+    max_bytes : int, default=2**30 (1 GiB)
         Bound on the in-memory part; least recently used entries are evicted beyond it.
     directory : str or path-like, default=None
         Also keep entries on disk (safetensors files) so other processes and later sessions reuse
@@ -39,7 +36,7 @@ class ActivationCache:
     tensor([1., 1., 1.])
     """
 
-    def __init__(self, max_bytes=_DEFAULT_MAX_BYTES, directory=None, max_disk_bytes=20 * 2**30):
+    def __init__(self, max_bytes=2**30, directory=None, max_disk_bytes=20 * 2**30):
         self.max_bytes = int(max_bytes)
         self.directory = Path(directory) if directory is not None else None
         self.max_disk_bytes = int(max_disk_bytes)
@@ -138,25 +135,18 @@ class ActivationCache:
             path.unlink(missing_ok=True)
 
 
-_shared_cache = None
-
-
-def shared_cache():
-    """The process-wide in-memory cache used by transformers with ``memory="auto"``."""
-    global _shared_cache
-    if _shared_cache is None:
-        _shared_cache = ActivationCache()
-    return _shared_cache
-
-
 def resolve_cache(memory):
-    """Turn a transformer's ``memory`` parameter into an :class:`ActivationCache` or None."""
-    if memory is None:
-        return None
-    if isinstance(memory, ActivationCache):
+    """Turn a transformer's ``memory`` parameter into an :class:`ActivationCache` or None.
+
+    As scikit-learn's ``memory`` parameters: None, a directory, or a ``joblib.Memory`` (its
+    location; one without a location caches nothing); and an :class:`ActivationCache` object,
+    which keeps activations in memory.
+    """
+    if memory is None or isinstance(memory, ActivationCache):
         return memory
-    if isinstance(memory, str) and memory == "auto":
-        return shared_cache()
     if isinstance(memory, (str, os.PathLike)):
         return ActivationCache(directory=memory)
-    raise TypeError(f"memory must be 'auto', None, a directory or an ActivationCache, got {memory!r}.")
+    location = getattr(memory, "location", None)
+    if hasattr(memory, "cache"):  # joblib.Memory
+        return ActivationCache(directory=location) if location is not None else None
+    raise TypeError(f"memory must be None, a directory, a joblib.Memory or an ActivationCache, got {memory!r}.")

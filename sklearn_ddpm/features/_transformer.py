@@ -8,16 +8,17 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
-from ..backbone import Backbone, decoder_block_modules, load_backbone
+from ..backbone import Backbone, load_backbone
 from ..utils import check_images, resolve_device
 from ..utils._persistence import VersionedPickleMixin
 from ..utils._validation import check_int_tuple
 from ._cache import ActivationCache, resolve_cache
 from ._container import PixelFeatures
-from ._extraction import block_activations, noise_for, resize_images, to_model_input
+from ._extraction import noise_for, resize_images, to_model_input
 
 PAPER_BLOCKS = (5, 6, 7, 8, 12)
 PAPER_STEPS = (50, 150, 250)
@@ -31,7 +32,9 @@ def auto_blocks(n_blocks):
     return tuple(sorted({min(n_blocks - 1, round(b * n_blocks / 18)) for b in PAPER_BLOCKS}))
 
 
-class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimator):
+# auto_wrap_output_keys=None: the output is per-pixel feature maps, not a table, so scikit-learn's
+# set_output(transform="pandas"/"polars") does not apply; it is refused instead of failing later.
+class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
     """Pixel features from the decoder of a denoising diffusion model (Baranchuk et al., 2022).
 
     For every image: resize to the model's resolution, scale to [-1, 1], noise it with
@@ -69,21 +72,28 @@ class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimat
         when sizes differ).
     feature_dtype : {"float16", "float32"}, default="float16"
         Storage type of compact features.
-    batch_size : int, default=24
-        UNet inputs per forward pass, each one (image, timestep) pair: 24 is 8 images at the
-        paper's 3 steps. Lower it to bound the memory of the forward pass.
+    batch_size : int, default=8
+        Images per UNet forward pass (one pass per timestep of ``steps`` and batch of images).
+        Lower it to bound the memory of the forward pass. Every pass of a call holds
+        ``min(batch_size, n_images)`` images, the last one padded, because PyTorch's results
+        depend, in the last float32 bits, on the size of the batch: so an image's features never
+        depend on which other images share its pass, or on what was cached.
     device : str, default="cpu"
         "cpu" or "cuda" (or "cuda:N").
     autocast_dtype : {None, "bfloat16", "float16"}, default=None
         Mixed precision for the UNet on CUDA (ignored on the CPU).
     compile : bool, default=False
         Run the UNet through ``torch.compile`` (worth it for many images on a GPU).
-    memory : "auto", None, str or ActivationCache, default="auto"
-        Activation cache: "auto" is a process-wide in-memory LRU cache (1 GiB, set
-        ``SKLEARN_DDPM_CACHE_BYTES`` to change it); a directory also caches on disk; None
-        disables caching.
-    random_state : int, default=0
-        Seed of the noise.
+    memory : None, str, path-like, joblib.Memory or ActivationCache, default=None
+        Cache of UNet activations, as scikit-learn's ``memory`` parameters: None caches nothing;
+        a directory (or a ``joblib.Memory``, whose location is used) caches on disk; an
+        :class:`ActivationCache` caches in memory (and optionally on disk). A grid search over
+        ``blocks``, ``steps`` or the classifier's parameters reuses what earlier candidates and
+        folds computed; cached features are bitwise equal to computed ones. Clones share an
+        ``ActivationCache`` object; worker processes of ``n_jobs > 1`` share only a directory.
+    random_state : int, RandomState instance or None, default=0
+        Seed of the noise. An int fixes it; a ``RandomState`` or None draws the seed once, at
+        ``fit``.
     progress : bool, default=False
         Show a progress bar over images.
 
@@ -123,7 +133,7 @@ class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimat
         "device": [str, torch.device],
         "autocast_dtype": [None, StrOptions({"bfloat16", "float16"})],
         "compile": ["boolean"],
-        "memory": [None, str, os.PathLike, ActivationCache],
+        "memory": [None, str, os.PathLike, HasMethods(["cache"]), ActivationCache],
         "random_state": ["random_state"],
         "progress": ["boolean"],
     }
@@ -140,11 +150,11 @@ class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimat
         n_noise_samples=1,
         output="compact",
         feature_dtype="float16",
-        batch_size=24,
+        batch_size=8,
         device="cpu",
         autocast_dtype=None,
         compile=False,
-        memory="auto",
+        memory=None,
         random_state=0,
         progress=False,
     ):
@@ -180,8 +190,9 @@ class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimat
         """
         self._validate_params()
         resolve_device(self.device, fitting=True)
+        resolve_cache(self.memory)  # a bad directory fails here, not at the first transform
         self.backbone_ = load_backbone(self.model, self.scheduler)
-        n_blocks = len(decoder_block_modules(self.backbone_.unet))
+        n_blocks = self.backbone_.n_decoder_blocks
         blocks = auto_blocks(n_blocks) if isinstance(self.blocks, str) else check_int_tuple(self.blocks, "blocks")
         bad = [b for b in blocks if not 0 <= b < n_blocks]
         if bad:
@@ -203,16 +214,16 @@ class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimat
             self.image_size_ = (
                 (int(size), int(size)) if isinstance(size, numbers.Integral) else tuple(int(s) for s in size)
             )
-        factor = 2 ** (len(self.backbone_.unet.config.block_out_channels) - 1)
+        factor = self.backbone_.size_multiple
         if any(s % factor for s in self.image_size_):
             raise ValueError(f"image_size {self.image_size_} must be divisible by {factor} for this UNet.")
         self.noise_seed_ = (
             int(self.random_state)
             if isinstance(self.random_state, numbers.Integral)
-            else int(np.random.default_rng().integers(2**31))
+            else int(check_random_state(self.random_state).randint(2**31))
         )
         self.layer_names_ = [(t, b) for t in self.steps_ for b in self.blocks_]
-        channels = {b.index: b.channels for b in _block_channels(self.backbone_, self.image_size_)}
+        channels = self._block_channels()
         self.n_features_out_ = len(self.steps_) * sum(channels[b] for b in self.blocks_)
         return self
 
@@ -239,70 +250,78 @@ class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimat
     def get_feature_names_out(self, input_features=None):
         """Names ``t{step}_b{block}_c{channel}`` of the feature columns."""
         check_is_fitted(self, "backbone_")
-        channels = {b.index: b.channels for b in _block_channels(self.backbone_, self.image_size_)}
+        channels = self._block_channels()
         return np.asarray([f"t{t}_b{b}_c{c}" for t, b in self.layer_names_ for c in range(channels[b])], dtype=object)
+
+    def _block_channels(self):
+        return {b.index: b.channels for b in self.backbone_.decoder_blocks(self.image_size_)}
 
     def _compact_features(self, images):
         device = resolve_device(self.device, fitting=False)
         backbone = self.backbone_
-        unet = backbone.unet.to(device)
-        runner = _compiled(unet) if self.compile else unet
         cache = resolve_cache(self.memory)
         dtype = torch.float16 if self.feature_dtype == "float16" else torch.float32
         autocast = getattr(torch, self.autocast_dtype) if (self.autocast_dtype and device.type == "cuda") else None
         resized = resize_images(images, self.image_size_)
         per_step = self.noise == "per_step"
-        noise_key = (self.noise, self.noise_seed_, self.n_noise_samples, str(autocast), self.feature_dtype)
+        # Every forward pass runs `rows` images at one timestep, whatever is cached: a row's
+        # activations depend on the size of its pass (and the device and threads), not on its
+        # neighbours (see Backbone.decoder_activations), so cached features are computed ones.
+        rows = min(self.batch_size, len(images))
+        threads = torch.get_num_threads() if device.type == "cpu" else None
+        computed_by = (rows, device.type, threads, str(autocast))
+        noise_key = (self.noise, self.noise_seed_, self.n_noise_samples, self.feature_dtype)
         keys = [
-            (backbone.fingerprint, hashlib.sha1(image.tobytes()).hexdigest(), self.image_size_, noise_key)
+            (backbone.fingerprint, hashlib.sha1(image.tobytes()).hexdigest(), self.image_size_, noise_key, computed_by)
             for image in resized
         ]
 
         # The output maps are allocated once; cache entries are views into them, not copies.
-        blocks = {b.index: b for b in _block_channels(backbone, self.image_size_)}
+        blocks = {b.index: b for b in backbone.decoder_blocks(self.image_size_)}
         maps = {
             (t, b): torch.empty((len(images), *blocks[b].resolution, blocks[b].channels), dtype=dtype)
             for t, b in self.layer_names_
         }
-        todo = []  # (image index, step) pairs whose activations are not all cached
+        todo = {t: [] for t in self.steps_}  # images whose activations at t are not all cached
         for i, key in enumerate(keys):
             for t in self.steps_:
-                missing = False
-                for b in self.blocks_:
-                    hit = cache.get(key + (t, b)) if cache is not None else None
-                    if hit is None:
-                        missing = True
-                    else:
-                        maps[(t, b)][i].copy_(hit)
-                if missing:
-                    todo.append((i, t))
+                hits = [cache.get(key + (t, b)) if cache is not None else None for b in self.blocks_]
+                if any(hit is None for hit in hits):
+                    todo[t].append(i)
+                    continue
+                for b, hit in zip(self.blocks_, hits):
+                    maps[(t, b)][i].copy_(hit)
 
-        rows = self.batch_size
         shape = (3, *self.image_size_)
-        bar = tqdm(total=len(todo), desc="DDPM features", unit="img·step", disable=not self.progress or not todo)
-        for start in range(0, len(todo), rows):
-            pairs = todo[start : start + rows]
-            x0 = to_model_input(resized[[i for i, _ in pairs]])
-            t_batch = torch.tensor([t for _, t in pairs])
-            sums = {}
-            for draw in range(self.n_noise_samples):
-                eps = torch.stack([noise_for(self.noise_seed_, draw, t, shape, per_step) for _, t in pairs])
-                x_t = backbone.scheduler.add_noise(x0, eps, t_batch)
-                acts = block_activations(unet, x_t.to(device), t_batch.to(device), self.blocks_, autocast, runner)
-                for b, act in acts.items():
-                    act = act.float()
-                    sums[b] = act if b not in sums else sums[b] + act
-            host = {
-                b: _to_host((total / self.n_noise_samples).permute(0, 2, 3, 1).to(dtype)) for b, total in sums.items()
-            }
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)  # the pinned host copies were asynchronous
-            for b, batch in host.items():
-                for row, (i, t) in enumerate(pairs):
-                    maps[(t, b)][i].copy_(batch[row])
-                    if cache is not None:
-                        cache.put(keys[i] + (t, b), maps[(t, b)][i])
-            bar.update(len(pairs))
+        bar = tqdm(total=sum(map(len, todo.values())), desc="DDPM features", unit="img·step",
+                   disable=not self.progress or not any(todo.values()))
+        for t, indices in todo.items():
+            t_batch = torch.full((rows,), t)
+            for start in range(0, len(indices), rows):
+                chunk = indices[start : start + rows]
+                x0 = to_model_input(resized[chunk + [chunk[-1]] * (rows - len(chunk))])
+                sums = {}
+                for draw in range(self.n_noise_samples):
+                    eps = noise_for(self.noise_seed_, draw, t, shape, per_step).expand(rows, *shape)
+                    x_t = backbone.scheduler.add_noise(x0, eps, t_batch)
+                    acts = backbone.decoder_activations(
+                        x_t, t_batch, self.blocks_, device=device, autocast_dtype=autocast, compile=self.compile
+                    )
+                    for b, act in acts.items():
+                        act = act[: len(chunk)].float()
+                        sums[b] = act if b not in sums else sums[b] + act
+                host = {
+                    b: _to_host((total / self.n_noise_samples).permute(0, 2, 3, 1).to(dtype))
+                    for b, total in sums.items()
+                }
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)  # the pinned host copies were asynchronous
+                for b, batch in host.items():
+                    for row, i in enumerate(chunk):
+                        maps[(t, b)][i].copy_(batch[row])
+                        if cache is not None:
+                            cache.put(keys[i] + (t, b), maps[(t, b)][i])
+                bar.update(len(chunk))
         bar.close()
         maps = [maps[name] for name in self.layer_names_]
         return PixelFeatures(maps, self.layer_names_, [image.shape[:2] for image in images])
@@ -334,20 +353,3 @@ def _to_host(tensor):
         return tensor.contiguous()
     host = torch.empty(tensor.shape, dtype=tensor.dtype, pin_memory=True)
     return host.copy_(tensor, non_blocking=True)
-
-
-def _compiled(unet):
-    compiled = unet.__dict__.get("_sklearn_ddpm_compiled")
-    if compiled is None:
-        compiled = torch.compile(unet)
-        unet.__dict__["_sklearn_ddpm_compiled"] = compiled
-    return compiled
-
-
-def _block_channels(backbone, image_size):
-    from ..backbone import list_decoder_blocks
-
-    cache = backbone.__dict__.setdefault("_block_listing", {})
-    if image_size not in cache:
-        cache[image_size] = list_decoder_blocks(backbone.unet, image_size)
-    return cache[image_size]

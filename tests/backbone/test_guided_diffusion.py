@@ -19,7 +19,7 @@ from sklearn_ddpm.backbone import (
     decoder_block_modules,
     load_backbone,
     load_guided_diffusion,
-    paper_scheduler,
+    noise_scheduler,
     tiny_unet,
 )
 
@@ -173,7 +173,7 @@ def test_paper_adm256_layout_full_size_matches_parameter_for_parameter():
 
 def test_noise_schedules_match_guided_diffusion():
     linear = gaussian_diffusion.get_named_beta_schedule("linear", 1000)
-    torch.testing.assert_close(paper_scheduler().betas.double(), torch.from_numpy(linear), rtol=1e-6, atol=1e-9)
+    torch.testing.assert_close(noise_scheduler().betas.double(), torch.from_numpy(linear), rtol=1e-6, atol=1e-9)
     state_dict = _reference(MODELS["adm256-legacy"][0]).state_dict()
     for schedule, steps in (("cosine", 1000), ("linear", 250)):
         backbone = convert_guided_diffusion(state_dict, num_head_channels=16, noise_schedule=schedule,

@@ -13,7 +13,7 @@ import torch
 from diffusers import DDIMScheduler, DDPMPipeline, DDPMScheduler
 from sklearn.base import clone
 
-from sklearn_ddpm.backbone import Backbone, load_backbone, paper_scheduler, tiny_unet
+from sklearn_ddpm.backbone import Backbone, load_backbone, noise_scheduler, tiny_unet
 
 
 def _same_weights(a, b):
@@ -70,7 +70,7 @@ def test_pipeline_folder_takes_the_checkpoints_schedule(tmp_path, unet, cosine_s
     assert backbone.scheduler.config.beta_schedule == "squaredcos_cap_v2"
     torch.testing.assert_close(backbone.scheduler.alphas_cumprod, cosine_scheduler.alphas_cumprod)
     # An explicit scheduler wins over the folder's.
-    assert load_backbone(tmp_path, scheduler=paper_scheduler()).scheduler.config.num_train_timesteps == 1000
+    assert load_backbone(tmp_path, scheduler=noise_scheduler()).scheduler.config.num_train_timesteps == 1000
 
 
 def test_pipeline_folder_keeps_the_scheduler_class(tmp_path, unet):

@@ -5,9 +5,8 @@ import pytest
 import torch
 
 from sklearn_ddpm import DDPMFeatureTransformer
-from sklearn_ddpm.backbone import load_backbone, tiny_unet
+from sklearn_ddpm.backbone import Backbone, load_backbone, tiny_unet
 from sklearn_ddpm.features import ActivationCache
-from sklearn_ddpm.features._extraction import block_activations
 
 BLOCKS = (3, 6)
 STEPS = (50, 250)
@@ -28,11 +27,11 @@ def _features(model, images, device="cpu", autocast_dtype=None, memory=None):
 def test_bf16_autocast_would_change_cpu_activations():
     # Guards the next test: if CPU autocast left the tiny UNet's activations unchanged, "ignored on
     # CPU" could not be told apart from "applied".
-    unet = tiny_unet()
+    backbone = Backbone(tiny_unet())
     x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     t = torch.tensor([50, 250])
-    fp32 = block_activations(unet, x, t, BLOCKS)
-    bf16 = block_activations(unet, x, t, BLOCKS, autocast_dtype=torch.bfloat16)
+    fp32 = backbone.decoder_activations(x, t, BLOCKS)
+    bf16 = backbone.decoder_activations(x, t, BLOCKS, autocast_dtype=torch.bfloat16)
     assert any(not torch.equal(fp32[b].float(), bf16[b].float()) for b in BLOCKS)
 
 

@@ -1,0 +1,268 @@
+"""``Backbone``: the noise-prediction UNet with its noise schedule, and the one owner of both.
+
+Estimators share a backbone (``clone`` and ``deepcopy`` return it, so a grid search does not copy
+the network for every candidate); that is safe because nothing outside this class touches the
+network: reading decoder blocks, running on a device and compiling are its methods, and none of
+them changes ``unet``. Device copies and compiled wrappers live in the backbone's own caches.
+"""
+
+import contextlib
+import copy
+import hashlib
+import json
+import threading
+from pathlib import Path
+
+import torch
+from diffusers import DDPMPipeline, UNet2DModel
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
+
+from ._blocks import decoder_block_modules, list_decoder_blocks
+from ._schedule import noise_scheduler
+
+
+class _StopForward(Exception):
+    """Raised by a hook once the deepest wanted block ran: the rest of the UNet is not needed."""
+
+
+class Backbone:
+    """A diffusers ``UNet2DModel`` with its noise schedule.
+
+    Parameters
+    ----------
+    unet : diffusers.UNet2DModel
+        The noise-prediction network. It is put in eval mode and never modified afterwards.
+    scheduler : diffusers scheduler, default=None
+        Provides ``add_noise`` and ``num_train_timesteps``; the paper's linear 1000-step schedule
+        (:func:`noise_scheduler`) when None.
+    source : str, default=None
+        Where the model came from, for messages and reports.
+
+    Notes
+    -----
+    Pickling stores the weights as safetensors on the CPU, so a backbone used on a GPU unpickles
+    anywhere. Running on another device than the UNet's works on a copy of the network kept by
+    the backbone; the UNet itself stays where it is, so pipelines that share a backbone never
+    move it under each other. Forward passes that capture activations hold a lock: two threads
+    that share a backbone take turns rather than see each other's hooks.
+
+    Examples
+    --------
+    >>> from sklearn_ddpm.backbone import Backbone, tiny_unet
+    >>> backbone = Backbone(tiny_unet())
+    >>> backbone.image_size
+    (32, 32)
+    >>> backbone.n_decoder_blocks
+    12
+    """
+
+    def __init__(self, unet, scheduler=None, source=None):
+        if not isinstance(unet, UNet2DModel):
+            raise TypeError(f"Backbone expects a diffusers UNet2DModel, got {type(unet).__name__}.")
+        self.unet = unet.eval()
+        self.scheduler = scheduler if scheduler is not None else noise_scheduler()
+        self.source = source
+        self._fingerprint = None
+        self._lock = threading.RLock()
+        self._models = {}  # (device, compile) -> the network that runs there
+        self._block_listings = {}  # image size -> list of DecoderBlock
+
+    def __sklearn_clone__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        # Nothing changes a backbone after construction; copies would only multiply its memory.
+        return self
+
+    def __repr__(self):
+        n_params = sum(p.numel() for p in self.unet.parameters())
+        return f"Backbone(source={self.source!r}, image_size={self.image_size}, params={n_params:,})"
+
+    # -- what the model is -------------------------------------------------------------------------
+    @property
+    def image_size(self):
+        """The model's native input resolution ``(height, width)``."""
+        size = self.unet.config.sample_size
+        return (size, size) if isinstance(size, int) else tuple(size)
+
+    @property
+    def size_multiple(self):
+        """Input sizes must be multiples of this: the UNet halves the resolution at each level but the last."""
+        return 2 ** (len(self.unet.config.block_out_channels) - 1)
+
+    @property
+    def n_decoder_blocks(self):
+        """How many decoder blocks the paper's numbering gives this UNet (ADM-256: 18)."""
+        return len(decoder_block_modules(self.unet))
+
+    def decoder_blocks(self, image_size=None):
+        """:func:`list_decoder_blocks` for this UNet at ``image_size`` (default: native), cached."""
+        size = self.image_size if image_size is None else tuple(int(s) for s in image_size)
+        with self._lock:
+            if size not in self._block_listings:
+                self._block_listings[size] = list_decoder_blocks(self.unet, size)
+            return self._block_listings[size]
+
+    @property
+    def fingerprint(self):
+        """A hash of the configuration and weights; activation caches key on it."""
+        if self._fingerprint is None:
+            digest = hashlib.sha1(json.dumps(plain_config(self.unet), sort_keys=True).encode())
+            for name, tensor in sorted(self.unet.state_dict().items()):
+                digest.update(name.encode())
+                digest.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+            digest.update(json.dumps(plain_config(self.scheduler), sort_keys=True).encode())
+            self._fingerprint = digest.hexdigest()
+        return self._fingerprint
+
+    # -- running it --------------------------------------------------------------------------------
+    def decoder_activations(self, x, timesteps, blocks, *, device="cpu", autocast_dtype=None, compile=False):
+        """Activations of decoder ``blocks`` for noised inputs ``x`` at ``timesteps``.
+
+        A row's activations do not depend on the other rows of the batch, only on the batch's
+        size (and the device and thread count): GroupNorm inputs are made contiguous, because
+        PyTorch's channels-last GroupNorm on the CPU splits its reductions by position in the
+        batch. This is what lets cached activations equal freshly computed ones.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (B, C, H, W)
+        timesteps : torch.Tensor of shape (B,)
+        blocks : iterable of int
+            Paper block numbers (see :func:`list_decoder_blocks`).
+        device : str or torch.device, default="cpu"
+        autocast_dtype : torch.dtype, default=None
+            Mixed precision for the forward pass.
+        compile : bool, default=False
+            Run a ``torch.compile``-d network (kept by the backbone, one per device).
+
+        Returns
+        -------
+        dict of int to torch.Tensor of shape (B, C_b, h_b, w_b), on ``device``
+        """
+        device = torch.device(device)
+        blocks = set(int(b) for b in blocks)
+        with self._lock:
+            model, runner = self._model_on(device, compile)
+            taps = decoder_block_modules(model)
+            last = max(blocks)
+            captured = {}
+
+            def capture(k):
+                def hook(module, args, output):
+                    captured[k] = output[0] if isinstance(output, (tuple, list)) else output
+                    if k == last:
+                        raise _StopForward
+
+                return hook
+
+            handles = [taps[k][1].register_forward_hook(capture(k)) for k in blocks]
+            handles += [m.register_forward_pre_hook(_contiguous_input) for m in model.modules()
+                        if isinstance(m, torch.nn.GroupNorm)]
+            autocast = (torch.autocast(device_type=device.type, dtype=autocast_dtype)
+                        if autocast_dtype is not None else contextlib.nullcontext())
+            try:
+                with torch.inference_mode(), autocast:
+                    runner(x.to(device), timesteps.to(device))
+            except _StopForward:
+                pass
+            finally:
+                for handle in handles:
+                    handle.remove()
+        return captured
+
+    def _model_on(self, device, compile):
+        """``(network, callable)`` on ``device``: the UNet itself where it lives, else a kept copy."""
+        key = (str(device), bool(compile))
+        if key not in self._models:
+            home = next(self.unet.parameters()).device
+            model = self.unet if _same_device(home, device) else copy.deepcopy(self.unet).to(device)
+            self._models[key] = (model, torch.compile(model) if compile else model)
+        return self._models[key]
+
+    # -- saving and loading ----------------------------------------------------------------------
+    def save_pretrained(self, path):
+        """Write a ``DDPMPipeline`` folder (``model_index.json``, ``unet/``, ``scheduler/``).
+
+        :meth:`from_pretrained` and :func:`load_backbone` read it back; so does
+        ``diffusers.DDPMPipeline.from_pretrained``.
+        """
+        DDPMPipeline(unet=self.unet, scheduler=self.scheduler).save_pretrained(str(path), safe_serialization=True)
+
+    @classmethod
+    def from_pretrained(cls, path, scheduler=None, source=None):
+        """Read a ``DDPMPipeline`` folder written by :meth:`save_pretrained` (or diffusers).
+
+        Parameters
+        ----------
+        path : str or path-like
+            Folder with ``model_index.json``, ``unet/`` and ``scheduler/``.
+        scheduler : diffusers scheduler, default=None
+            Replaces the folder's scheduler.
+        source : str, default=None
+            Defaults to ``str(path)``.
+        """
+        from diffusers.utils import logging as diffusers_logging
+
+        # A bar for loading two small components is noise; it is diffusers' global switch, so restore it.
+        bar_was_on = diffusers_logging.is_progress_bar_enabled()
+        diffusers_logging.disable_progress_bar()
+        try:
+            # low_cpu_mem_usage=False: the default needs `accelerate` and warns on every load without it
+            pipeline = DDPMPipeline.from_pretrained(str(path), dtype=torch.float32, low_cpu_mem_usage=False)
+        finally:
+            if bar_was_on:
+                diffusers_logging.enable_progress_bar()
+        return cls(pipeline.unet, scheduler if scheduler is not None else pipeline.scheduler,
+                   source=str(path) if source is None else source)
+
+    def __getstate__(self):
+        state_dict = {k: v.detach().to("cpu").contiguous() for k, v in self.unet.state_dict().items()}
+        return {
+            "unet_config": plain_config(self.unet),
+            "unet_weights": save_safetensors(state_dict),
+            "scheduler_class": type(self.scheduler).__name__,
+            "scheduler_config": plain_config(self.scheduler),
+            "source": self.source,
+            "fingerprint": self._fingerprint,
+        }
+
+    def __setstate__(self, state):
+        import diffusers
+
+        unet = UNet2DModel.from_config(state["unet_config"])
+        unet.load_state_dict(load_safetensors(state["unet_weights"]))
+        scheduler_class = getattr(diffusers, state["scheduler_class"])
+        self.__init__(unet.eval(), scheduler_class.from_config(state["scheduler_config"]), state["source"])
+        self._fingerprint = state["fingerprint"]
+
+
+def _contiguous_input(module, args):
+    return (args[0].contiguous(),) + tuple(args[1:])
+
+
+def _same_device(a, b):
+    a, b = torch.device(a), torch.device(b)
+    if a.type != b.type:
+        return False
+    # "cuda" means the current CUDA device.
+    index = lambda d: d.index if d.index is not None else (torch.cuda.current_device() if d.type == "cuda" else 0)  # noqa: E731
+    return index(a) == index(b)
+
+
+def plain_config(configurable):
+    """A model's or scheduler's config as plain JSON values, without diffusers' bookkeeping keys.
+
+    Bookkeeping keys (class name and diffusers version, added by save_pretrained; where the model
+    was loaded from; which values were defaulted) say nothing about what the model computes: the
+    same weights must fingerprint the same whether built in memory, loaded from a copied folder
+    or unpickled. ``_name_or_path`` is also a Path after loading a local folder, which json
+    cannot write.
+    """
+    config = {k: v for k, v in dict(configurable.config).items() if not k.startswith("_")}
+    return json.loads(json.dumps(config, default=_jsonable))
+
+
+def _jsonable(value):
+    return str(value) if isinstance(value, Path) else list(value)
