@@ -125,7 +125,7 @@ def run(device, base, size, n_images, batch):
     if cuda:
         variants.append(("ours", "fp32", None))
     for method, precision, autocast in variants:
-        transformer = DDPMFeatureTransformer(backbone, blocks=BLOCKS, steps=STEPS, batch_size=batch * len(STEPS), memory=None,
+        transformer = DDPMFeatureTransformer(backbone, blocks=BLOCKS, steps=STEPS, batch_size=batch, memory=None,
                                              device=device, autocast_dtype=autocast).fit(images)
         if cuda:
             transformer.transform(images[:batch])
