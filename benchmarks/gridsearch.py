@@ -7,11 +7,13 @@ image-steps run through the UNet), next to the cache's hits and misses.
 
 Configurations, same run, same data and model:
 
-- ``memory=None``: no cache;
-- ``memory="auto"``: the process-wide in-memory cache (cleared first);
-- ``memory=ActivationCache()``: a cache object passed as the parameter. ``GridSearchCV`` clones the
-  pipeline, and a clone holds a fresh, empty copy of the object — this row shows whether reuse
-  survives cloning.
+- ``memory=None``: no cache (the default);
+- ``memory=ActivationCache()``: an in-memory cache object passed as the parameter; every clone
+  ``GridSearchCV`` makes shares it;
+- ``memory=<directory>``: the on-disk cache (a fresh temporary folder).
+
+The cached runs must give the very scores of the uncached one (``scores_identical``): every
+forward pass of a call has the same size, so a cached activation is the one the UNet would give.
 
 Examples
 --------
@@ -47,10 +49,8 @@ def run_grid(unet, images, masks, memory, blocks_grid, steps_grid, classifier_pa
     from sklearn_ddpm import DDPMFeatureTransformer, MLPEnsembleClassifier
     from sklearn_ddpm.backbone import load_backbone
 
-    # One Backbone shared by every clone of the pipeline, so all candidates run the very UNet the
-    # counter watches (clone deep-copies parameters; the hook would not follow a copy).
+    # Clones share the Backbone, so all candidates run the very UNet the counter watches.
     backbone = load_backbone(unet)
-    backbone.__deepcopy__ = lambda memo: backbone
     counter = ForwardCounter(backbone.unet)
     pipe = Pipeline([
         ("features", DDPMFeatureTransformer(backbone, memory=memory, device=device, batch_size=4)),
@@ -72,8 +72,9 @@ def main(argv=None):
     device, skipped = _common.benchmark_device(NAME, args)
     if skipped:
         return skipped
+    import tempfile
+
     from sklearn_ddpm.features import ActivationCache
-    from sklearn_ddpm.features._cache import shared_cache
 
     if args.quick:
         base, model_size, n_images, image_size = 8, 32, 4, 48
@@ -89,12 +90,11 @@ def main(argv=None):
         unet = _common.adm256_unet(base, image_size=model_size).to(device)
         model = {**_common.describe_model(unet), "data": source}
         scores = {}
-        for label, memory in [("none", None), ("auto", "auto"), ("ActivationCache()", ActivationCache())]:
-            cache = shared_cache() if memory == "auto" else memory
-            if cache is not None:
-                cache.clear()
-                cache.hits = cache.misses = 0
-            search, seconds, counter = run_grid(unet, images, masks, memory, blocks_grid, steps_grid, classifier,
+        directory = tempfile.TemporaryDirectory(prefix="sklearn-ddpm-cache-")
+        # The directory is passed as an ActivationCache over it, so its hits can be counted.
+        for label, cache in [("none", None), ("ActivationCache()", ActivationCache()),
+                             ("directory", ActivationCache(max_bytes=0, directory=directory.name))]:
+            search, seconds, counter = run_grid(unet, images, masks, cache, blocks_grid, steps_grid, classifier,
                                                 device)
             scores[label] = search.cv_results_["mean_test_score"].tolist()
             rows.append({"memory": label, "seconds": seconds, "forwards": counter.calls,
@@ -105,9 +105,8 @@ def main(argv=None):
                          "best_mIoU": float(max(scores[label]))})
     for row in rows:
         row["speedup_vs_none"] = rows[0]["seconds"] / row["seconds"]
+        directory.cleanup()
     same = all(scores[k] == scores["none"] for k in scores)
-    # Features of an image can differ in the last fp16 bit with the batch it was computed in (CPU
-    # convolution algorithms depend on batch size), and cached runs batch differently.
     differences = {k: max(abs(a - b) for a, b in zip(v, scores["none"])) for k, v in scores.items()}
     _common.print_table(rows, ["memory", "seconds", "speedup_vs_none", "forwards", "forward_rows", "cache_hits",
                                "cache_misses", "best_mIoU"],
