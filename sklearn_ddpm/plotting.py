@@ -179,7 +179,10 @@ def _legend(width, classes, class_names, palette):
     palette = label_palette() if palette is None else np.asarray(palette, dtype=np.uint8).reshape(-1, 3)
     font = ImageFont.load_default()
     row_height, swatch, pad = 16, 12, 4
-    entries = [(k, class_names[k] if 0 <= k < len(class_names) else f"class {k}") for k in classes]
+    from .datasets._folders import default_class_names
+
+    names = default_class_names(max(classes, default=-1) + 1, class_names)
+    entries = [(k, names[k]) for k in classes]
     # Lay the entries out left to right, wrapping to a new row when the picture is too narrow.
     rows, row, x = [], [], pad
     for k, name in entries:

@@ -57,8 +57,8 @@ def make_segmenter(
     image_size : int, (int, int) or None, default=None
         Model input size; None uses the model's.
     batch_size : int
-        Images per UNet forward pass; each image runs at every timestep of ``steps``, so a pass
-        holds ``batch_size * len(steps)`` inputs. The default is the transformer's.
+        Images per UNet forward pass (one pass per timestep of ``steps``); the default is the
+        transformer's.
     n_estimators : int, default=10
         MLPs in the ensemble.
     max_epochs : int, default=100
