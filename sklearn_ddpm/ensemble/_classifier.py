@@ -22,7 +22,24 @@ from ._pixels import PixelTable, select_training_pixels
 from ._voting import js_uncertainty, majority_vote, uncertainty_score
 
 #: prefixes of extra keyword arguments passed on to the skorch net, as skorch routes them
-ROUTED_PREFIXES = ("module__", "optimizer__", "iterator_train__", "callbacks__")
+ROUTED_PREFIXES = ("module__", "optimizer__", "criterion__", "iterator_train__", "callbacks__")
+
+#: routed parameters the estimator sets itself, each with the estimator parameter (quoted) or the
+#: fact that decides it; routing one too would reach skorch twice ("got multiple values")
+OWNED_ROUTES = {
+    "module__n_members": "'n_estimators'",
+    "module__in_features": "the features of X",
+    "module__n_classes": "'n_classes' (or the labels in y)",
+    "module__hidden": "'hidden_layer_sizes'",
+    "module__seeds": "'random_state'",
+    "optimizer__lr": "'lr'",
+    "criterion__weight": "'class_weight'",
+    "criterion__reduction": "the per-member losses of the reference early stopping (it must be 'none')",
+    "iterator_train__batch_size": "'batch_size'",
+    "iterator_train__shuffle": "'random_state' (every member draws its own pixel order)",
+    "iterator_train__collate_fn": "the pixel dataset, which serves whole batches",
+    "callbacks__reference_early_stopping__patience": "'patience'",
+}
 
 
 class MLPEnsembleClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator):
@@ -89,8 +106,12 @@ class MLPEnsembleClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
     verbose : int, default=0
         1 prints skorch's epoch log and a progress bar.
     **kwargs
-        ``module__*``, ``optimizer__*``, ``iterator_train__*`` and ``callbacks__*`` are routed to the
-        skorch net, as in skorch (e.g. ``optimizer__weight_decay=1e-4``).
+        ``module__*``, ``optimizer__*``, ``criterion__*``, ``iterator_train__*`` and ``callbacks__*``
+        are routed to the skorch net, as in skorch (e.g. ``optimizer__weight_decay=1e-4``,
+        ``criterion__label_smoothing=0.1``). The criterion is ``torch.nn.CrossEntropyLoss``. Routed
+        parameters that the estimator decides itself (``module__hidden``: ``hidden_layer_sizes``,
+        ``optimizer__lr``: ``lr``, ``criterion__weight``: ``class_weight``, ...) are refused in
+        ``fit``; set the estimator's own parameter instead.
 
     Attributes
     ----------
@@ -319,7 +340,9 @@ class MLPEnsembleClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
             callbacks=callbacks,
             device=str(device),
             verbose=self.verbose,
-            class_weight=class_weight,
+            # per-member losses are reduced in EnsembleNet.get_loss, weighted by class_weight
+            criterion__reduction="none",
+            criterion__weight=None if class_weight is None else torch.as_tensor(class_weight, dtype=torch.float32),
             **self._routed_params(),
         )
 
@@ -520,4 +543,11 @@ def _check_routed(kwargs):
         raise TypeError(
             f"MLPEnsembleClassifier got unexpected keyword arguments {bad}; extra arguments must "
             f"start with one of {ROUTED_PREFIXES}."
+        )
+    owned = [k for k in kwargs if k in OWNED_ROUTES]
+    if owned:
+        raise TypeError(
+            "MLPEnsembleClassifier sets these skorch parameters itself: "
+            + "; ".join(f"{k} is decided by {OWNED_ROUTES[k]}" for k in owned)
+            + ". Set the estimator's own parameter instead of routing them."
         )

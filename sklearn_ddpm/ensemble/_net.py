@@ -4,7 +4,6 @@ import math
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from skorch import NeuralNet
 from skorch.callbacks import Callback
 from torch.utils.data import Dataset
@@ -55,26 +54,21 @@ class MemberPixelDataset(Dataset):
 
 
 class EnsembleNet(NeuralNet):
-    """A skorch ``NeuralNet`` whose loss is the sum of the members' cross-entropies.
+    """A skorch ``NeuralNet`` whose loss is the sum of the members' losses.
 
-    Summing keeps each member's gradient equal to the gradient of its own loss; the per-member
-    values are kept in ``member_losses_`` for :class:`ReferenceEarlyStopping`.
+    The criterion (``criterion_``, e.g. ``CrossEntropyLoss(reduction="none", weight=...)``) gives
+    one loss per (pixel, member); each member's loss is their mean, weighted by the criterion's
+    class ``weight`` if it has one (``sum(w * l) / sum(w)``, as ``CrossEntropyLoss`` reduces with
+    "mean"). Summing over members keeps each member's gradient equal to the gradient of its own
+    loss; the per-member values are kept in ``member_losses_`` for :class:`ReferenceEarlyStopping`.
     """
-
-    def __init__(self, *args, class_weight=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.class_weight = class_weight
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         batch, members, n_classes = y_pred.shape
         y_true = y_true.to(y_pred.device)
-        losses = F.cross_entropy(y_pred.reshape(-1, n_classes), y_true.reshape(-1), reduction="none")
-        losses = losses.reshape(batch, members)
-        if self.class_weight is not None:
-            weights = torch.as_tensor(self.class_weight, dtype=losses.dtype, device=losses.device)[y_true]
-            per_member = (losses * weights).sum(0) / weights.sum(0)
-        else:
-            per_member = losses.mean(0)
+        losses = self.criterion_(y_pred.reshape(-1, n_classes), y_true.reshape(-1)).reshape(batch, members)
+        weight = getattr(self.criterion_, "weight", None)
+        per_member = losses.mean(0) if weight is None else losses.sum(0) / weight[y_true].sum(0)
         self.member_losses_ = per_member.detach()
         return per_member.sum()
 

@@ -283,3 +283,53 @@ def test_standardize_keeps_compact_prediction_exact():
     clf = MLPEnsembleClassifier(n_estimators=2, max_epochs=2, standardize=True, random_state=0, min_class_pixels=0)
     clf.fit(compact, masks)
     np.testing.assert_allclose(clf.predict_proba(compact), clf.predict_proba(dense), atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "routed, owner",
+    [
+        ({"module__hidden": (8, 4)}, "hidden_layer_sizes"),
+        ({"module__n_members": 3}, "n_estimators"),
+        ({"module__seeds": [0, 1]}, "random_state"),
+        ({"module__n_classes": 2}, "n_classes"),
+        ({"module__in_features": 20}, "features of X"),
+        ({"optimizer__lr": 0.1}, "'lr'"),
+        ({"criterion__weight": torch.ones(2)}, "class_weight"),
+        ({"criterion__reduction": "mean"}, "per-member"),
+        ({"iterator_train__batch_size": 8}, "batch_size"),
+        ({"callbacks__reference_early_stopping__patience": 3}, "patience"),
+    ],
+)
+def test_routed_parameter_owned_by_the_estimator_is_refused(routed, owner):
+    X, y = make_classification(n_samples=40, random_state=0)
+    with pytest.raises(TypeError, match=f"{next(iter(routed))}.*{owner}"):
+        MLPEnsembleClassifier(n_estimators=2, max_epochs=1, **routed).fit(X, y)
+
+
+def test_routed_criterion_parameters_reach_the_loss():
+    X, y = make_classification(n_samples=100, random_state=0)
+    params = dict(n_estimators=2, max_epochs=1, random_state=0)
+    plain = MLPEnsembleClassifier(**params).fit(X, y)
+    smoothed = MLPEnsembleClassifier(criterion__label_smoothing=0.4, **params).fit(X, y)
+    assert smoothed.net_.criterion_.label_smoothing == 0.4
+    assert smoothed.get_params()["criterion__label_smoothing"] == 0.4
+    # confident, correct logits: plain cross-entropy is ~0, the smoothed one is not
+    target = torch.tensor([[0, 1], [1, 0]])
+    logits = 10 * torch.nn.functional.one_hot(target, 2).float()
+    assert plain.net_.get_loss(logits, target) < 1e-3
+    assert smoothed.net_.get_loss(logits, target) > 1.0
+
+
+def test_class_weight_is_the_criterion_weight_and_member_losses_are_weighted_means():
+    X, y = make_classification(n_samples=100, random_state=0)
+    clf = MLPEnsembleClassifier(n_estimators=2, max_epochs=1, class_weight={0: 3.0, 1: 0.5}).fit(X, y)
+    net = clf.net_
+    np.testing.assert_allclose(net.criterion_.weight.numpy(), [3.0, 0.5])
+    logits = torch.randn(6, 2, 2)
+    target = torch.tensor([[0, 1], [1, 1], [0, 0], [1, 0], [1, 1], [0, 1]])
+    total = net.get_loss(logits, target)
+    weight = torch.tensor([3.0, 0.5])[target]
+    plain = torch.nn.functional.cross_entropy(logits.permute(0, 2, 1), target, reduction="none")
+    expected = (plain * weight).sum(0) / weight.sum(0)  # per member: sum(w * l) / sum(w)
+    torch.testing.assert_close(net.member_losses_, expected)
+    torch.testing.assert_close(total, expected.sum())

@@ -7,7 +7,7 @@ from sklearn_ddpm import MLPEnsembleClassifier
 EXPECTED_FAILED_CHECKS = {
     "check_do_not_raise_errors_in_init_or_set_params": (
         "the check passes the name of the skorch-style **kwargs catch-all ('kwargs') as a parameter; "
-        "only module__/optimizer__/iterator_train__/callbacks__ keys are routed parameters"
+        "only module__/optimizer__/criterion__/iterator_train__/callbacks__ keys are routed parameters"
     ),
     "check_class_weight_classifiers": (
         "the check's 50 unscaled noisy samples make one batch per epoch, too few Adam steps to follow "
