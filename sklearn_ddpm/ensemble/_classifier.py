@@ -6,6 +6,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
@@ -101,8 +102,9 @@ class MLPEnsembleClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
     device : str, default="cpu"
     predict_batch_size : int, default=16384
         Pixels per forward pass at prediction time.
-    random_state : int, RandomState or None, default=None
-        Seeds members' inits, data orders and pixel subsampling.
+    random_state : int, RandomState instance or None, default=None
+        Seeds members' inits, data orders and pixel subsampling. None draws from numpy's global
+        RandomState (``np.random.seed`` makes it reproducible), as in scikit-learn.
     verbose : int, default=0
         1 prints skorch's epoch log and a progress bar.
     **kwargs
@@ -247,7 +249,7 @@ class MLPEnsembleClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
         self._validate_params()
         _check_routed(self._routed_params_all())
         device = resolve_device(self.device, fitting=True)
-        rng = np.random.default_rng(_seed_of(self.random_state))
+        rng = _generator(self.random_state)
         table, image_index, ys, xs, labels = self._training_pixels(X, y, rng)
         check_classification_targets(labels)
         if self.n_classes is not None:
@@ -531,10 +533,16 @@ def _collect(outputs, kind):
     return outputs
 
 
-def _seed_of(random_state):
-    if random_state is None or isinstance(random_state, numbers.Integral):
-        return random_state
-    return random_state.randint(2**31)
+def _generator(random_state):
+    """A numpy ``Generator`` for a scikit-learn ``random_state`` (None, int or RandomState).
+
+    An int seeds ``default_rng`` directly, so seeded fits reproduce those of earlier versions;
+    None and RandomState instances go through ``check_random_state`` (None: numpy's global
+    RandomState, as in scikit-learn), which draws the Generator's seed.
+    """
+    if isinstance(random_state, numbers.Integral):
+        return np.random.default_rng(random_state)
+    return np.random.default_rng(check_random_state(random_state).randint(2**31))
 
 
 def _check_routed(kwargs):

@@ -333,3 +333,19 @@ def test_class_weight_is_the_criterion_weight_and_member_losses_are_weighted_mea
     expected = (plain * weight).sum(0) / weight.sum(0)  # per member: sum(w * l) / sum(w)
     torch.testing.assert_close(net.member_losses_, expected)
     torch.testing.assert_close(total, expected.sum())
+
+
+def test_random_state_follows_check_random_state():
+    """A RandomState instance seeds the fit; None draws from numpy's global RandomState."""
+    X, y = make_classification(n_samples=120, random_state=0)
+    params = dict(n_estimators=2, max_epochs=2)
+
+    def fit_proba(random_state):
+        return MLPEnsembleClassifier(random_state=random_state, **params).fit(X, y).predict_proba(X)
+
+    np.testing.assert_array_equal(fit_proba(np.random.RandomState(3)), fit_proba(np.random.RandomState(3)))
+    assert not np.array_equal(fit_proba(np.random.RandomState(3)), fit_proba(np.random.RandomState(4)))
+    np.random.seed(5)
+    first = fit_proba(None)
+    np.random.seed(5)
+    np.testing.assert_array_equal(fit_proba(None), first)
