@@ -312,9 +312,10 @@ def test_batch_size_counts_images_per_forward_pass(work, capsys, tmp_path):
     with UNetBatchSpy() as spy:
         code, _, _ = run(capsys, *args)
     assert code == 0
-    # 3 training images, 2 per pass, each at both steps: passes of 2 x 2 and 1 x 2 inputs (any earlier
-    # pass is the backbone's one-input shape probe).
-    assert spy.rows[-2:] == [4, 2] and max(spy.rows) == 4
+    # 3 training images, 2 per pass, one pass per step and pair of images: 2 passes per step, each
+    # of 2 inputs (the last image's pass is padded to the same size; any earlier pass is the
+    # backbone's one-input shape probe).
+    assert spy.rows[-4:] == [2, 2, 2, 2] and max(spy.rows) == 2
     assert joblib.load(output)[0].batch_size == 2
 
     from sklearn_ddpm import load_segmenter

@@ -82,9 +82,9 @@ def test_reproduce_end_to_end_on_fake_data(tmp_path, capsys):
                      "--n-train", "2", "--n-test", "1", "--resolution", "32", "--batch-size", "1",
                      "--output", str(csv), "--quiet"])
     assert code == 0
-    # --batch-size counts images: one image per pass, each at the paper's 3 steps (2 train + 1 test images).
-    # (any earlier pass is the backbone's one-input shape probe)
-    assert spy.rows[-3:] == [3, 3, 3] and max(spy.rows) == 3
+    # --batch-size counts images: one image per pass (one pass per image and step), whatever the number of
+    # steps; the paper's 3 steps would make passes of 3 inputs if the steps were multiplied in.
+    assert len(spy.rows) >= 9 and max(spy.rows) == 1
     out = capsys.readouterr().out
     assert "horse_21" in out and "65.0 ± 0.8" in out
 
