@@ -1,6 +1,7 @@
 """``MLPEnsembleClassifier``: the paper's ensemble of pixel MLPs as a scikit-learn classifier."""
 
 import numbers
+import warnings
 
 import numpy as np
 import torch
@@ -88,7 +89,9 @@ class MLPEnsembleClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
         prediction costs the same and ``net_.module_`` takes raw features. The paper does not
         standardize (False).
     min_class_pixels : int, default=20
-        A class covering fewer pixels of an image is ignored in that image (reference); 0 keeps all.
+        A class covering fewer pixels of an image is ignored in that image (reference: tiny specks
+        in dense masks are mostly labelling noise); a UserWarning names the classes and pixel
+        counts dropped. 0 keeps all labelled pixels: use it for sparse (scribble) labels.
     max_pixels_per_image, max_pixels_per_class : int or None, default=None
         Subsample the training pixels (all labelled pixels by default, as in the paper).
     n_classes : int or None, default=None
@@ -130,6 +133,15 @@ class MLPEnsembleClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
         Which of ``classes_`` had training pixels.
     stop_epochs_ : list
         Epoch at which each member stopped (None: ran ``max_epochs``).
+
+    Notes
+    -----
+    Sparse (scribble) labels are a supported use: masks that are mostly ``ignore_index`` with a
+    few strokes per class, as drawn for scikit-image's ``TrainableSegmenter`` or napari-convpaint.
+    Pass ``min_class_pixels=0`` for them. The default of 20 follows the reference, which trains on
+    dense masks where a class covering so few pixels of an image is mostly labelling noise; on
+    scribbles it drops the strokes, so ``fit`` warns with the classes and pixel counts it drops,
+    and fails with that list and this advice when nothing is left.
 
     Examples
     --------
@@ -365,14 +377,30 @@ class MLPEnsembleClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
                         f"y[{i}] has labels {np.unique(mask[bad])[:5].tolist()} outside 0..{self.n_classes - 1} "
                         f"(n_classes={self.n_classes}); unlabelled pixels must be {self.ignore_index}."
                     )
-        image_index, ys, xs, labels = select_training_pixels(
+        image_index, ys, xs, labels, dropped = select_training_pixels(
             masks, self.ignore_index, self.min_class_pixels, self.max_pixels_per_image, self.max_pixels_per_class, rng
         )
-        if len(labels) == 0:
-            raise ValueError(
-                "y has no labelled pixels to train on (all are ignore_index, or every class is "
-                f"below min_class_pixels={self.min_class_pixels} in every image)."
+        if len(labels) == 0 and not dropped:
+            raise ValueError(f"y has no labelled pixels to train on (all are ignore_index={self.ignore_index}).")
+        if dropped:
+            # Dropping small classes suits dense masks (specks are noise) but silently discards
+            # sparse (scribble) labels, where every class covers only a few pixels.
+            left = set(np.unique(labels).tolist())
+            summary = ", ".join(
+                f"class {label} ({pixels} pixels in {images} image{'s' * (images != 1)}"
+                + (", none left)" if left and label not in left else ")")
+                for label, (pixels, images) in dropped.items()
             )
+            what = (
+                f"min_class_pixels={self.min_class_pixels} dropped the classes covering fewer pixels of an image: "
+                + summary
+            )
+            if len(labels) == 0:
+                raise ValueError(
+                    f"y has no labelled pixels left to train on: {what}. For sparse (scribble) labels, a few "
+                    "strokes per class, pass min_class_pixels=0."
+                )
+            warnings.warn(f"{what}; min_class_pixels=0 keeps all labelled pixels.", UserWarning, stacklevel=3)
         return table, image_index, ys, xs, labels
 
     # -- prediction --------------------------------------------------------------------------

@@ -80,9 +80,12 @@ def select_training_pixels(
     Returns
     -------
     image_index, ys, xs, labels : ndarrays of shape (n_pixels,)
+    dropped : dict
+        ``{label: (n_pixels, n_images)}`` for the labelled pixels ``min_class_pixels`` dropped.
     """
     rng = np.random.default_rng(rng)
     out = {"image": [], "ys": [], "xs": [], "labels": []}
+    dropped = {}
     for i, mask in enumerate(masks):
         flat = mask.ravel()
         keep = flat != ignore_index
@@ -90,6 +93,8 @@ def select_training_pixels(
         picked = []
         for c, count in zip(classes, counts):
             if count < min_class_pixels:
+                pixels, images = dropped.get(c.item(), (0, 0))
+                dropped[c.item()] = (pixels + int(count), images + 1)
                 continue
             positions = np.flatnonzero(flat == c)
             if max_pixels_per_class is not None and len(positions) > max_pixels_per_class:
@@ -103,4 +108,4 @@ def select_training_pixels(
         out["ys"].append(ys)
         out["xs"].append(xs)
         out["labels"].append(flat[positions])
-    return tuple(np.concatenate(out[k]) for k in ("image", "ys", "xs", "labels"))
+    return (*(np.concatenate(out[k]) for k in ("image", "ys", "xs", "labels")), dict(sorted(dropped.items())))

@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -131,13 +133,13 @@ def test_pixel_features_input_equals_dense_input():
 
 def test_ignore_index_and_small_classes_are_dropped():
     masks = [np.array([[0] * 30 + [1] * 10 + [255] * 5 + [2] * 25]).reshape(7, 10)]
-    image, ys, xs, labels = select_training_pixels(masks, min_class_pixels=20)
-    assert set(labels.tolist()) == {0, 2} and len(labels) == 55
-    _, _, _, labels = select_training_pixels(masks, min_class_pixels=0)
-    assert set(labels.tolist()) == {0, 1, 2}
-    _, _, _, labels = select_training_pixels(masks, min_class_pixels=0, max_pixels_per_class=4, rng=0)
+    image, ys, xs, labels, dropped = select_training_pixels(masks, min_class_pixels=20)
+    assert set(labels.tolist()) == {0, 2} and len(labels) == 55 and dropped == {1: (10, 1)}
+    _, _, _, labels, dropped = select_training_pixels(masks, min_class_pixels=0)
+    assert set(labels.tolist()) == {0, 1, 2} and dropped == {}
+    _, _, _, labels, _ = select_training_pixels(masks, min_class_pixels=0, max_pixels_per_class=4, rng=0)
     assert np.bincount(labels).tolist() == [4, 4, 4]
-    _, _, _, labels = select_training_pixels(masks, min_class_pixels=0, max_pixels_per_image=7, rng=0)
+    _, _, _, labels, _ = select_training_pixels(masks, min_class_pixels=0, max_pixels_per_image=7, rng=0)
     assert len(labels) == 7
 
 
@@ -349,3 +351,42 @@ def test_random_state_follows_check_random_state():
     first = fit_proba(None)
     np.random.seed(5)
     np.testing.assert_array_equal(fit_proba(None), first)
+
+
+def _scribbles(masks, per_class, seed=0):
+    """Keep ``per_class`` labelled pixels of every class in every mask, the rest unlabelled (255)."""
+    rng = np.random.default_rng(seed)
+    sparse = np.full_like(masks, 255)
+    for i, mask in enumerate(masks):
+        for k in np.unique(mask):
+            ys, xs = np.nonzero(mask == k)
+            keep = rng.choice(len(ys), size=per_class, replace=False)
+            sparse[i, ys[keep], xs[keep]] = k
+    return sparse
+
+
+def test_scribble_labels_train_with_min_class_pixels_zero():
+    features, masks = _pixel_data(n_images=3, size=(16, 16))
+    scribbles = _scribbles(masks, per_class=15)
+    assert (scribbles == 255).mean() > 0.8  # mostly unlabelled, as drawn strokes are
+    with pytest.raises(ValueError, match=r"no labelled pixels.*class 0 \(45 pixels in 3 images\).*min_class_pixels=0"):
+        MLPEnsembleClassifier(n_estimators=1, max_epochs=1).fit(features, scribbles)
+    clf = MLPEnsembleClassifier(n_estimators=3, max_epochs=30, lr=1e-2, min_class_pixels=0, random_state=0)
+    clf.fit(features, scribbles)
+    assert clf.n_training_pixels_ == 3 * 3 * 15
+    assert (clf.predict(features) == masks).mean() > 0.9  # chance: 1/3
+
+
+def test_classes_dropped_by_min_class_pixels_are_named_in_a_warning():
+    features, masks = _pixel_data(n_images=3, size=(16, 16))
+    masks[:, :, :] = np.where(np.arange(16) < 8, 0, 1)  # classes 0 and 1, 128 pixels each
+    masks[0, :2, :5] = 2  # class 2: 10 pixels in image 0, 12 in image 1
+    masks[1, :3, :4] = 2
+    expected = r"min_class_pixels=20 dropped .*: class 2 \(22 pixels in 2 images, none left\)"
+    with pytest.warns(UserWarning, match=expected) as record:
+        clf = MLPEnsembleClassifier(n_estimators=1, max_epochs=1, random_state=0).fit(features, masks)
+    assert len(record) == 1
+    assert clf.classes_.tolist() == [0, 1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        MLPEnsembleClassifier(n_estimators=1, max_epochs=1, min_class_pixels=10).fit(features, masks)
