@@ -94,6 +94,7 @@ def uncertainty_to_color(uncertainty, vmax=None, cmap="magma"):
     Returns
     -------
     ndarray of shape (H, W, 3), dtype uint8
+        The coloured map, ready for ``PIL.Image.fromarray``.
 
     Examples
     --------

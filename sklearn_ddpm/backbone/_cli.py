@@ -92,7 +92,6 @@ def _guided_overrides(args):
 
 
 def _convert(args):
-    from ._blocks import decoder_block_modules
     from ._guided_diffusion import load_guided_diffusion
 
     out_dir = args.out_dir
@@ -104,7 +103,7 @@ def _convert(args):
     n_params = sum(p.numel() for p in backbone.unet.parameters())
     height, width = backbone.image_size
     print(f"converted {args.checkpoint} -> {out_dir}: {n_params / 1e6:.1f} M parameters, {height}x{width}, "
-          f"{len(decoder_block_modules(backbone.unet))} decoder blocks")
+          f"{backbone.n_decoder_blocks} decoder blocks")
 
 
 def _blocks(args):

@@ -527,6 +527,13 @@ def _convert_weights(sd, layout, new_order, head_dim):
         out[f"{dst}.to_out.0.bias"] = sd[f"{src}.proj_out.bias"]
         used.update(f"{src}.{k}" for k in ("qkv.weight", "qkv.bias", "proj_out.weight", "proj_out.bias"))
 
+    def resample(dst, src, conv):
+        # ADM resamples with a residual block (resblock_updown) or a bare convolution.
+        if layout.resblock_updown:
+            resnet(dst, src)
+        else:
+            copy(f"{dst}.conv", f"{src}.{conv}")
+
     copy("time_embedding.linear_1", "time_embed.0")
     copy("time_embedding.linear_2", "time_embed.2")
     copy("conv_in", "input_blocks.0.0")
@@ -540,10 +547,7 @@ def _convert_weights(sd, layout, new_order, head_dim):
                 attention(f"down_blocks.{level}.attentions.{j}", f"{src}.1")
         if level < n_levels - 1:
             src = f"input_blocks.{1 + level * per_level + layout.num_res_blocks}.0"
-            if layout.resblock_updown:
-                resnet(f"down_blocks.{level}.downsamplers.0", src)
-            else:
-                copy(f"down_blocks.{level}.downsamplers.0.conv", f"{src}.op")
+            resample(f"down_blocks.{level}.downsamplers.0", src, "op")
     resnet("mid_block.resnets.0", "middle_block.0")
     attention("mid_block.attentions.0", "middle_block.1")
     resnet("mid_block.resnets.1", "middle_block.2")
@@ -555,11 +559,7 @@ def _convert_weights(sd, layout, new_order, head_dim):
             if has_attention:
                 attention(f"up_blocks.{i}.attentions.{j}", f"{src}.1")
             if j == per_level - 1 and i < n_levels - 1:
-                up = f"{src}.{2 if has_attention else 1}"
-                if layout.resblock_updown:
-                    resnet(f"up_blocks.{i}.upsamplers.0", up)
-                else:
-                    copy(f"up_blocks.{i}.upsamplers.0.conv", f"{up}.conv")
+                resample(f"up_blocks.{i}.upsamplers.0", f"{src}.{2 if has_attention else 1}", "conv")
     copy("conv_norm_out", "out.0")
     copy("conv_out", "out.2")
     unused = sorted(set(sd) - used)
