@@ -28,8 +28,8 @@ def noise_scheduler(noise_schedule="linear", num_train_timesteps=1000):
     Examples
     --------
     >>> from sklearn_ddpm.backbone import noise_scheduler
-    >>> float(noise_scheduler().betas[-1])
-    0.02...
+    >>> round(float(noise_scheduler().betas[-1]), 6)
+    0.02
     """
     common = dict(num_train_timesteps=int(num_train_timesteps), prediction_type="epsilon",
                   variance_type="fixed_small", clip_sample=True)

@@ -96,17 +96,14 @@ def read_image_list(path, argument="--image-list"):
 
     Examples
     --------
-    >>> import tempfile
-    >>> from pathlib import Path
+    >>> import pathlib, tempfile
     >>> from sklearn_ddpm.datasets._folders import read_image_list
-    >>> path = Path(tempfile.mkdtemp()) / "train.txt"
+    >>> path = pathlib.Path(tempfile.mkdtemp(), "train.txt")
     >>> _ = path.write_text("# training split\\nhorse001.jpg\\nhorse002\\n")
     >>> read_image_list(path)
     ['horse001.jpg', 'horse002']
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{argument} file not found: {path}")
+    path = _existing_file(path, argument)
     names = [line.split("#", 1)[0].strip() for line in path.read_text(encoding="utf-8").splitlines()]
     names = [name for name in names if name]
     if not names:
@@ -193,9 +190,7 @@ def read_class_names(path):
     >>> read_class_names(path)
     ['background', 'horse']
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"class-names file not found: {path}")
+    path = _existing_file(path, "class-names")
     text = path.read_text(encoding="utf-8")
     suffix = path.suffix.lower()
     try:
@@ -412,3 +407,10 @@ def _preview(names, limit=5):
     names = [str(n) for n in names]
     more = f" and {len(names) - limit} more" if len(names) > limit else ""
     return ", ".join(names[:limit]) + more if names else "none"
+
+
+def _existing_file(path, what):
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} file not found: {path}")
+    return path
