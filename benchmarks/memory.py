@@ -134,7 +134,6 @@ def report(rows, device, quick, out):
         "D": r["n_features"],
         "MB/img": r["feature_bytes_per_image"] / 1e6,
         "features GB": r["feature_bytes"] / 1e9,
-        "cached GB (views)": r["cache_bytes"] / 1e9,
         "peak RSS GB": r["peak_rss"] / 1e9,
         "dense ref GB": r["dense_reference_bytes"] / 1e9,
         "s feat": r["seconds_features"],
