@@ -44,18 +44,15 @@ class ForwardCounter:
 
 def run_grid(unet, images, masks, memory, blocks_grid, steps_grid, classifier_params, device):
     from sklearn.model_selection import GridSearchCV, KFold
-    from sklearn.pipeline import Pipeline
 
-    from sklearn_ddpm import DDPMFeatureTransformer, MLPEnsembleClassifier
+    from sklearn_ddpm import make_segmenter
     from sklearn_ddpm.backbone import load_backbone
 
     # Clones share the Backbone, so all candidates run the very UNet the counter watches.
     backbone = load_backbone(unet)
     counter = ForwardCounter(backbone.unet)
-    pipe = Pipeline([
-        ("features", DDPMFeatureTransformer(backbone, memory=memory, device=device, batch_size=4)),
-        ("clf", MLPEnsembleClassifier(device=device, random_state=0, **classifier_params)),
-    ])
+    pipe = make_segmenter(backbone, memory=memory, device=device, batch_size=4, random_state=0)
+    pipe.set_params(**{f"clf__{name}": value for name, value in classifier_params.items()})
     search = GridSearchCV(pipe, {"features__blocks": blocks_grid, "features__steps": steps_grid},
                           cv=KFold(2), refit=False, n_jobs=1, error_score="raise")
     start = time.perf_counter()

@@ -74,10 +74,10 @@ class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimat
         Storage type of compact features.
     batch_size : int, default=8
         Images per UNet forward pass (one pass per timestep of ``steps`` and batch of images).
-        Lower it to bound the memory of the forward pass. Every pass of a call holds
-        ``min(batch_size, n_images)`` images, the last one padded, because PyTorch's results
-        depend, in the last float32 bits, on the size of the batch: so an image's features never
-        depend on which other images share its pass, or on what was cached.
+        Lower it to bound the memory of the forward pass. The images of a call are split into
+        as few passes as ``batch_size`` allows, all of one size (the last one padded), because
+        PyTorch's results depend, in the last float32 bits, on the size of a batch: so an image's
+        features never depend on which other images share its pass, or on what was cached.
     device : str, default="cpu"
         "cpu" or "cuda" (or "cuda:N").
     autocast_dtype : {None, "bfloat16", "float16"}, default=None
@@ -267,7 +267,7 @@ class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimat
         # Every forward pass runs `rows` images at one timestep, whatever is cached: a row's
         # activations depend on the size of its pass (and the device and threads), not on its
         # neighbours (see Backbone.decoder_activations), so cached features are computed ones.
-        rows = min(self.batch_size, len(images))
+        rows = -(-len(images) // -(-len(images) // self.batch_size))  # as few passes as possible, of equal size
         threads = torch.get_num_threads() if device.type == "cpu" else None
         computed_by = (rows, device.type, threads, str(autocast))
         noise_key = (self.noise, self.noise_seed_, self.n_noise_samples, self.feature_dtype)
