@@ -5,7 +5,7 @@ from sklearn.base import clone
 
 from ..ensemble import MLPEnsembleClassifier
 from ..features import DDPMFeatureTransformer
-from ..metrics import per_class_iou
+from ..metrics import mean_iou, per_class_iou
 
 
 def study_classifier(classifier, random_state, n_classes=None):
@@ -38,8 +38,7 @@ def evaluate(classifier, train_features, y_train, test_features, y_test, n_class
     predictions = classifier.predict(test_features)
     ignore = getattr(classifier, "ignore_index", 255)
     ious = per_class_iou(list(y_test), list(predictions), ignore_index=ignore, n_classes=n_classes)
-    miou = float(np.nanmean(ious)) if np.isfinite(ious).any() else 0.0
-    return miou, ious
+    return mean_iou(ious), ious
 
 
 def n_classes_of(masks, ignore_index=255):

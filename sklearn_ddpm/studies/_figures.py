@@ -104,21 +104,15 @@ def plot_sample_efficiency(runs, title=None, baseline=None):
     -------
     matplotlib.figure.Figure
     """
-    plt = _pyplot()
     stats = runs.groupby("n_labeled").miou.agg(["mean", "std", "count"]).fillna({"std": 0.0}) * [100, 100, 1]
-    fig, ax = plt.subplots(figsize=(5.5, 4), constrained_layout=True)
+    fig, ax = _figure((5.5, 4))
     ax.errorbar(stats.index, stats["mean"], yerr=stats["std"], marker="o", capsize=4,
                 label=f"DDPM features (mean ± std, {int(stats['count'].max())} seeds)")
     for name, value in (baseline or {}).items():
         ax.axhline(100 * value, ls="--", c="grey", label=name)
     ax.set_xscale("log")
     ax.set_xticks(stats.index, [str(n) for n in stats.index])
-    ax.set_xlabel("labelled training images")
-    ax.set_ylabel("test mIoU (%)")
-    ax.set_title(title or "Sample efficiency")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    return fig
+    return _miou_axes(fig, ax, "labelled training images", title or "Sample efficiency")
 
 
 def plot_corruptions(table, title=None):
@@ -128,18 +122,12 @@ def plot_corruptions(table, title=None):
     -------
     matplotlib.figure.Figure
     """
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
+    fig, ax = _figure((6, 4))
     for name, group in table.groupby("corruption", sort=False):
         group = group.sort_values("severity")
         ax.plot(group.severity, 100 * group.miou, marker="o", label=name.replace("_", " "))
     ax.set_xticks(sorted(table.severity.unique()))
-    ax.set_xlabel("severity (0 = clean)")
-    ax.set_ylabel("test mIoU (%)")
-    ax.set_title(title or "Robustness to image corruptions (trained on clean images)")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    return fig
+    return _miou_axes(fig, ax, "severity (0 = clean)", title or "Robustness to image corruptions (trained on clean images)")
 
 
 def plot_noise_variants(runs, title=None):
@@ -149,9 +137,8 @@ def plot_noise_variants(runs, title=None):
     -------
     matplotlib.figure.Figure
     """
-    plt = _pyplot()
     stats = runs.groupby("variant", sort=False).miou.agg(["mean", "std"]).fillna(0.0) * 100
-    fig, ax = plt.subplots(figsize=(5.5, 4), constrained_layout=True)
+    fig, ax = _figure((5.5, 4))
     ax.bar(range(len(stats)), stats["mean"], yerr=stats["std"], capsize=5, color="tab:blue")
     ax.set_xticks(range(len(stats)), stats.index)
     ax.set_ylabel("test mIoU (%)")
@@ -159,4 +146,19 @@ def plot_noise_variants(runs, title=None):
     ax.set_ylim(low, min(100.0, float((stats["mean"] + stats["std"]).max()) + 3))
     ax.set_title(title or "Noise used for feature extraction")
     ax.grid(axis="y", alpha=0.3)
+    return fig
+
+
+def _figure(size):
+    """A figure with one axes, laid out to fit its labels."""
+    return _pyplot().subplots(figsize=size, constrained_layout=True)
+
+
+def _miou_axes(fig, ax, xlabel, title):
+    """Label a line plot of test mIoU, with a grid and the legend; return its figure."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("test mIoU (%)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
     return fig

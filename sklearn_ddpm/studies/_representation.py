@@ -5,7 +5,6 @@ import time
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..backbone import decoder_block_modules
 from ._common import as_list, evaluate, make_transformer, n_classes_of, require_pandas, study_classifier
 
 #: Default timestep grid of the sweep, from nearly clean images to heavily noised ones.
@@ -124,7 +123,7 @@ def block_step_sweep(X_train, y_train, X_test, y_test, *, model=None, blocks="al
     areas, small = class_size_groups(y_train, n_classes, ignore, size_threshold)
 
     probe = make_transformer(model, (0,), steps[:1], transformer_params, random_state)
-    n_blocks = len(decoder_block_modules(probe.backbone_.unet))
+    n_blocks = probe.backbone_.n_decoder_blocks
     blocks = tuple(range(n_blocks)) if isinstance(blocks, str) and blocks == "all" else tuple(int(b) for b in blocks)
 
     rows, ious, extract_seconds = [], {}, 0.0
