@@ -52,9 +52,8 @@ def configurations(quick, device, full_width_images=1):
 def worker(config):
     """Fit the pipeline for one configuration in this (fresh) process; return its measurements."""
     import torch
-    from sklearn.pipeline import Pipeline
 
-    from sklearn_ddpm import DDPMFeatureTransformer, MLPEnsembleClassifier
+    from sklearn_ddpm import make_segmenter
 
     if config.get("threads"):
         torch.set_num_threads(config["threads"])
@@ -63,20 +62,19 @@ def worker(config):
     unet = _common.adm256_unet(config["base_channels"], image_size=config["image_size"])
     record["model"] = _common.describe_model(unet)
     record["rss_after_model"] = _common.current_rss_bytes()
-    features = DDPMFeatureTransformer(unet, blocks=config["blocks"], steps=config["steps"],
-                                      batch_size=config["batch_size"], memory=config["memory"],
-                                      device=config["device"], progress=True)
-    clf = MLPEnsembleClassifier(n_estimators=config["n_estimators"], max_epochs=config["max_epochs"],
-                                max_pixels_per_image=config["max_pixels_per_image"], patience=None,
-                                device=config["device"], random_state=0)
-    pipe = Pipeline([("features", features), ("clf", clf)])
+    pipe = make_segmenter(unet, blocks=config["blocks"], steps=config["steps"], batch_size=config["batch_size"],
+                          memory=config["memory"], n_estimators=config["n_estimators"],
+                          max_epochs=config["max_epochs"], max_pixels_per_image=config["max_pixels_per_image"],
+                          device=config["device"], random_state=0, progress=True)
+    pipe.set_params(clf__patience=None)
+    features, clf = pipe.named_steps["features"], pipe.named_steps["clf"]
     start = time.perf_counter()
     # Pipeline.fit runs exactly these two steps; done by hand to measure memory between them.
-    compact = pipe.named_steps["features"].fit_transform(images)
+    compact = features.fit_transform(images)
     record["seconds_features"] = time.perf_counter() - start
     record["rss_after_features"] = _common.current_rss_bytes()
     start = time.perf_counter()
-    pipe.named_steps["clf"].fit(compact, masks)
+    clf.fit(compact, masks)
     record["seconds_classifier"] = time.perf_counter() - start
     record["rss_after_fit"] = _common.current_rss_bytes()
     height, width = config["image_size"], config["image_size"]

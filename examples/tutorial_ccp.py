@@ -107,9 +107,9 @@ def main(argv=None):
 
     torch.set_num_threads(args.threads)
     from sklearn.model_selection import GridSearchCV, KFold
-    from sklearn.pipeline import Pipeline
 
-    from sklearn_ddpm import DDPMFeatureTransformer, MLPEnsembleClassifier, per_class_iou
+    from sklearn_ddpm import ActivationCache, DDPMFeatureTransformer, MLPEnsembleClassifier, make_segmenter
+    from sklearn_ddpm.metrics import mean_iou, per_class_iou
     from sklearn_ddpm.backbone import list_decoder_blocks, load_backbone
     from sklearn_ddpm.datasets import load_ccp_clothing
     from sklearn_ddpm.plotting import overlay
@@ -150,20 +150,16 @@ def main(argv=None):
     test = load_ccp_clothing(args.data, split="test", coarse=True, n=n_test)
     names = pool.class_names
 
-    def segmenter(blocks, steps, **clf):
-        return Pipeline([
-            ("features", DDPMFeatureTransformer(model, blocks=blocks, steps=steps, device=args.device)),
-            ("clf", MLPEnsembleClassifier(random_state=0, **{**mlp, **clf})),
-        ])
-
     # 3. Blocks and timesteps, chosen on labelled images only -------------------------------------
     with timer("3. choose blocks and steps (GridSearchCV on labeled_pool)"):
         n_search = 4 if quick else 10
         every_block = tuple(b.index for b in list_decoder_blocks(load_backbone(model)))
         grid = {"features__blocks": [(3, 6, 9), every_block] if quick else [(2, 5, 8), (3, 6, 9), (5, 8, 11), every_block],
                 "features__steps": [(50, 150, 250)] if quick else [(50, 150, 250), (10, 50, 150)]}
-        search = GridSearchCV(segmenter((3, 6, 9), (50, 150, 250), n_estimators=2 if quick else 3),
-                              grid, cv=KFold(2), refit=False, error_score="raise")
+        # One activation cache for all candidates and folds: the UNet runs once per image and step.
+        segmenter = make_segmenter(model, memory=ActivationCache(), device=args.device)
+        segmenter.set_params(**{f"clf__{k}": v for k, v in {**mlp, "n_estimators": 2 if quick else 3}.items()})
+        search = GridSearchCV(segmenter, grid, cv=KFold(2), refit=False, error_score="raise")
         search.fit(pool.images[:n_search], pool.masks[:n_search])
         for params, score in zip(search.cv_results_["params"], search.cv_results_["mean_test_score"]):
             print(f"   blocks {params['features__blocks']}, steps {params['features__steps']}: "
@@ -195,14 +191,14 @@ def main(argv=None):
         accuracy = np.mean(np.concatenate([(np.asarray(p) == t).ravel() for p, t in zip(predictions, masks_test)]))
         never_trained = [class_names[k] for k in range(len(class_names))
                          if k not in train_pixels and np.isfinite(ious[k])]
-        print(f"   mIoU {100 * np.nanmean(ious):.1f}  pixel accuracy {100 * accuracy:.1f}  "
+        print(f"   mIoU {100 * mean_iou(ious):.1f}  pixel accuracy {100 * accuracy:.1f}  "
               f"({len(train_pixels)} of {len(class_names)} classes in the training masks; "
               f"hidden layers {clf.net_.module__hidden})")
         if never_trained:
             print(f"   classes in the test masks but never in training (IoU 0, counted in the mean): {never_trained}")
         results.setdefault("runs", []).append({
             "task": task, "n_labeled": n, **{k: str(v) for k, v in clf_params.items()},
-            "miou": float(np.nanmean(ious)), "pixel_accuracy": float(accuracy),
+            "miou": float(mean_iou(ious)), "pixel_accuracy": float(accuracy),
             "per_class_iou": {name: (None if np.isnan(v) else float(v)) for name, v in zip(class_names, ious)},
             "never_trained": never_trained, "n_training_pixels": int(clf.n_training_pixels_)})
         return clf, ious, train_pixels, predictions
