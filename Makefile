@@ -24,7 +24,7 @@ demo: install
 test: install
 	$(BIN)/python -m pytest -q
 
-# The CCP journey of docs/tutorial_ccp.md on quick settings (5-10 min on a CPU; needs ../shared/data).
+# The CCP journey of docs/tutorial_ccp.md on quick settings (about 10 min on a 2-core CPU, see benchmarks/results/tutorial_ccp_quick.json; needs ../shared/data).
 tutorial: install
 	$(BIN)/python examples/tutorial_ccp.py --quick
 

@@ -8,19 +8,21 @@ self-attention (32-channel heads) at the 16x16 and 8x8 levels. The widths are fa
 (base 32, like ADM-64's channel multipliers 1, 2, 3, 4) so that a preset trains on a CPU and its fp16
 weights stay under 15 MB.
 
-Parameter counts are exact. Speed: one optimizer step (forward, backward, AdamW, EMA update) in fp32
-at the preset's default batch size with ``torch.set_num_threads(1)`` on this project's 2-core Xeon
-development machine; the "busy" column was measured while other jobs loaded the machine (load average
-5-10), the "quiet" one with a load average of about 1. GPU speed was not measured.
+Parameter counts are exact. Speed: seconds per optimizer step (forward, backward, AdamW, EMA update,
+data sampling and augmentation) in fp32 at the preset's default batch size with 1 torch thread on this
+project's 2-core Xeon development machine while other jobs loaded it (load average 6.7), as recorded
+by ``benchmarks/presets.py`` in ``benchmarks/results/presets.json``: one run of 10 / 5 / 4 steps from
+scratch per preset, the first step's one-off costs included (so slightly more than a long run's
+s/step). The ``tiny`` preset's speed and GPU speed were not measured.
 
-========  ==========  ======  =====  ==============  =============  ========================
-preset    resolution  params  batch  s/step (quiet)  s/step (busy)  widths
-========  ==========  ======  =====  ==============  =============  ========================
-``64``    64x64       6.30 M  8      1.4             3.1            32, 64, 96, 128
-``128``   128x128     7.07 M  8      not measured    15.5           32, 64, 64, 96, 128
-``256``   256x256     7.29 M  4      not measured    24.9           32, 32, 64, 64, 96, 128
-``tiny``  32x32       0.13 M  4      0.08 at 16x16   --             16, 16 (tests only)
-========  ==========  ======  =====  ==============  =============  ========================
+========  ==========  ======  =====  ======  ========================
+preset    resolution  params  batch  s/step  widths
+========  ==========  ======  =====  ======  ========================
+``64``    64x64       6.30 M  8      4.52    32, 64, 96, 128
+``128``   128x128     7.07 M  8      9.27    32, 64, 64, 96, 128
+``256``   256x256     7.29 M  4      18.3    32, 32, 64, 64, 96, 128
+``tiny``  32x32       0.13 M  4      --      16, 16 (tests only)
+========  ==========  ======  =====  ======  ========================
 
 fp16 safetensors sizes: 12.6 MB (``64``), 14.1 MB (``128``), 14.6 MB (``256``).
 """
