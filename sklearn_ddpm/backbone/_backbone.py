@@ -174,10 +174,11 @@ class Backbone:
 
     def _model_on(self, device, compile):
         """``(network, callable)`` on ``device``: the UNet itself where it lives, else a kept copy."""
-        key = (str(device), bool(compile))
+        device = _resolved(device)
+        key = (device, bool(compile))
         if key not in self._models:
-            home = next(self.unet.parameters()).device
-            model = self.unet if _same_device(home, device) else copy.deepcopy(self.unet).to(device)
+            home = _resolved(next(self.unet.parameters()).device)
+            model = self.unet if home == device else copy.deepcopy(self.unet).to(device)
             self._models[key] = (model, torch.compile(model) if compile else model)
         return self._models[key]
 
@@ -242,13 +243,12 @@ def _contiguous_input(module, args):
     return (args[0].contiguous(),) + tuple(args[1:])
 
 
-def _same_device(a, b):
-    a, b = torch.device(a), torch.device(b)
-    if a.type != b.type:
-        return False
-    # "cuda" means the current CUDA device.
-    index = lambda d: d.index if d.index is not None else (torch.cuda.current_device() if d.type == "cuda" else 0)  # noqa: E731
-    return index(a) == index(b)
+def _resolved(device):
+    """``device`` with its index filled in ("cuda" is the current CUDA device), so equal devices compare equal."""
+    device = torch.device(device)
+    if device.type == "cuda" and device.index is None:
+        return torch.device("cuda", torch.cuda.current_device())
+    return device
 
 
 def plain_config(configurable):
