@@ -5,7 +5,6 @@ import warnings
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -425,11 +424,11 @@ class MLPEnsembleClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
         chunks = []
         with torch.inference_mode():
             if isinstance(table.source, PixelFeatures):
-                projected = _project_first_layer(table.source, i, module, device)
-                height, width = (int(v) for v in table.sizes[i])
-                band = max(1, self.predict_batch_size // width)
-                for top in range(0, height, band):
-                    hidden = _upsample_projection(projected, (height, width), top, min(height, top + band), module)
+                # The first layer is linear, so the features project it at native resolution and
+                # upsample the narrower result (module.forward_hidden takes it from there).
+                band = max(1, self.predict_batch_size // int(table.sizes[i][1]))
+                bands = table.source.projected_bands(i, module.weights[0], module.biases[0], band, device)
+                for _, _, hidden in bands:
                     chunks.append(torch.softmax(module.forward_hidden(hidden).float(), dim=-1).cpu())
             else:
                 ys, xs = table.image_pixels(i)
@@ -503,45 +502,6 @@ class MLPEnsembleClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
         tags.input_tags.three_d_array = True
         tags.non_deterministic = False
         return tags
-
-
-def _project_first_layer(features, i, module, device):
-    """First-layer pre-activations of every member at each map's native resolution.
-
-    Bilinear upsampling and the first linear layer are both linear (and the interpolation weights
-    sum to one), so projecting the small native maps and upsampling the ``M * d_1`` result gives
-    the same numbers as upsampling the ``d`` features first — at a fraction of the cost when
-    many output pixels share few native ones. Maps of equal resolution are summed before upsampling.
-    """
-    weight = module.weights[0]  # (M, d, d_1)
-    by_size = {}
-    for (name, columns), m in zip(features.channel_slices().items(), features.maps):
-        native = m[i].to(device, torch.float32)  # (h, w, C)
-        projection = torch.einsum("hwc,mcd->hwmd", native, weight[:, columns, :])
-        size = tuple(native.shape[:2])
-        by_size[size] = projection if size not in by_size else by_size[size] + projection
-    return {size: p.reshape(1, *size, -1) for size, p in by_size.items()}
-
-
-def _upsample_projection(projected, image_size, top, bottom, module):
-    """Rows ``top:bottom`` of the bilinearly upsampled projections, ``(n_pixels, M, d_1)`` with biases.
-
-    ``grid_sample`` at pixel centres with border padding computes exactly what
-    ``F.interpolate(mode="bilinear", align_corners=False)`` does, for a band of rows at a time.
-    """
-    height, width = image_size
-    total = None
-    for size, table in projected.items():
-        device = table.device
-        ys = (torch.arange(top, bottom, device=device, dtype=torch.float32) + 0.5) / height * 2 - 1
-        xs = (torch.arange(width, device=device, dtype=torch.float32) + 0.5) / width * 2 - 1
-        grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1)[None]  # (1, rows, W, 2) as (x, y)
-        source = table.permute(0, 3, 1, 2)  # (1, M * d_1, h, w)
-        part = F.grid_sample(source, grid, mode="bilinear", padding_mode="border", align_corners=False)
-        part = part[0].permute(1, 2, 0).reshape(-1, source.shape[1])
-        total = part if total is None else total + part
-    n_members, hidden = module.weights[0].shape[0], module.weights[0].shape[2]
-    return total.reshape(-1, n_members, hidden) + module.biases[0]
 
 
 def _standardization(table, image_index, ys, xs, rng, max_pixels=100_000):

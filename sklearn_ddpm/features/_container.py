@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from ._sampling import bilinear_gather
+from ._sampling import bilinear_gather, bilinear_rows
 
 
 class PixelFeatures:
@@ -18,6 +18,11 @@ class PixelFeatures:
 
     Pixel ``(y, x)`` of image ``i`` refers to the image's *output* grid ``image_sizes[i]`` (by
     default its original size), so masks are used at the size they were drawn.
+
+    This container is the one place that upsamples: :meth:`gather` samples any pixels,
+    :meth:`projected_bands` gives a linear map of whole rows (the first layer of a pixel classifier)
+    without upsampling the features; both follow
+    ``F.interpolate(mode="bilinear", align_corners=False)``.
 
     Parameters
     ----------
@@ -125,6 +130,59 @@ class PixelFeatures:
             start = stop
         return out if device is None else out.to(device)
 
+    def projected_bands(self, i, weight, bias=None, band_rows=None, device=None):
+        """Image ``i``'s upsampled features times ``weight`` (plus ``bias``), a band of rows at a time.
+
+        Bilinear upsampling and a linear map commute (the interpolation weights sum to one), so
+        each map is projected at its native resolution and the ``k``-wide result is upsampled:
+        the numbers of ``gather(...) @ weight + bias`` (to float rounding), at a fraction of the
+        cost when many output pixels share few native ones, as the first layer of a pixel
+        classifier does at prediction. Maps of equal resolution are summed before upsampling.
+
+        Parameters
+        ----------
+        i : int
+            The image.
+        weight : torch.Tensor of shape (..., n_features, k)
+            Leading dimensions are batch dimensions (e.g. one weight matrix per ensemble member).
+        bias : torch.Tensor of shape (..., k), default=None
+        band_rows : int, default=None
+            Output rows per band; None gives the whole image in one band.
+        device : str or torch.device, default=None
+            Where to compute; by default ``weight``'s device.
+
+        Returns
+        -------
+        iterator of (top, bottom, values)
+            ``top, bottom``: the band's output rows; ``values``: float32 tensor of shape
+            ``((bottom - top) * width, ..., k)``, the band's pixels in raster order. The maps are
+            projected when this is called; each band is upsampled when it is reached.
+        """
+        if weight.shape[-2] != self.n_features:
+            raise ValueError(
+                f"weight has {weight.shape[-2]} input features (shape {tuple(weight.shape)}), but these "
+                f"features have n_features={self.n_features}."
+            )
+        device = weight.device if device is None else torch.device(device)
+        weight = weight.to(device, torch.float32)
+        by_size = {}
+        for columns, m in zip(self.channel_slices().values(), self.maps):
+            native = m[i].to(device, torch.float32)  # (h, w, C)
+            # (C, batch * k): one matmul projects every batch member
+            columns_weight = weight[..., columns, :].movedim(-2, 0).reshape(native.shape[-1], -1)
+            projection = native @ columns_weight
+            size = tuple(native.shape[:2])
+            by_size[size] = projection if size not in by_size else by_size[size] + projection
+        height, width = (int(v) for v in self.image_sizes[i])
+        band_rows = height if band_rows is None else int(band_rows)
+        bias = None if bias is None else bias.to(device, torch.float32)
+        # a generator expression, so that the checks and projections above run on the call
+        return (
+            (top, bottom, _upsampled_sum(by_size, (height, width), top, bottom, weight.shape[:-2], bias))
+            for top in range(0, height, band_rows)
+            for bottom in [min(height, top + band_rows)]
+        )
+
     def dense_image(self, i):
         """The upsampled ``(height, width, n_features)`` float32 array of image ``i``."""
         height, width = (int(v) for v in self.image_sizes[i])
@@ -146,3 +204,13 @@ class PixelFeatures:
                 "features.to_dense() for a list of per-image arrays."
             )
         return dense if dtype is None else dense.astype(dtype)
+
+
+def _upsampled_sum(projections, image_size, top, bottom, batch, bias):
+    """Rows ``top:bottom`` of the bilinearly upsampled ``projections``, summed: ``(n_pixels, *batch, k)``."""
+    values = None
+    for projection in projections.values():
+        part = bilinear_rows(projection, image_size, top, bottom)
+        values = part if values is None else values + part
+    values = values.reshape(values.shape[0] * values.shape[1], *batch, -1)
+    return values if bias is None else values.add_(bias)
