@@ -62,7 +62,8 @@ class MLPEnsembleClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
     n_estimators : int, default=10
         Ensemble members.
     hidden_layer_sizes : "auto" or tuple of int, default="auto"
-        "auto": (128, 32) below 30 classes, (256, 128) otherwise (reference).
+        "auto": (128, 32) below 30 classes, (256, 128) otherwise (reference). ``()`` gives
+        multinomial logistic regression members.
     lr : float, default=1e-3
         Learning rate. For large batches, the rule ``lr = 1e-3 * sqrt(batch_size / 64)`` keeps
         accuracy (see the ensemble benchmark).
@@ -132,6 +133,10 @@ class MLPEnsembleClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
         Which of ``classes_`` had training pixels.
     stop_epochs_ : list
         Epoch at which each member stopped (None: ran ``max_epochs``).
+    n_iter_ : int
+        Optimizer steps of the longest-training member.
+    n_training_pixels_ : int
+        Labelled pixels (samples) trained on, after ``min_class_pixels`` and the subsampling caps.
 
     Notes
     -----
@@ -154,7 +159,7 @@ class MLPEnsembleClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
 
     _parameter_constraints = {
         "n_estimators": [Interval(numbers.Integral, 1, None, closed="left")],
-        "hidden_layer_sizes": [StrOptions({"auto"}), tuple, list],
+        "hidden_layer_sizes": [StrOptions({"auto"}), tuple, list],  # elements: _hidden_sizes
         "lr": [Interval(numbers.Real, 0, None, closed="neither")],
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "max_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -280,9 +285,7 @@ class MLPEnsembleClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
             )
         encoded = np.searchsorted(self.classes_, labels)
         n_classes = len(self.classes_)
-        hidden = (
-            reference_hidden_sizes(n_classes) if self.hidden_layer_sizes == "auto" else tuple(self.hidden_layer_sizes)
-        )
+        hidden = _hidden_sizes(self.hidden_layer_sizes, n_classes)
         weights = None
         if self.class_weight is not None:
             present = np.unique(encoded)
@@ -502,6 +505,18 @@ class MLPEnsembleClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
         tags.input_tags.three_d_array = True
         tags.non_deterministic = False
         return tags
+
+
+def _hidden_sizes(hidden_layer_sizes, n_classes):
+    """The hidden sizes to build; checks the elements, which ``_parameter_constraints`` cannot express."""
+    if hidden_layer_sizes == "auto":
+        return reference_hidden_sizes(n_classes)
+    if not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v > 0 for v in hidden_layer_sizes):
+        raise ValueError(
+            "The 'hidden_layer_sizes' parameter of MLPEnsembleClassifier must be 'auto' or a tuple or list of "
+            f"positive ints. Got {hidden_layer_sizes!r} instead."
+        )
+    return tuple(int(v) for v in hidden_layer_sizes)
 
 
 def _standardization(table, image_index, ys, xs, rng, max_pixels=100_000):

@@ -390,3 +390,10 @@ def test_classes_dropped_by_min_class_pixels_are_named_in_a_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         MLPEnsembleClassifier(n_estimators=1, max_epochs=1, min_class_pixels=10).fit(features, masks)
+
+
+@pytest.mark.parametrize("sizes", [(0,), (8, -1), ("a",), (2.5,), 16])
+def test_hidden_layer_sizes_are_checked_with_the_other_parameters(sizes):
+    X, y = make_classification(n_samples=40, random_state=0)
+    with pytest.raises(ValueError, match="'hidden_layer_sizes' parameter of MLPEnsembleClassifier must be"):
+        MLPEnsembleClassifier(n_estimators=1, max_epochs=1, hidden_layer_sizes=sizes).fit(X, y)
