@@ -11,7 +11,9 @@ import threading
 from collections import OrderedDict
 from pathlib import Path
 
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
+
+from ..utils._atomic import atomic_write
 
 class ActivationCache:
     """LRU cache of activation tensors.
@@ -92,9 +94,9 @@ class ActivationCache:
         if self.directory is not None:
             path = self._path(key)
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".tmp{os.getpid()}")
-            save_file({"activation": tensor}, tmp)
-            os.replace(tmp, path)
+            # Processes sharing the folder (grid-search workers) never read a half-written file.
+            with atomic_write(path) as f:
+                f.write(save({"activation": tensor}))
             self._trim_disk()
 
     def clear(self):
