@@ -39,10 +39,18 @@ examples:
   # also colour overlays and uncertainty maps; skip images already done by an interrupted run
   sklearn-ddpm predict seg.joblib new_photos/ -o predictions/ --overlay --uncertainty --resume
 
+  # on a Dask cluster of 4 worker processes on this machine (pip install 'sklearn-ddpm[distributed]')
+  sklearn-ddpm predict seg.joblib new_photos/ -o predictions/ --workers 4
+
+  # on a running Dask cluster (every worker must see the same paths, e.g. a shared file system)
+  sklearn-ddpm predict seg.joblib /data/photos/ -o /data/predictions/ --scheduler tcp://scheduler:8786
+
 Outputs: OUT_DIR/NAME.png (labels), OUT_DIR/overlay/NAME.png (with a legend of the class names),
 OUT_DIR/uncertainty/NAME.png (heat map) and NAME.npy (float32 Jensen-Shannon divergence of the
 ensemble). Every file is written to a temporary name and renamed, so an interrupted run leaves no
-truncated file.
+truncated file. With --workers or --scheduler every Dask worker loads the model once and segments
+tasks of --images-per-task images; --threads is then torch's CPU threads per worker (default: the
+machine's cores divided among its workers). See docs/scaling.md.
 
 {SECURITY_NOTE}
 """
@@ -103,6 +111,14 @@ def register(subparsers):
     predict.add_argument("--classes", default=None, metavar="FILE", help="class names for overlay legends "
                          "(default: those given at fit, else class 0, class 1, ...)")
     _common_arguments(predict, _commands.predict)
+    dask = predict.add_argument_group("Dask (pip install 'sklearn-ddpm[distributed]')")
+    where = dask.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, metavar="N", default=None,
+                       help="segment on a local Dask cluster of N worker processes")
+    where.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                       help="segment on the running Dask cluster at ADDRESS, e.g. tcp://host:8786")
+    dask.add_argument("--images-per-task", type=int, metavar="N", default=8,
+                      help="images per Dask task (default: 8)")
 
     evaluate = _add_command(
         subparsers, "evaluate", help="mIoU and per-class IoU of a fitted model on images with masks",

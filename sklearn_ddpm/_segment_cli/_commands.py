@@ -90,60 +90,74 @@ def _check_labelled_classes(data):
 
 # -- predict ---------------------------------------------------------------------------------------
 def predict(args):
-    """``sklearn-ddpm predict``: write label masks (and overlays, uncertainty) for IMAGE_DIR."""
-    from tqdm.auto import tqdm
+    """``sklearn-ddpm predict``: write label masks (and overlays, uncertainty) for IMAGE_DIR.
 
-    from ..datasets import read_image
-    from ..datasets._folders import list_images
-    from ._writers import PredictionWriter
-
-    _check_positive(args, "batch_size")
+    In this process, or with ``--workers``/``--scheduler`` on a Dask cluster; both write every
+    image's outputs with :func:`._predicting.predict_and_write`.
+    """
+    _check_positive(args, "batch_size", "workers", "images_per_task")
     if args.uncertainty:
         try:
             import matplotlib  # noqa: F401  (colours the heat maps)
         except ImportError:
             raise RuntimeError("--uncertainty needs matplotlib for its heat maps: pip install 'sklearn-ddpm[plot]'.") from None
+    if args.workers is not None or args.scheduler is not None:
+        summary, out = _predict_on_dask(args)
+    else:
+        summary, out = _predict_in_process(args)
+    for file, error in summary.failed:
+        print(f"sklearn-ddpm predict: skipped unreadable image {file}: {error}", file=sys.stderr)
+    if not args.quiet:
+        print(summary.report(out))
+    return 1 if summary.failed else 0
+
+
+def _predict_in_process(args):
+    from tqdm.auto import tqdm
+
+    from ..datasets._folders import list_images
+    from ._predicting import PredictionSummary, predict_and_write
+    from ._writers import PredictionWriter
+
     pipeline = load_segmenter(args.model_file, device=args.device, batch_size=args.batch_size)
     # One bar over images; the extractor's own bar (switched on by `fit`) would nest inside it.
     pipeline[0].set_params(progress=False)
-    features, clf = pipeline[:-1], pipeline[-1]
     paths = list_images(args.image_dir, only=_image_list(args))
     writer = PredictionWriter(args.output, overlay=args.overlay, uncertainty=args.uncertainty,
-                              class_names=_model_class_names(clf, _saved_class_names(args, pipeline)),
-                              n_estimators=clf.n_estimators)
-    todo = [p for p in paths if not (args.resume and writer.done(p))]
-    skipped, failed, written = len(paths) - len(todo), [], 0
-    bar = tqdm(total=len(todo), desc="predict", unit="img", disable=args.quiet or not todo)
-    for start in range(0, len(todo), args.batch_size):
-        batch, images = [], []
-        for path in todo[start:start + args.batch_size]:
-            try:
-                images.append(read_image(path))
-                batch.append(path)
-            except (ValueError, OSError) as exc:
-                failed.append(f"{path}: {exc}")
-                bar.update(1)
-        if not images:
-            continue
-        pixel_features = features.transform(images)
-        labels = _as_list(clf.predict(pixel_features))
-        maps = _as_list(clf.predict_uncertainty(pixel_features)) if args.uncertainty else [None] * len(batch)
-        for path, image, label_map, uncertainty in zip(batch, images, labels, maps):
-            writer.write(path, image, label_map, uncertainty)
-            written += 1
-            bar.update(1)
-    bar.close()
-    for message in failed:
-        print(f"sklearn-ddpm predict: skipped unreadable image {message}", file=sys.stderr)
-    if not args.quiet:
-        resumed = f", {skipped} already done (--resume)" if skipped else ""
-        print(f"Wrote predictions for {written} images to {writer.out}{resumed}"
-              f"{f', {len(failed)} unreadable' if failed else ''}.")
-    return 1 if failed else 0
+                              class_names=_model_class_names(pipeline[-1], _saved_class_names(args, pipeline)),
+                              n_estimators=pipeline[-1].n_estimators)
+    summary = PredictionSummary()
+    todo = []
+    for path in paths:
+        (summary.skipped.append(path.name) if args.resume and writer.done(path) else todo.append(path))
+    with tqdm(total=len(todo), desc="predict", unit="img", disable=args.quiet or not todo) as bar:
+        for start in range(0, len(todo), args.batch_size):
+            batch = todo[start:start + args.batch_size]
+            summary.update(predict_and_write(pipeline, batch, writer))
+            bar.update(len(batch))
+    return summary, writer.out
 
 
-def _as_list(predictions):
-    return list(predictions) if isinstance(predictions, (list, np.ndarray)) else [predictions]
+def _predict_on_dask(args):
+    from pathlib import Path
+
+    from ..distributed import predict_folder
+
+    client = None
+    if args.scheduler is not None:
+        from distributed import Client
+
+        client = Client(args.scheduler)
+    try:
+        summary = predict_folder(
+            args.model_file, args.image_dir, args.output, client=client, n_workers=args.workers,
+            images_per_task=args.images_per_task, overlay=args.overlay, uncertainty=args.uncertainty,
+            resume=args.resume, only=_image_list(args), class_names=_read_classes(args.classes), device=args.device,
+            batch_size=args.batch_size, torch_threads=args.threads, progress=not args.quiet)
+    finally:
+        if client is not None:
+            client.close()
+    return summary, Path(args.output)
 
 
 # -- evaluate --------------------------------------------------------------------------------------
@@ -154,6 +168,7 @@ def evaluate(args):
     from ..datasets import read_image
     from ..datasets._folders import pair_images_and_masks, read_mask_of
     from ..metrics import per_class_iou
+    from ._predicting import _as_list
     from ._writers import iou_table
 
     _check_positive(args, "batch_size")

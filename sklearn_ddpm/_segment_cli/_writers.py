@@ -49,24 +49,37 @@ class PredictionWriter:
             files += [self.out / "uncertainty" / f"{path.stem}.png", self.out / "uncertainty" / f"{path.stem}.npy"]
         return files
 
-    def done(self, path):
-        """Whether every output of ``path`` exists (for ``--resume``)."""
-        return all(f.is_file() for f in self.files(path))
+    def done(self, path, since_ns=None):
+        """Whether every output of ``path`` exists (for ``--resume``), modified at or after ``since_ns`` if given."""
+        return all(_exists(f, since_ns) for f in self.files(path))
 
-    def write(self, path, image, labels, uncertainty=None):
-        """Write the outputs of one image."""
+    def write(self, path, image, labels, uncertainty=None, *, keep_since_ns=None):
+        """Write the outputs of one image; with ``keep_since_ns``, not those modified at or after it."""
         from PIL import Image
 
         from ..plotting import overlay, uncertainty_to_color
 
-        files = self.files(path)
-        atomic_save_image(label_image(labels, self.palette), files[0])
+        savers = [lambda f: atomic_save_image(label_image(labels, self.palette), f)]
         if self.overlay:
-            atomic_save_image(Image.fromarray(overlay(image, labels, class_names=self.class_names)), files[1])
+            savers.append(lambda f: atomic_save_image(
+                Image.fromarray(overlay(image, labels, class_names=self.class_names)), f))
         if self.uncertainty:
-            atomic_save_image(Image.fromarray(uncertainty_to_color(uncertainty, vmax=self.vmax)), files[-2])
-            atomic_save_npy(np.asarray(uncertainty, dtype=np.float32), files[-1])
+            savers += [lambda f: atomic_save_image(Image.fromarray(uncertainty_to_color(uncertainty, vmax=self.vmax)), f),
+                       lambda f: atomic_save_npy(np.asarray(uncertainty, dtype=np.float32), f)]
+        for save, file in zip(savers, self.files(path)):
+            if keep_since_ns is None or not _exists(file, keep_since_ns):
+                save(file)
 
+
+def _exists(file, since_ns=None):
+    """Whether ``file`` is a file, modified at or after ``since_ns`` if given."""
+    import stat
+
+    try:
+        info = file.stat()
+    except OSError:
+        return False
+    return stat.S_ISREG(info.st_mode) and (since_ns is None or info.st_mtime_ns >= since_ns)
 
 def label_image(label_map, palette):
     """A PIL image of class indices: a palette PNG below 256 classes, 16-bit grey above."""

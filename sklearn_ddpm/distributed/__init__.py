@@ -1,0 +1,10 @@
+"""Run sklearn-ddpm on a Dask cluster (``dask.distributed``): segment large image collections.
+
+Needs the ``distributed`` extra: ``pip install 'sklearn-ddpm[distributed]'``. See docs/scaling.md
+for local clusters, Slurm (dask-jobqueue), Kubernetes (dask-kubernetes) and GPUs (dask-cuda).
+"""
+
+from .._segment_cli._predicting import PredictionSummary
+from ._predict import predict_folder
+
+__all__ = ["PredictionSummary", "predict_folder"]
