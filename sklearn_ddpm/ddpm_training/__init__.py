@@ -2,10 +2,12 @@
 
 :func:`train_ddpm` trains with the paper's noise schedule, EMA weights, random crops and flips,
 and atomic checkpoints it resumes from after an interruption; the result is a
-``DDPMPipeline.save_pretrained`` folder. See :mod:`._presets` for the model sizes.
+``DDPMPipeline.save_pretrained`` folder. See :mod:`._presets` for the model sizes. Started by
+``torchrun``, it trains data-parallel (``DistributedDataParallel``) with the same global batch.
 
 Modules: ``_data`` (images, crops and flips), ``_checkpoints`` (checkpoint files and random
-states), ``_train`` (the loop), ``_export`` (checkpoint to pipeline folder).
+states), ``_train`` (the loop), ``_distributed`` (the torchrun process group and collectives),
+``_export`` (checkpoint to pipeline folder).
 """
 
 from ._checkpoints import list_checkpoints, load_checkpoint

@@ -12,6 +12,10 @@ examples:
   # only the files named in a list (one name per line, e.g. a training split)
   sklearn-ddpm train-ddpm images/ runs/horse --image-list train.txt --device cuda
 
+  # data-parallel on 4 GPUs of this machine; --batch-size is the global batch (8 per GPU here)
+  torchrun --nproc_per_node 4 -m sklearn_ddpm.cli train-ddpm photos/ runs/my_ddpm \
+      --device cuda --batch-size 32 --max-steps 20000
+
 Run the same command again after an interruption to continue from the last checkpoint
 (or with a larger --max-steps to train further); add --export-only to just write the model of
 the last checkpoint of an unfinished run.
@@ -34,12 +38,17 @@ class _RenamedToMaxSteps(argparse.Action):
 
 def _handler(args):
     from ..datasets._folders import list_images, read_image_list
+    from ._distributed import is_main_process
     from ._export import export_checkpoint
     from ._train import train_ddpm
 
+    # Under torchrun every rank runs this; one of them speaks and writes.
+    quiet = args.quiet or not is_main_process()
     if args.export_only:
+        if not is_main_process():
+            return 0
         info = export_checkpoint(args.out_dir, args.out_dir)
-        if not args.quiet:
+        if not quiet:
             print(f"Saved the EMA model of {info['checkpoint']} (step {info['step']}) to {args.out_dir}")
         return 0
     images = args.image_dir
@@ -59,10 +68,10 @@ def _handler(args):
         device=args.device,
         mixed_precision=args.mixed_precision,
         random_state=args.seed,
-        progress=not args.quiet,
+        progress=not quiet,
         num_threads=args.threads,
     )
-    if not args.quiet:
+    if not quiet:
         print(f"Saved the EMA model to {out}")
     return 0
 
@@ -89,7 +98,8 @@ def register(subparsers):
     p.add_argument("--steps", nargs="?", action=_RenamedToMaxSteps, help=argparse.SUPPRESS)
     p.add_argument("--max-minutes", type=float, default=None,
                    help="time budget: checkpoint, stop and export the model when it is spent (re-run to continue)")
-    p.add_argument("--batch-size", type=int, default=None, help="default: the preset's")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="samples per step over all processes under torchrun (default: the preset's)")
     p.add_argument("--lr", type=float, default=2e-4, help="AdamW learning rate (default: 2e-4)")
     p.add_argument("--checkpoint-every", type=int, default=250, help="steps between checkpoints")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")

@@ -48,9 +48,9 @@ def _as_pil(item, index, image_size):
     return img
 
 
-def _augment(img, rng, image_size):
-    """Random crop (area >= 60 %, aspect jitter), resized to the square input, random flip."""
-    w, h = img.size
+def _draw_crop(size, rng):
+    """The random crop box and flip of one sample: five draws from ``rng``, whatever the image."""
+    w, h = size
     area = rng.uniform(_MIN_CROP_AREA, 1.0)
     ratio = math.exp(rng.uniform(-math.log(_MAX_ASPECT_JITTER), math.log(_MAX_ASPECT_JITTER)))
     # Relative to the image's own aspect, so a full crop is the whole image, squashed to a square
@@ -59,20 +59,28 @@ def _augment(img, rng, image_size):
     ch = min(1.0, math.sqrt(area / ratio)) * h
     x0 = rng.uniform(0.0, w - cw)
     y0 = rng.uniform(0.0, h - ch)
-    out = img.resize(
-        (image_size, image_size), Image.BICUBIC, box=(x0, y0, x0 + cw, y0 + ch)
-    )
+    return (x0, y0, x0 + cw, y0 + ch), rng.random() < 0.5
+
+
+def _apply_crop(img, box, flip, image_size):
+    """Crop ``box``, resize to the square input, flip; float32 HxWx3 in [-1, 1]."""
+    out = img.resize((image_size, image_size), Image.BICUBIC, box=box)
     arr = np.asarray(out, dtype=np.float32)
-    if rng.random() < 0.5:
+    if flip:
         arr = arr[:, ::-1]
     return arr / 127.5 - 1.0
 
 
-def sample_batch(pil_images, rng, batch_size, image_size):
-    """A ``(batch_size, 3, image_size, image_size)`` float tensor in [-1, 1] of augmented images.
+def sample_batch(pil_images, rng, batch_size, image_size, rows=slice(None)):
+    """A ``(n_rows, 3, image_size, image_size)`` float tensor in [-1, 1] of augmented images.
 
-    ``rng`` (a NumPy ``Generator``) draws the images and their crops and flips.
+    ``rng`` (a NumPy ``Generator``) draws the images and their crops and flips of all
+    ``batch_size`` samples, in the same order whatever ``rows`` is; only the samples ``rows``
+    selects are decoded. The processes of a data-parallel run share ``rng``'s seed and each
+    builds its own slice, so together they train on the batch a single process would.
     """
     idx = rng.integers(0, len(pil_images), size=batch_size)
-    batch = np.stack([_augment(pil_images[i], rng, image_size) for i in idx])
+    draws = [_draw_crop(pil_images[i].size, rng) for i in idx]
+    keep = range(batch_size)[rows]
+    batch = np.stack([_apply_crop(pil_images[idx[j]], *draws[j], image_size) for j in keep])
     return torch.from_numpy(np.ascontiguousarray(batch.transpose(0, 3, 1, 2)))

@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 from ..backbone._schedule import noise_scheduler
 from ..utils._atomic import atomic_write
+from . import _distributed
 from ._checkpoints import CHECKPOINT_DIR, list_checkpoints, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from ._data import load_images, sample_batch
 from ._export import export_checkpoint
@@ -89,6 +90,15 @@ def train_ddpm(
     as an uninterrupted run (on the same device and thread count). Raising ``max_steps`` on a
     later call continues training.
 
+    Started by ``torchrun`` (``WORLD_SIZE`` > 1 in the environment) or in a process group the
+    caller initialised, training is data-parallel: the UNet is wrapped in
+    ``DistributedDataParallel`` (gloo on the CPU, NCCL on CUDA with one GPU per process), every
+    rank draws the random numbers of the whole global batch from the shared seed and builds only
+    its slice of ``batch_size / world_size`` samples, and the averaged gradient is the
+    single-process gradient of the same batch up to floating-point summation order. Rank 0
+    alone writes checkpoints, ``train_log.csv``, ``train_info.json`` and the export, and
+    decides when ``max_minutes`` is spent; every rank resumes from rank 0's checkpoint.
+
     Parameters
     ----------
     images : str, path-like or list
@@ -107,7 +117,9 @@ def train_ddpm(
     max_steps : int, default=10000
         Total optimizer steps, counting those of earlier (resumed) calls.
     batch_size : int, optional
-        Defaults to the preset's.
+        The global batch: samples per optimizer step over all processes of a data-parallel run
+        (each of the ``world_size`` processes computes ``batch_size / world_size`` of them; a
+        size that does not divide is refused). Defaults to the preset's.
     lr : float, default=2e-4
         AdamW learning rate after the warm-up.
     lr_warmup_steps : int, default=200
@@ -128,6 +140,7 @@ def train_ddpm(
         Continue from the latest checkpoint in ``output_dir`` if one exists. ``False`` deletes
         existing checkpoints and starts afresh.
     device : str or torch.device, default="cpu"
+        Under ``torchrun``, ``"cuda"`` without an index means ``cuda:LOCAL_RANK`` for each process.
     mixed_precision : {"auto", "no", "bf16", "fp16"}, default="auto"
         Autocast on CUDA only ("auto": bf16 where supported, else fp16 with gradient scaling);
         CPU training is always fp32.
@@ -135,14 +148,14 @@ def train_ddpm(
         Seeds the initial weights, data sampling, augmentation, noise and timesteps. An integer
         only (no ``None`` or ``RandomState``): a resumed run restores the generators it seeds.
     progress : bool, default=True
-        Show a tqdm progress bar with the running loss.
+        Show a tqdm progress bar with the running loss (on rank 0 only).
     num_threads : int, optional
         ``torch.set_num_threads`` for the run (e.g. 1 to leave cores free).
 
     Returns
     -------
     output_dir : pathlib.Path
-        The pipeline folder, loadable with ``diffusers.DDPMPipeline.from_pretrained`` or
+        The pipeline folder (on every rank, once rank 0 has written it), loadable with ``diffusers.DDPMPipeline.from_pretrained`` or
         ``UNet2DModel.from_pretrained(output_dir, subfolder="unet")``.
 
     Examples
@@ -159,6 +172,12 @@ def train_ddpm(
             f"image_size={image_size} must be a multiple of {2 ** (n_levels - 1)} for preset {preset!r}."
         )
     batch_size = spec["batch_size"] if batch_size is None else int(batch_size)
+    world_size = _distributed.world_size()
+    if batch_size % world_size:
+        raise ValueError(
+            f"batch_size={batch_size} is the global batch, split evenly over the {world_size} "
+            f"processes of this run; choose a multiple of {world_size}."
+        )
     max_steps, checkpoint_every, keep_checkpoints = int(max_steps), int(checkpoint_every), int(keep_checkpoints)
     lr_warmup_steps, random_state = int(lr_warmup_steps), int(random_state)
     device = torch.device(device)
@@ -170,7 +189,27 @@ def train_ddpm(
 
     output_dir = Path(output_dir)
     ckpt_dir = output_dir / CHECKPOINT_DIR
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    ctx, device = _distributed.setup(device)
+    try:
+        return _train(
+            ctx, images, output_dir, ckpt_dir, spec=spec, preset=preset, image_size=image_size,
+            max_steps=max_steps, max_minutes=max_minutes, batch_size=batch_size, lr=lr,
+            lr_warmup_steps=lr_warmup_steps, weight_decay=weight_decay, ema_decay=ema_decay,
+            checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints, resume=resume,
+            device=device, amp_dtype=amp_dtype, random_state=random_state, progress=progress,
+        )
+    finally:
+        _distributed.teardown(ctx)
+
+
+def _train(ctx, images, output_dir, ckpt_dir, *, spec, preset, image_size, max_steps, max_minutes,
+           batch_size, lr, lr_warmup_steps, weight_decay, ema_decay, checkpoint_every,
+           keep_checkpoints, resume, device, amp_dtype, random_state, progress):
+    # This rank's rows of the global batch.
+    per_rank = batch_size // ctx.world_size
+    rows = slice(ctx.rank * per_rank, (ctx.rank + 1) * per_rank)
+    if ctx.is_main:
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
 
     unet_kwargs = dict(spec["unet"], sample_size=image_size)
     hparams = dict(
@@ -181,13 +220,18 @@ def train_ddpm(
 
     pil_images = load_images(images, image_size)
 
-    existing = list_checkpoints(ckpt_dir)
-    if existing and not resume:
-        warnings.warn(f"resume=False: deleting {len(existing)} checkpoint(s) in {ckpt_dir}.", UserWarning)
-        for f in existing:
-            f.unlink()
-        existing = []
-    ckpt = load_checkpoint(ckpt_dir) if existing else None
+    ckpt = None
+    if ctx.is_main:
+        existing = list_checkpoints(ckpt_dir)
+        if existing and not resume:
+            warnings.warn(f"resume=False: deleting {len(existing)} checkpoint(s) in {ckpt_dir}.", UserWarning)
+            for f in existing:
+                f.unlink()
+            existing = []
+        ckpt = load_checkpoint(ckpt_dir) if existing else None
+    # Sent, not re-read, so that all ranks resume from the same file even when rank 0 is the only
+    # one that sees output_dir (another node's disk) or a newer checkpoint appears meanwhile.
+    ckpt = _distributed.broadcast_object(ckpt, ctx)
 
     cuda_devices = [device] if device.type == "cuda" else []
     # The run seeds and advances torch's global RNG (weights init, dropout); keep the caller's.
@@ -206,7 +250,7 @@ def train_ddpm(
                     f"(preset/image_size); use another output_dir or resume=False."
                 )
             changed = {k: (ckpt["hparams"].get(k), v) for k, v in hparams.items() if ckpt["hparams"].get(k) != v}
-            if changed:
+            if changed and ctx.is_main:
                 warnings.warn(f"Resuming with changed settings (old, new): {changed}", UserWarning)
             model.load_state_dict(ckpt["model"])
             optimizer.load_state_dict(ckpt["optimizer"])
@@ -216,6 +260,12 @@ def train_ddpm(
             sessions = list(ckpt["sessions"])
             log_rows = list(ckpt["log"])
             set_rng_state(ckpt["rng"], np_rng, gen)
+        # The weights are initialised alike on all ranks; dropout then draws per rank.
+        own_rng = (ckpt or {}).get("rank_rng") or []
+        if ctx.rank < len(own_rng):
+            _distributed.set_local_rng_state(own_rng[ctx.rank], device)
+        elif ctx.rank > 0:
+            torch.manual_seed(_distributed.rank_seed(random_state, ctx.rank, start_step))
         model.to(device).train()
         for group in optimizer.param_groups:
             group["lr"] = lr  # a resumed run takes the lr it is given
@@ -230,18 +280,31 @@ def train_ddpm(
             scaler.load_state_dict(ckpt["scaler"])
         scheduler = noise_scheduler()
         sessions.append({"start_step": start_step, "end_step": start_step, "device": str(device),
-                         "threads": torch.get_num_threads(), "started": time.strftime("%Y-%m-%dT%H:%M:%S")})
+                         "threads": torch.get_num_threads(), "world_size": ctx.world_size,
+                         "started": time.strftime("%Y-%m-%dT%H:%M:%S")})
+        unet = model
+        if ctx.enabled:
+            # Wrapped after the optimizer and EMA hold the UNet's own parameters; DDP averages the
+            # gradients in backward(), and broadcasts rank 0's weights once here.
+            model = torch.nn.parallel.DistributedDataParallel(
+                unet, device_ids=[device.index] if device.type == "cuda" else None
+            )
 
         def save(step):
+            # Collective: every rank sends the generator states only it holds.
+            rank_rng = _distributed.gather_object(_distributed.local_rng_state(device), ctx)
+            if not ctx.is_main:
+                return
             state = {
                 "step": step,
                 "unet_kwargs": unet_kwargs,
                 "hparams": hparams,
-                "model": model.state_dict(),
+                "model": unet.state_dict(),
                 "ema": ema.state_dict(),
                 "optimizer": optimizer.state_dict(),
                 "scaler": scaler.state_dict() if scaler.is_enabled() else None,
                 "rng": rng_state(np_rng, gen),
+                "rank_rng": rank_rng if ctx.enabled else None,
                 "train_seconds": train_seconds,
                 "sessions": sessions,
                 "log": log_rows,
@@ -251,7 +314,7 @@ def train_ddpm(
             _write_info(output_dir, state, scheduler, n_images=len(pil_images))
 
         bar = tqdm(
-            total=max_steps, initial=start_step, disable=not progress, desc="train-ddpm",
+            total=max_steps, initial=start_step, disable=not (progress and ctx.is_main), desc="train-ddpm",
             unit="step", mininterval=1.0 if sys.stderr.isatty() else 30.0, dynamic_ncols=True,
         )
         running, loss_sum, n_sum = None, None, 0
@@ -261,9 +324,11 @@ def train_ddpm(
             if lr_warmup_steps:
                 for group in optimizer.param_groups:
                     group["lr"] = lr * min(1.0, (step + 1) / lr_warmup_steps)
-            x0 = sample_batch(pil_images, np_rng, batch_size, image_size).to(device)
-            noise = torch.randn(x0.shape, generator=gen).to(device)
-            t = torch.randint(0, scheduler.config.num_train_timesteps, (batch_size,), generator=gen).to(device)
+            # Every rank draws the whole batch's noise and timesteps (cheap) and keeps its rows,
+            # so the shared generators stay in step.
+            x0 = sample_batch(pil_images, np_rng, batch_size, image_size, rows).to(device)
+            noise = torch.randn((batch_size, *x0.shape[1:]), generator=gen)[rows].to(device)
+            t = torch.randint(0, scheduler.config.num_train_timesteps, (batch_size,), generator=gen)[rows].to(device)
             xt = scheduler.add_noise(x0, noise, t)
             with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
                 pred = model(xt, t).sample
@@ -274,7 +339,9 @@ def train_ddpm(
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             scaler.step(optimizer)
             scaler.update()
-            ema.step(model.parameters())
+            # On every rank: the weights are identical after the step, so are the EMAs, and rank 0
+            # would be the straggler at the next all-reduce if it alone did this work.
+            ema.step(unet.parameters())
 
             # Reading the loss synchronises a GPU, so it is summed on the device and read every
             # 10 steps (and before each checkpoint, so a diverged run is never saved).
@@ -285,8 +352,12 @@ def train_ddpm(
             now = time.perf_counter()
             train_seconds += now - t_last
             t_last = now
-            if done % 10 == 0 or done == max_steps or done % checkpoint_every == 0:
-                mean = loss_sum.item() / n_sum
+            # Rank 0's clock decides; the others must stop at the same step or the next
+            # all-reduce would wait for ever.
+            out_of_time = deadline is not None and _distributed.rank0_flag(time.monotonic() > deadline, ctx, device)
+            if done % 10 == 0 or done == max_steps or done % checkpoint_every == 0 or out_of_time:
+                # Each rank's loss is the mean over its equal share, so their mean is the batch's.
+                mean = _distributed.sum_over_ranks(loss_sum, ctx).item() / n_sum / ctx.world_size
                 if not math.isfinite(mean):
                     raise RuntimeError(
                         f"Training diverged before step {done} (loss={mean}); lower lr or resume "
@@ -296,17 +367,16 @@ def train_ddpm(
                 running = mean if running is None else 0.8 * running + 0.2 * mean
                 bar.set_postfix(loss=f"{running:.4f}", refresh=False)
                 loss_sum, n_sum = None, 0
-            out_of_time = deadline is not None and time.monotonic() > deadline
             if done % checkpoint_every == 0 or done == max_steps or out_of_time:
-                if out_of_time and loss_sum is not None and not math.isfinite(loss_sum.item()):
-                    raise RuntimeError(f"Training diverged before step {done}; lower lr or resume earlier.")
                 sessions[-1]["end_step"] = done
                 save(done)
                 t_last = time.perf_counter()  # checkpoint I/O is not training time
             if out_of_time:
                 break
         bar.close()
-    export_checkpoint(ckpt_dir, output_dir)
+    if ctx.is_main:
+        export_checkpoint(ckpt_dir, output_dir)
+    _distributed.barrier(ctx)  # no rank returns before the model it trained is on disk
     return output_dir
 
 
