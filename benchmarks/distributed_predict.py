@@ -1,0 +1,174 @@
+"""Images per second of ``predict_folder`` on 1 and 2 local Dask workers against the in-process CLI.
+
+Same run, same images, same fitted model:
+
+- ``cli``: ``sklearn-ddpm predict`` in a subprocess, as a user runs it (``--threads`` = the
+  machine's cores); its wall time includes Python's start, the imports and the model load;
+- ``dask_1_worker`` and ``dask_2_workers``: a ``LocalCluster`` of that many worker processes (one
+  task thread each, torch threads = cores / workers, predict_folder's default), started and timed
+  apart (``cluster_start_seconds``); then ``predict_folder(client=...)``, whose time includes every
+  worker loading the model once.
+
+``images_per_second`` is images / the prediction's wall time (the CLI's whole command); the ratio
+is to the CLI's. Peak memory: of the CLI process, and of every Dask worker process (``ru_maxrss``).
+The label maps of every Dask run are compared with the CLI's (``labels_identical_to_cli``).
+
+Data: the first ``n_images`` Weizmann ``unlabeled`` horses; the model is fitted on the first
+``n_train`` ``labeled_pool`` horses with the bundled backbone and a small ensemble.
+
+Examples
+--------
+    python benchmarks/distributed_predict.py            # 40 images, a few minutes on 2 cores
+    python benchmarks/distributed_predict.py --quick    # 3 images, a tiny random UNet (smoke test)
+"""
+
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+import _common
+
+NAME = "distributed_predict"
+FULL = {"n_images": 40, "n_train": 5, "n_estimators": 2, "max_epochs": 10, "max_pixels_per_image": 2000,
+        "images_per_task": 4, "workers": [1, 2], "backbone": "bundled"}
+# A smoke run: the tiny random UNet of the tests, so that the figures mean nothing but it takes seconds.
+QUICK = {"n_images": 3, "n_train": 2, "n_estimators": 1, "max_epochs": 1, "max_pixels_per_image": 500,
+         "images_per_task": 2, "workers": [1, 2], "backbone": "tiny_unet"}
+
+
+def build_parser():
+    return _common.parser(__doc__.splitlines()[0])
+
+
+def stage(work, settings):
+    """Copy the images to segment into ``work/photos``; fit the model and save it to ``work/seg.joblib``."""
+    from PIL import Image
+
+    from sklearn_ddpm import make_segmenter
+    from sklearn_ddpm.utils._atomic import atomic_joblib_dump
+
+    root = _common.DATA_DIR / "weizmann_horse"
+    splits = json.loads((root / "splits.json").read_text())
+    photos = work / "photos"
+    photos.mkdir()
+    names = splits["unlabeled"][:settings["n_images"]]
+    for name in names:
+        shutil.copy(root / "images" / f"{name}.jpg", photos)
+    train = splits["labeled_pool"][:settings["n_train"]]
+    images = [np.asarray(Image.open(root / "images" / f"{n}.jpg").convert("RGB")) for n in train]
+    masks = [np.asarray(Image.open(root / "masks" / f"{n}.png")).astype(np.int64) for n in train]
+    backbone = None  # the bundled horse DDPM
+    if settings["backbone"] == "tiny_unet":
+        from sklearn_ddpm.backbone import Backbone, tiny_unet
+
+        backbone = Backbone(tiny_unet(), source="tiny_unet")
+    start = time.perf_counter()
+    pipeline = make_segmenter(backbone, n_estimators=settings["n_estimators"], max_epochs=settings["max_epochs"],
+                              max_pixels_per_image=settings["max_pixels_per_image"], random_state=0)
+    pipeline.fit(images, masks)
+    atomic_joblib_dump(pipeline, work / "seg.joblib")
+    return {"predict": names, "train": train}, time.perf_counter() - start
+
+
+def cli_command():
+    script = Path(sys.executable).parent / "sklearn-ddpm"
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "sklearn_ddpm.cli"]
+
+
+def run_cli(work, threads):
+    """``sklearn-ddpm predict`` in a subprocess: wall time and the child's peak memory."""
+    argv = cli_command() + ["predict", "seg.joblib", "photos", "-o", "out_cli", "--threads", str(threads), "--quiet"]
+    start = time.perf_counter()
+    # A fresh interpreter measures what a user waits for; RUSAGE_CHILDREN then holds only its peak.
+    subprocess.run(argv, cwd=work, check=True)
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+    return {"command": "sklearn-ddpm " + " ".join(argv[len(cli_command()):]), "seconds": seconds,
+            "peak_rss_mib": round(peak / 2**20, 1)}
+
+
+def _worker_peak_rss():
+    import resource
+    import sys
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+
+
+def run_dask(work, n_workers, images_per_task):
+    """A local cluster of ``n_workers`` processes, then ``predict_folder`` on it."""
+    import distributed
+    import torch
+
+    from sklearn_ddpm.distributed import predict_folder
+
+    start = time.perf_counter()
+    with distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                                  dashboard_address=":0") as cluster, distributed.Client(cluster) as client:
+        cluster_start = time.perf_counter() - start
+        out = work / f"out_dask_{n_workers}"
+        start = time.perf_counter()
+        summary = predict_folder(work / "seg.joblib", work / "photos", out, client=client,
+                                 images_per_task=images_per_task, progress=False)
+        seconds = time.perf_counter() - start
+        peaks = client.run(_worker_peak_rss)
+        threads = client.run(torch.get_num_threads)
+    if summary.failed:
+        raise RuntimeError(f"failed images: {summary.failed}")
+    return {"n_workers": n_workers, "cluster_start_seconds": cluster_start, "seconds": seconds,
+            "torch_threads_per_worker": sorted(threads.values()),
+            "peak_rss_mib_per_worker": sorted(round(v / 2**20, 1) for v in peaks.values()), "out": out}
+
+
+def same_labels(out_a, out_b, names):
+    from sklearn_ddpm.datasets import read_mask
+
+    return all(np.array_equal(read_mask(out_a / f"{n}.png"), read_mask(out_b / f"{n}.png")) for n in names)
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    if args.device == "cuda":
+        raise SystemExit("distributed_predict measures CPU workers; run it with --device cpu (the default here).")
+    settings = QUICK if args.quick else FULL
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    load_before = os.getloadavg()
+    with _common.torch_threads(args.threads), tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        images, fit_seconds = stage(work, settings)
+        n = len(images["predict"])
+        print(f"fitted on {settings['n_train']} images in {fit_seconds:.0f} s; segmenting {n} images")
+        cli = run_cli(work, cores)
+        cli["images_per_second"] = n / cli["seconds"]
+        print(f"cli: {cli['seconds']:.1f} s, {cli['images_per_second']:.2f} img/s")
+        runs = {"cli": cli}
+        for k in settings["workers"]:
+            result = run_dask(work, k, settings["images_per_task"])
+            result["images_per_second"] = n / result["seconds"]
+            result["ratio_to_cli"] = result["images_per_second"] / cli["images_per_second"]
+            result["labels_identical_to_cli"] = same_labels(result.pop("out"), work / "out_cli", images["predict"])
+            runs[f"dask_{k}_worker{'s' if k > 1 else ''}"] = result
+            print(f"dask, {k} worker(s): cluster start {result['cluster_start_seconds']:.1f} s, predict "
+                  f"{result['seconds']:.1f} s, {result['images_per_second']:.2f} img/s "
+                  f"(x{result['ratio_to_cli']:.2f} the CLI), peak RSS per worker {result['peak_rss_mib_per_worker']} MiB")
+    payload = {
+        "quick": args.quick, "settings": settings, "images": images, "fit_seconds": fit_seconds,
+        "load_average_before": [round(v, 2) for v in load_before],
+        "load_average_after": [round(v, 2) for v in os.getloadavg()],
+        "note": "one run of each configuration, in this order, on a machine shared with other work "
+                "(see the load averages); the CLI's time includes interpreter start and model load, the "
+                "Dask runs' times include every worker's model load but not the cluster start",
+        "runs": runs,
+    }
+    return _common.write_json(NAME, payload, args.out)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
