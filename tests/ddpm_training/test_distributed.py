@@ -22,6 +22,8 @@ from PIL import Image
 from sklearn_ddpm.ddpm_training import list_checkpoints, load_checkpoint, train_ddpm
 from sklearn_ddpm.ddpm_training._data import load_images, sample_batch
 
+from .test_train_ddpm import _images
+
 REPO = Path(__file__).resolve().parents[2]
 CHILD = Path(__file__).with_name("_ddp_child.py")
 MAX_STEPS = 12
@@ -66,12 +68,6 @@ def _cli_args(folder, out, *extra):
             "--batch-size", str(s["batch_size"]), "--lr", str(s["lr"]), "--checkpoint-every",
             str(s["checkpoint_every"]), "--seed", str(s["random_state"]), "--threads", "1", "--quiet",
             "--max-steps", str(MAX_STEPS), *extra]
-
-
-def _images(n=5, seed=0):
-    rng = np.random.default_rng(seed)
-    sizes = [(20, 30), (33, 17), (16, 16), (40, 25), (24, 24)]
-    return [rng.integers(0, 256, size=(*sizes[i % len(sizes)], 3), dtype=np.uint8) for i in range(n)]
 
 
 def _ema(folder):
