@@ -57,7 +57,8 @@ def load_checkpoint(path):
     -------
     checkpoint : dict
         Keys ``step``, ``unet_kwargs``, ``model``, ``ema``, ``optimizer``, ``rng``, ``hparams``,
-        ``train_seconds``, ``sessions`` and ``log``.
+        ``train_seconds``, ``sessions`` and ``log``; ``rank_rng`` holds the generator states of
+        each process of a data-parallel run (None for one process; absent in older checkpoints).
 
     Examples
     --------
