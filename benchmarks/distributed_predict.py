@@ -9,9 +9,11 @@ Same run, same images, same fitted model:
   apart (``cluster_start_seconds``); then ``predict_folder(client=...)``, whose time includes every
   worker loading the model once.
 
-``images_per_second`` is images / the prediction's wall time (the CLI's whole command); the ratio
-is to the CLI's. Peak memory: of the CLI process, and of every Dask worker process (``ru_maxrss``).
+Each configuration runs ``repeats`` times, every other repeat in reverse order (the load of a shared
+machine drifts); ``images_per_second`` is images / the mean wall time of the prediction (the CLI's
+whole command); the ratio is to the CLI's. Peak memory: of the CLI process, and of every Dask worker process (``ru_maxrss``).
 The label maps of every Dask run are compared with the CLI's (``labels_identical_to_cli``).
+``io``: seconds per image of reading a photo and writing its label PNG, in this process, one thread.
 
 Data: the first ``n_images`` Weizmann ``unlabeled`` horses; the model is fitted on the first
 ``n_train`` ``labeled_pool`` horses with the bundled backbone and a small ensemble.
@@ -24,7 +26,6 @@ Examples
 
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -38,10 +39,10 @@ import _common
 
 NAME = "distributed_predict"
 FULL = {"n_images": 40, "n_train": 5, "n_estimators": 2, "max_epochs": 10, "max_pixels_per_image": 2000,
-        "images_per_task": 4, "workers": [1, 2], "backbone": "bundled"}
+        "images_per_task": 4, "workers": [1, 2], "backbone": "bundled", "repeats": 2}
 # A smoke run: the tiny random UNet of the tests, so that the figures mean nothing but it takes seconds.
 QUICK = {"n_images": 3, "n_train": 2, "n_estimators": 1, "max_epochs": 1, "max_pixels_per_image": 500,
-         "images_per_task": 2, "workers": [1, 2], "backbone": "tiny_unet"}
+         "images_per_task": 2, "workers": [1, 2], "backbone": "tiny_unet", "repeats": 1}
 
 
 def build_parser():
@@ -87,10 +88,13 @@ def run_cli(work, threads):
     """``sklearn-ddpm predict`` in a subprocess: wall time and the child's peak memory."""
     argv = cli_command() + ["predict", "seg.joblib", "photos", "-o", "out_cli", "--threads", str(threads), "--quiet"]
     start = time.perf_counter()
-    # A fresh interpreter measures what a user waits for; RUSAGE_CHILDREN then holds only its peak.
-    subprocess.run(argv, cwd=work, check=True)
+    # A fresh interpreter measures what a user waits for; wait4 gives that very child's peak memory.
+    process = subprocess.Popen(argv, cwd=work)
+    _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed with exit status {os.waitstatus_to_exitcode(status)}")
+    peak = usage.ru_maxrss * (1 if sys.platform == "darwin" else 1024)
     return {"command": "sklearn-ddpm " + " ".join(argv[len(cli_command()):]), "seconds": seconds,
             "peak_rss_mib": round(peak / 2**20, 1)}
 
@@ -133,6 +137,29 @@ def same_labels(out_a, out_b, names):
     return all(np.array_equal(read_mask(out_a / f"{n}.png"), read_mask(out_b / f"{n}.png")) for n in names)
 
 
+def measure_io(work, names):
+    """Seconds per image of the CPU work around the model: reading the photo, writing its label PNG.
+
+    Single-threaded, on the CLI's label maps, into a scratch folder: what every worker does for each
+    image whatever its accelerator, so a GPU worker needs this much CPU time per image too.
+    """
+    from sklearn_ddpm._segment_cli._writers import PredictionWriter
+    from sklearn_ddpm.datasets import read_image, read_mask
+
+    writer = PredictionWriter(work / "out_io", overlay=False, uncertainty=False, class_names=["0", "1"],
+                              n_estimators=1)
+    labels = {n: read_mask(work / "out_cli" / f"{n}.png") for n in names}
+    paths = sorted((work / "photos").iterdir())
+    start = time.perf_counter()
+    images = [read_image(p) for p in paths]
+    read = (time.perf_counter() - start) / len(paths)
+    start = time.perf_counter()
+    for path, image in zip(paths, images):
+        writer.write(path, image, labels[path.stem])
+    write = (time.perf_counter() - start) / len(paths)
+    return {"read_seconds_per_image": read, "write_labels_seconds_per_image": write}
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.device == "cuda":
@@ -145,27 +172,44 @@ def main(argv=None):
         images, fit_seconds = stage(work, settings)
         n = len(images["predict"])
         print(f"fitted on {settings['n_train']} images in {fit_seconds:.0f} s; segmenting {n} images")
-        cli = run_cli(work, cores)
-        cli["images_per_second"] = n / cli["seconds"]
-        print(f"cli: {cli['seconds']:.1f} s, {cli['images_per_second']:.2f} img/s")
-        runs = {"cli": cli}
-        for k in settings["workers"]:
-            result = run_dask(work, k, settings["images_per_task"])
-            result["images_per_second"] = n / result["seconds"]
-            result["ratio_to_cli"] = result["images_per_second"] / cli["images_per_second"]
-            result["labels_identical_to_cli"] = same_labels(result.pop("out"), work / "out_cli", images["predict"])
-            runs[f"dask_{k}_worker{'s' if k > 1 else ''}"] = result
-            print(f"dask, {k} worker(s): cluster start {result['cluster_start_seconds']:.1f} s, predict "
-                  f"{result['seconds']:.1f} s, {result['images_per_second']:.2f} img/s "
-                  f"(x{result['ratio_to_cli']:.2f} the CLI), peak RSS per worker {result['peak_rss_mib_per_worker']} MiB")
+        configs = ["cli"] + [f"dask_{k}_worker{'s' if k > 1 else ''}" for k in settings["workers"]]
+        measured = {name: [] for name in configs}
+        # On a shared machine the load drifts: every other repeat runs the configurations backwards.
+        for repeat in range(settings["repeats"]):
+            for name in (configs if repeat % 2 == 0 else configs[::-1]):
+                load = round(os.getloadavg()[0], 2)
+                if name == "cli":
+                    result = run_cli(work, cores)
+                else:
+                    result = run_dask(work, int(name.split("_")[1]), settings["images_per_task"])
+                    result["labels_identical_to_cli"] = same_labels(result.pop("out"), work / "out_cli",
+                                                                    images["predict"])
+                result["load_average_1min_before"] = load
+                measured[name].append(result)
+                print(f"{name}: {result['seconds']:.1f} s ({n / result['seconds']:.2f} img/s), load before {load}"
+                      + (f", peak RSS per worker {result['peak_rss_mib_per_worker']} MiB" if name != "cli" else ""))
+        io = measure_io(work, images["predict"])
+    runs = {}
+    for name, results in measured.items():
+        seconds = float(np.mean([r["seconds"] for r in results]))
+        runs[name] = {"images_per_second": n / seconds, "mean_seconds": seconds, "repeats": results}
+        if name != "cli":
+            runs[name]["ratio_to_cli"] = runs[name]["images_per_second"] / runs["cli"]["images_per_second"]
+            runs[name]["labels_identical_to_cli"] = all(r["labels_identical_to_cli"] for r in results)
+            runs[name]["peak_rss_mib_per_worker"] = max(m for r in results for m in r["peak_rss_mib_per_worker"])
+    for name, run in runs.items():
+        print(f"{name}: {run['images_per_second']:.2f} img/s" +
+              (f" (x{run['ratio_to_cli']:.2f} the CLI)" if "ratio_to_cli" in run else ""))
     payload = {
         "quick": args.quick, "settings": settings, "images": images, "fit_seconds": fit_seconds,
         "load_average_before": [round(v, 2) for v in load_before],
         "load_average_after": [round(v, 2) for v in os.getloadavg()],
-        "note": "one run of each configuration, in this order, on a machine shared with other work "
-                "(see the load averages); the CLI's time includes interpreter start and model load, the "
-                "Dask runs' times include every worker's model load but not the cluster start",
+        "note": "each configuration run `repeats` times, every other repeat in reverse order, on a machine "
+                "shared with other work (see the load averages); images_per_second = images / mean seconds; "
+                "the CLI's time includes interpreter start and model load, the Dask runs' times include every "
+                "worker's model load but not the cluster start",
         "runs": runs,
+        "io": io,
     }
     return _common.write_json(NAME, payload, args.out)
 

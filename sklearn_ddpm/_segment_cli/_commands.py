@@ -116,20 +116,14 @@ def _predict_in_process(args):
     from tqdm.auto import tqdm
 
     from ..datasets._folders import list_images
-    from ._predicting import PredictionSummary, predict_and_write
-    from ._writers import PredictionWriter
+    from ._predicting import predict_and_write, start_run
 
     pipeline = load_segmenter(args.model_file, device=args.device, batch_size=args.batch_size)
     # One bar over images; the extractor's own bar (switched on by `fit`) would nest inside it.
     pipeline[0].set_params(progress=False)
-    paths = list_images(args.image_dir, only=_image_list(args))
-    writer = PredictionWriter(args.output, overlay=args.overlay, uncertainty=args.uncertainty,
-                              class_names=_model_class_names(pipeline[-1], _saved_class_names(args, pipeline)),
-                              n_estimators=pipeline[-1].n_estimators)
-    summary = PredictionSummary()
-    todo = []
-    for path in paths:
-        (summary.skipped.append(path.name) if args.resume and writer.done(path) else todo.append(path))
+    writer, todo, summary = start_run(pipeline, list_images(args.image_dir, only=_image_list(args)), args.output,
+                                      overlay=args.overlay, uncertainty=args.uncertainty,
+                                      class_names=_read_classes(args.classes), resume=args.resume)
     with tqdm(total=len(todo), desc="predict", unit="img", disable=args.quiet or not todo) as bar:
         for start in range(0, len(todo), args.batch_size):
             batch = todo[start:start + args.batch_size]
@@ -210,11 +204,6 @@ def evaluate(args):
 
 
 # -- shared helpers --------------------------------------------------------------------------------
-def _saved_class_names(args, pipeline):
-    """``--classes`` if given, else the names given at fit (None when there were none)."""
-    return _read_classes(args.classes) or getattr(pipeline, "class_names_", None)
-
-
 def _model_class_names(clf, class_names):
     """A name for every class ``clf`` can predict: the given names, then "class k"."""
     return default_class_names(int(max(clf.classes_)) + 1, class_names)

@@ -41,6 +41,44 @@ class PredictionSummary:
         return f"Wrote predictions for {len(self.written)} images to {out}{resumed}{failed}."
 
 
+def start_run(pipeline, paths, out, *, overlay, uncertainty, class_names, resume):
+    """The writer of a ``predict`` run and the images left to segment.
+
+    Parameters
+    ----------
+    pipeline : sklearn.pipeline.Pipeline
+        The fitted segmenter (for its classes and ensemble size).
+    paths : list of pathlib.Path
+    out : path-like
+        Output folder, created.
+    overlay, uncertainty : bool
+    class_names : list of str or None
+        Legend names; None uses those given at fit, else ``class 0``, ``class 1``, ...
+    resume : bool
+        Leave out the images whose outputs all exist.
+
+    Returns
+    -------
+    writer : PredictionWriter
+    todo : list of pathlib.Path
+    summary : PredictionSummary
+        With the images left out in ``skipped``.
+    """
+    from ._commands import _model_class_names
+    from ._writers import PredictionWriter
+
+    clf = pipeline[-1]
+    writer = PredictionWriter(out, overlay=overlay, uncertainty=uncertainty, n_estimators=clf.n_estimators,
+                              class_names=_model_class_names(clf, class_names or getattr(pipeline, "class_names_", None)))
+    summary, todo = PredictionSummary(), []
+    for path in paths:
+        if resume and writer.done(path):
+            summary.skipped.append(path.name)
+        else:
+            todo.append(path)
+    return writer, todo, summary
+
+
 def predict_and_write(pipeline, paths, writer, *, keep_since_ns=None):
     """Segment the images at ``paths`` in batches of the pipeline's ``batch_size`` and write their outputs.
 

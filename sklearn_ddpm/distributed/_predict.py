@@ -13,7 +13,7 @@ except ImportError:
     raise ImportError("sklearn_ddpm.distributed needs dask and distributed: "
                       "pip install 'sklearn-ddpm[distributed]'.") from None
 
-from .._segment_cli._predicting import PredictionSummary, predict_and_write
+from .._segment_cli._predicting import predict_and_write
 
 
 def predict_folder(model, image_dir, out_dir, *, client=None, n_workers=None, images_per_task=8, overlay=False,
@@ -88,8 +88,7 @@ def predict_folder(model, image_dir, out_dir, *, client=None, n_workers=None, im
     """
     from tqdm.auto import tqdm
 
-    from .._segment_cli._commands import _model_class_names
-    from .._segment_cli._writers import PredictionWriter
+    from .._segment_cli._predicting import start_run
     from ..datasets._folders import list_images
 
     for name, value in (("n_workers", n_workers), ("images_per_task", images_per_task),
@@ -97,15 +96,8 @@ def predict_folder(model, image_dir, out_dir, *, client=None, n_workers=None, im
         if value is not None and value < 1:
             raise ValueError(f"{name} must be at least 1, got {value}.")
     paths = list_images(image_dir, only=only)
-    pipeline = _fitted_pipeline(model)
-    clf = pipeline[-1]
-    writer = PredictionWriter(out_dir, overlay=overlay, uncertainty=uncertainty,
-                              class_names=_model_class_names(clf, class_names or getattr(pipeline, "class_names_", None)),
-                              n_estimators=clf.n_estimators)
-    summary = PredictionSummary()
-    todo = []
-    for path in paths:
-        (summary.skipped.append(path.name) if resume and writer.done(path) else todo.append(path))
+    writer, todo, summary = start_run(_fitted_pipeline(model), paths, out_dir, overlay=overlay,
+                                      uncertainty=uncertainty, class_names=class_names, resume=resume)
     if not todo:
         return summary
     run_start_ns = _file_system_now_ns(writer.out)
