@@ -12,7 +12,9 @@ Same run, same images, same fitted model:
 Each configuration runs ``repeats`` times, every other repeat in reverse order (the load of a shared
 machine drifts); ``images_per_second`` is images / the mean wall time of the prediction (the CLI's
 whole command); the ratio is to the CLI's. Peak memory: of the CLI process, and of every Dask worker process (``ru_maxrss``).
-The label maps of every Dask run are compared with the CLI's (``labels_identical_to_cli``).
+The label maps of every Dask run are compared with the CLI's (``labels_differing_from_cli``: the
+fraction of pixels whose label differs, and in how many images): the runs use other torch thread
+counts and other batches, so floating-point ties at class boundaries may fall the other way.
 ``io``: seconds per image of reading a photo and writing its label PNG, in this process, one thread.
 
 Data: the first ``n_images`` Weizmann ``unlabeled`` horses; the model is fitted on the first
@@ -131,10 +133,16 @@ def run_dask(work, n_workers, images_per_task):
             "peak_rss_mib_per_worker": sorted(round(v / 2**20, 1) for v in peaks.values()), "out": out}
 
 
-def same_labels(out_a, out_b, names):
+def label_differences(out_a, out_b, names):
+    """Pixels whose labels differ between two output folders (fraction of all pixels), and in how many images."""
     from sklearn_ddpm.datasets import read_mask
 
-    return all(np.array_equal(read_mask(out_a / f"{n}.png"), read_mask(out_b / f"{n}.png")) for n in names)
+    differing = total = images = 0
+    for name in names:
+        a, b = read_mask(out_a / f"{name}.png"), read_mask(out_b / f"{name}.png")
+        count = int(np.count_nonzero(a != b))
+        differing, total, images = differing + count, total + a.size, images + (count > 0)
+    return {"pixel_fraction": differing / total, "images": images}
 
 
 def measure_io(work, names):
@@ -182,8 +190,8 @@ def main(argv=None):
                     result = run_cli(work, cores)
                 else:
                     result = run_dask(work, int(name.split("_")[1]), settings["images_per_task"])
-                    result["labels_identical_to_cli"] = same_labels(result.pop("out"), work / "out_cli",
-                                                                    images["predict"])
+                    result["labels_differing_from_cli"] = label_differences(result.pop("out"), work / "out_cli",
+                                                                            images["predict"])
                 result["load_average_1min_before"] = load
                 measured[name].append(result)
                 print(f"{name}: {result['seconds']:.1f} s ({n / result['seconds']:.2f} img/s), load before {load}"
@@ -195,7 +203,8 @@ def main(argv=None):
         runs[name] = {"images_per_second": n / seconds, "mean_seconds": seconds, "repeats": results}
         if name != "cli":
             runs[name]["ratio_to_cli"] = runs[name]["images_per_second"] / runs["cli"]["images_per_second"]
-            runs[name]["labels_identical_to_cli"] = all(r["labels_identical_to_cli"] for r in results)
+            runs[name]["max_label_pixel_fraction_differing_from_cli"] = max(
+                r["labels_differing_from_cli"]["pixel_fraction"] for r in results)
             runs[name]["peak_rss_mib_per_worker"] = max(m for r in results for m in r["peak_rss_mib_per_worker"])
     for name, run in runs.items():
         print(f"{name}: {run['images_per_second']:.2f} img/s" +

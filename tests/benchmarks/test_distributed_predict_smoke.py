@@ -3,28 +3,14 @@
 Checks the script's output, never timings: a smoke run's numbers mean nothing.
 """
 
-import importlib
-import json
-from pathlib import Path
-
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+from .test_benchmarks_smoke import _run, load  # noqa: F401  (load is a fixture)
 
 
-@pytest.fixture
-def distributed_predict(monkeypatch):
-    # The script imports its sibling ``_common`` as a top-level module, as when run directly.
-    monkeypatch.syspath_prepend(str(BENCHMARKS))
-    return importlib.import_module("distributed_predict")
-
-
-def test_distributed_predict_quick(distributed_predict, tmp_path, weizmann_root):
-    out = tmp_path / "distributed_predict.json"
-    path = distributed_predict.main(["--quick", "--threads", "1", "--out", str(out)])
-    assert Path(path) == out
-    record = json.loads(out.read_text())
-    assert record["benchmark"] == "distributed_predict" and record["quick"] is True
+def test_distributed_predict_quick(load, tmp_path, weizmann_root):
+    record = _run(load("distributed_predict"), tmp_path)
+    assert record["quick"] is True
     n = record["settings"]["n_images"]
     assert len(record["images"]["predict"]) == n and not set(record["images"]["predict"]) & set(record["images"]["train"])
     assert record["io"]["read_seconds_per_image"] > 0 and record["io"]["write_labels_seconds_per_image"] > 0
@@ -39,4 +25,5 @@ def test_distributed_predict_quick(distributed_predict, tmp_path, weizmann_root)
         assert run["peak_rss_mib_per_worker"] > 0
         assert run["images_per_second"] == pytest.approx(n / run["mean_seconds"])
         assert run["ratio_to_cli"] == pytest.approx(run["images_per_second"] / runs["cli"]["images_per_second"])
-        assert run["labels_identical_to_cli"] is True
+        # Floating-point ties at class boundaries only: threads and batches differ from the CLI's.
+        assert run["max_label_pixel_fraction_differing_from_cli"] < 1e-3
