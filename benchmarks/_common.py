@@ -165,11 +165,16 @@ def stopwatch(device=None):
         result["seconds"] = time.perf_counter() - start
 
 
-def write_json(name, payload, out=None):
-    """Write ``payload`` plus the machine description to ``out`` or ``benchmarks/results/NAME.json``."""
+def write_json(name, payload, out=None, device=None):
+    """Write ``payload`` plus the machine description to ``out`` or ``benchmarks/results/NAME.json``.
+
+    With ``device`` other than CUDA the record also says that no GPU figure was measured.
+    """
     path = Path(out) if out is not None else RESULTS_DIR / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     record = {"benchmark": name, "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": machine(), **payload}
+    if device is not None and not str(device).startswith("cuda"):
+        record["gpu"] = NO_GPU
     path.write_text(json.dumps(record, indent=2, default=_jsonable) + "\n")
     return path
 

@@ -162,9 +162,7 @@ def main(argv=None):
         "git": {"before": git_before, "after": git_state()},
         "note": "wall time of each command as a subprocess: interpreter start, imports and model loading included",
     }
-    if device != "cuda":
-        payload["gpu"] = _common.NO_GPU
-    path = _common.write_json(NAME, payload, args.out)
+    path = _common.write_json(NAME, payload, args.out, device)
     print(f"wrote {path}")
     return path
 

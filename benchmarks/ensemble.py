@@ -93,9 +93,7 @@ def main(argv=None):
                               f"{n_members} members, 1 epoch)")
     payload = {"device": device, "quick": args.quick, "n_features": n_features, "n_classes": n_classes,
                "n_members": n_members, "rows": rows}
-    if device == "cpu":
-        payload["gpu"] = _common.NO_GPU
-    return _common.write_json(NAME, payload, args.out)
+    return _common.write_json(NAME, payload, args.out, device)
 
 
 if __name__ == "__main__":

@@ -90,9 +90,7 @@ def main(argv=None):
                               f"{model['parameters_M']} M params, {size}², blocks {BLOCKS}, steps {STEPS})")
     payload = {"device": device, "quick": args.quick, "model": model, "image_size": size, "blocks": BLOCKS,
                "steps": STEPS, "rows": rows}
-    if not cuda:
-        payload["gpu"] = _common.NO_GPU
-    return _common.write_json(NAME, payload, args.out)
+    return _common.write_json(NAME, payload, args.out, device)
 
 
 def run(device, base, size, n_images, batch):

@@ -114,9 +114,7 @@ def main(argv=None):
                "image_size": image_size, "blocks_grid": blocks_grid, "steps_grid": steps_grid,
                "classifier": classifier, "rows": rows, "scores": scores, "scores_identical": same,
                "max_score_difference": differences}
-    if device == "cpu":
-        payload["gpu"] = _common.NO_GPU
-    return _common.write_json(NAME, payload, args.out)
+    return _common.write_json(NAME, payload, args.out, device)
 
 
 if __name__ == "__main__":

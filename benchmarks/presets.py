@@ -71,9 +71,7 @@ def main(argv=None):
     _common.print_table(rows, ["preset", "image_size", "batch_size", "parameters_M", "steps", "seconds_per_step"],
                         title=f"train_ddpm seconds per optimizer step ({device})")
     payload = {"device": device, "quick": args.quick, "data": source, "rows": rows}
-    if device != "cuda":
-        payload["gpu"] = _common.NO_GPU
-    path = _common.write_json(NAME, payload, args.out)
+    path = _common.write_json(NAME, payload, args.out, device)
     print(f"wrote {path}")
     return path
 

@@ -37,20 +37,21 @@ def squares():
     return make_squares()
 
 
+def _shared_dataset(name):
+    root = SHARED_DATA / name
+    if not (root / "splits.json").is_file():
+        pytest.skip(f"shared data set {name} not found at {root} (../shared/data next to the repo)")
+    return root
+
+
 @pytest.fixture(scope="session")
 def weizmann_root():
-    root = SHARED_DATA / "weizmann_horse"
-    if not (root / "splits.json").is_file():
-        pytest.skip(f"shared Weizmann horse data not found at {root} (../shared/data next to the repo)")
-    return root
+    return _shared_dataset("weizmann_horse")
 
 
 @pytest.fixture(scope="session")
 def ccp_root():
-    root = SHARED_DATA / "ccp_clothing"
-    if not (root / "splits.json").is_file():
-        pytest.skip(f"shared CCP clothing data not found at {root} (../shared/data next to the repo)")
-    return root
+    return _shared_dataset("ccp_clothing")
 
 
 def load_weizmann(root, split, n):

@@ -3,25 +3,13 @@
 These check the scripts' output and internal consistency, never timings.
 """
 
-import importlib
 import json
 from pathlib import Path
 
 import pytest
 import torch
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
-
-
-@pytest.fixture
-def load(monkeypatch):
-    # The scripts import their sibling ``_common`` as a top-level module, as when run directly.
-    monkeypatch.syspath_prepend(str(BENCHMARKS))
-
-    def _load(name):
-        return importlib.import_module(name)
-
-    return _load
+from .conftest import BENCHMARKS
 
 
 def _run(module, tmp_path, *extra):
@@ -82,7 +70,7 @@ def test_gridsearch(load, tmp_path):
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU report")
-@pytest.mark.parametrize("name", ["memory", "ensemble", "extract", "gridsearch"])
+@pytest.mark.parametrize("name", ["memory", "ensemble", "extract", "gridsearch", "ddp_training"])
 def test_cuda_request_without_gpu_is_reported(load, tmp_path, name):
     module = load(name)
     out = tmp_path / "x.json"

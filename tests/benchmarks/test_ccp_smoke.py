@@ -3,29 +3,19 @@
 Checks the script's output, never accuracy figures: a smoke run's numbers mean nothing.
 """
 
-import importlib
-import json
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+from .test_benchmarks_smoke import _run
 
 
 @pytest.fixture
-def ccp(monkeypatch):
-    # The script imports its sibling ``_common`` as a top-level module, as when run directly.
-    monkeypatch.syspath_prepend(str(BENCHMARKS))
-    return importlib.import_module("ccp")
+def ccp(load):
+    return load("ccp")
 
 
 def test_ccp_quick(ccp, tmp_path):
-    out = tmp_path / "ccp.json"
-    path = ccp.main(["--quick", "--threads", "1", "--device", "cpu", "--out", str(out)])
-    assert Path(path) == out
-    record = json.loads(out.read_text())
-    assert record["benchmark"] == "ccp"
+    record = _run(ccp, tmp_path)
     rows = record["rows"]
     # every method x task x n cell is present, each with one score per seed
     cells = {(r["method"], r["task"], r["n_labeled"]) for r in rows}

@@ -3,20 +3,14 @@
 Checks the script's output, never accuracy figures or timings: a smoke run's numbers mean nothing.
 """
 
-import importlib
 import json
 from pathlib import Path
 
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
-
-
 @pytest.fixture
-def cli_example(monkeypatch):
-    # The script imports its sibling ``_common`` as a top-level module, as when run directly.
-    monkeypatch.syspath_prepend(str(BENCHMARKS))
-    return importlib.import_module("cli_example")
+def cli_example(load):
+    return load("cli_example")
 
 
 def test_parse_iou_table(cli_example):

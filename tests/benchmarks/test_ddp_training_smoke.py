@@ -3,31 +3,14 @@
 Checks the script's output, never timings: a smoke run's numbers mean nothing.
 """
 
-import importlib
-import json
-from pathlib import Path
-
 import pytest
-import torch
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
-
-
-@pytest.fixture
-def ddp_training(monkeypatch):
-    # The script imports its sibling ``_common`` as a top-level module, as when run directly.
-    monkeypatch.syspath_prepend(str(BENCHMARKS))
-    return importlib.import_module("ddp_training")
+from .test_benchmarks_smoke import _run
 
 
-def test_ddp_training_quick(ddp_training, tmp_path):
-    out = tmp_path / "ddp_training.json"
-    path = ddp_training.main(["--quick", "--threads", "1", "--device", "cpu", "--out", str(out)])
-    assert Path(path) == out
-    record = json.loads(out.read_text())
-    assert record["benchmark"] == "ddp_training" and record["quick"] is True
-    assert record["backend"] == "gloo" and record["machine"]["torch"] == torch.__version__
-    assert record["machine"]["torch_threads"] == 1
+def test_ddp_training_quick(load, tmp_path):
+    record = _run(load("ddp_training"), tmp_path)
+    assert record["quick"] is True and record["backend"] == "gloo"
     rows = {r["config"]: r for r in record["rows"]}
     assert set(rows) == {"1proc_same_cores", "1proc", "1proc_half_batch", "2proc"}
     batch = record["settings"]["global_batch"]
@@ -50,10 +33,3 @@ def test_ddp_training_quick(ddp_training, tmp_path):
     assert summary["allreduce_gradient_floats"] == sum(
         p.numel() for p in UNet2DModel(**spec["unet"], sample_size=spec["image_size"]).parameters())
 
-
-def test_cuda_is_not_measured_without_gpu(ddp_training, tmp_path):
-    if torch.cuda.is_available():
-        pytest.skip("a GPU is present")
-    out = tmp_path / "ddp_training.json"
-    ddp_training.main(["--quick", "--device", "cuda", "--out", str(out)])
-    assert json.loads(out.read_text())["status"] == "not measured (no GPU)"

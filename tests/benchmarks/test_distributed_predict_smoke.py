@@ -5,7 +5,7 @@ Checks the script's output, never timings: a smoke run's numbers mean nothing.
 
 import pytest
 
-from .test_benchmarks_smoke import _run, load  # noqa: F401  (load is a fixture)
+from .test_benchmarks_smoke import _run
 
 
 def test_distributed_predict_quick(load, tmp_path, weizmann_root):
