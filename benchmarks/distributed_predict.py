@@ -151,7 +151,7 @@ def measure_io(work, names):
     Single-threaded, on the CLI's label maps, into a scratch folder: what every worker does for each
     image whatever its accelerator, so a GPU worker needs this much CPU time per image too.
     """
-    from sklearn_ddpm._segment_cli._writers import PredictionWriter
+    from sklearn_ddpm._outputs._writers import PredictionWriter
     from sklearn_ddpm.datasets import read_image, read_mask
 
     writer = PredictionWriter(work / "out_io", overlay=False, uncertainty=False, class_names=["0", "1"],

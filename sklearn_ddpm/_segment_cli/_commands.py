@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._outputs._predicting import model_class_names
 from ..datasets._folders import default_class_names, read_class_names, read_image_list
 from ..segmenter import load_segmenter, make_segmenter
 from ..utils._persistence import current_versions
@@ -47,7 +48,7 @@ def fit(args):
     atomic_joblib_dump(pipeline, output)
     if not args.quiet:
         features, clf = pipeline[0], pipeline[-1]
-        names = _model_class_names(clf, class_names)
+        names = model_class_names(clf, class_names)
         print(f"Fitted on {len(data.images)} images, {clf.n_training_pixels_:,} labelled pixels, "
               f"{len(clf.classes_)} classes ({', '.join(names[int(c)] for c in clf.classes_)}), "
               f"blocks {list(features.blocks_)}, steps {list(features.steps_)}, "
@@ -116,7 +117,7 @@ def _predict_in_process(args):
     from tqdm.auto import tqdm
 
     from ..datasets._folders import list_images
-    from ._predicting import predict_and_write, start_run
+    from .._outputs._predicting import predict_and_write, start_run
 
     pipeline = load_segmenter(args.model_file, device=args.device, batch_size=args.batch_size)
     # One bar over images; the extractor's own bar (switched on by `fit`) would nest inside it.
@@ -162,8 +163,8 @@ def evaluate(args):
     from ..datasets import read_image
     from ..datasets._folders import pair_images_and_masks, read_mask_of
     from ..metrics import per_class_iou
-    from ._predicting import _as_list
-    from ._writers import iou_table
+    from .._outputs._predicting import _as_list
+    from .._outputs._writers import iou_table
 
     _check_positive(args, "batch_size")
     pipeline = load_segmenter(args.model_file, device=args.device, batch_size=args.batch_size)
@@ -204,11 +205,6 @@ def evaluate(args):
 
 
 # -- shared helpers --------------------------------------------------------------------------------
-def _model_class_names(clf, class_names):
-    """A name for every class ``clf`` can predict: the given names, then "class k"."""
-    return default_class_names(int(max(clf.classes_)) + 1, class_names)
-
-
 def _image_list(args):
     """The names of ``--image-list``, or None without it."""
     return read_image_list(args.image_list) if args.image_list is not None else None

@@ -4,7 +4,7 @@ Needs the ``distributed`` extra: ``pip install 'sklearn-ddpm[distributed]'``. Se
 for local clusters, Slurm (dask-jobqueue), Kubernetes (dask-kubernetes) and GPUs (dask-cuda).
 """
 
-from .._segment_cli._predicting import PredictionSummary
+from .._outputs._predicting import PredictionSummary
 from ._predict import predict_folder
 
 __all__ = ["PredictionSummary", "predict_folder"]

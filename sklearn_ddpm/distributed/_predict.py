@@ -13,7 +13,7 @@ except ImportError:
     raise ImportError("sklearn_ddpm.distributed needs dask and distributed: "
                       "pip install 'sklearn-ddpm[distributed]'.") from None
 
-from .._segment_cli._predicting import predict_and_write
+from .._outputs._predicting import predict_and_write
 
 
 def predict_folder(model, image_dir, out_dir, *, client=None, n_workers=None, images_per_task=8, overlay=False,
@@ -88,7 +88,7 @@ def predict_folder(model, image_dir, out_dir, *, client=None, n_workers=None, im
     """
     from tqdm.auto import tqdm
 
-    from .._segment_cli._predicting import start_run
+    from .._outputs._predicting import start_run
     from ..datasets._folders import list_images
 
     for name, value in (("n_workers", n_workers), ("images_per_task", images_per_task),

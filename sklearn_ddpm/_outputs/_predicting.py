@@ -64,12 +64,11 @@ def start_run(pipeline, paths, out, *, overlay, uncertainty, class_names, resume
     summary : PredictionSummary
         With the images left out in ``skipped``.
     """
-    from ._commands import _model_class_names
     from ._writers import PredictionWriter
 
     clf = pipeline[-1]
     writer = PredictionWriter(out, overlay=overlay, uncertainty=uncertainty, n_estimators=clf.n_estimators,
-                              class_names=_model_class_names(clf, class_names or getattr(pipeline, "class_names_", None)))
+                              class_names=model_class_names(clf, class_names or getattr(pipeline, "class_names_", None)))
     summary, todo = PredictionSummary(), []
     for path in paths:
         if resume and writer.done(path):
@@ -151,3 +150,10 @@ def _predict_one(features, clf, image, uncertainty):
 
 def _as_list(predictions):
     return list(predictions) if isinstance(predictions, (list, np.ndarray)) else [predictions]
+
+
+def model_class_names(clf, class_names):
+    """A name for every class ``clf`` can predict: the given names, then "class k"."""
+    from ..datasets._folders import default_class_names
+
+    return default_class_names(int(max(clf.classes_)) + 1, class_names)
