@@ -39,6 +39,9 @@ from sklearn_ddpm.metrics import confusion_matrix_images, iou_from_confusion
 NAME = "ccp"
 CCP_DIR = _common.DATA_DIR / "ccp_clothing"
 DEFAULT_MODEL = _common.REPO_ROOT / ".cache" / "ccp_ddpm_model"
+QUICK = {"n_labeled": [2, 3], "seeds": [0, 1], "n_test": 2, "n_estimators": 2, "max_epochs": 2,
+         "max_pixels_per_image": 200, "rf_pixels_per_image": 200, "model": "random", "blocks": [2, 4],
+         "steps": [50]}
 
 
 def build_parser():
@@ -73,11 +76,12 @@ def build_parser():
     return p
 
 
-def load_data(n_labeled, n_test, quick):
+def load_data(n_labeled, n_test, quick, with_test=True):
     """Labelled pool and test images with coarse and fine masks, plus the class names.
 
     ``quick`` shrinks every image 8x (a smoke run's "original size" is then that of the shrunk
-    image); without the shared data folder, random images and masks stand in.
+    image); without the shared data folder, random images and masks stand in. ``with_test=False``
+    reads no test photo (the test part is then None), for choices that must not see them.
     """
     from sklearn_ddpm.datasets import load_ccp_clothing
 
@@ -92,7 +96,7 @@ def load_data(n_labeled, n_test, quick):
             return images, coarse, [(c * 5).astype(np.uint8) for c in coarse]
 
         names = {"coarse": [f"c{k}" for k in range(11)], "fine": [f"f{k}" for k in range(59)]}
-        return fake(n_labeled), fake(n_test), names, f"synthetic (no data at {CCP_DIR})"
+        return fake(n_labeled), (fake(n_test) if with_test else None), names, f"synthetic (no data at {CCP_DIR})"
 
     def split(name, n):
         coarse = load_ccp_clothing(CCP_DIR, split=name, coarse=True, n=n)
@@ -104,8 +108,10 @@ def load_data(n_labeled, n_test, quick):
         return (images, mc, mf), coarse.class_names, fine.class_names
 
     pool, coarse_names, fine_names = split("labeled_pool", n_labeled)
-    test, _, _ = split("test", n_test)
     names = {"coarse": coarse_names, "fine": fine_names}
+    if not with_test:
+        return pool, None, names, f"ccp_clothing labeled_pool[:{n_labeled}]"
+    test, _, _ = split("test", n_test)
     return pool, test, names, f"ccp_clothing labeled_pool[:{n_labeled}], test[:{len(test[0])}]"
 
 
@@ -237,14 +243,13 @@ def evaluate(models, transformer, test, n_classes, quick):
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.quick:
-        args.n_labeled, args.seeds, args.n_test = [2, 3], [0, 1], 2
-        args.n_estimators, args.max_epochs, args.max_pixels_per_image = 2, 2, 200
-        args.rf_pixels_per_image = 200
-        if args.model == str(DEFAULT_MODEL):
-            args.model = "random"
-        args.blocks, args.steps = [2, 4], [50]
+        # tiny settings (the tiny UNet's blocks, one step), except where the caller chose a value
+        for name, value in QUICK.items():
+            if getattr(args, name) == parser.get_default(name):
+                setattr(args, name, value)
     device, skipped = _common.benchmark_device(NAME, args)
     if skipped:
         return skipped

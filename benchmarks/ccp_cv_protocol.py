@@ -1,0 +1,197 @@
+"""CCP coarse, n = 20, with no test photo in any choice: settings by GroupKFold CV, test scored once.
+
+The protocol, fixed before any run (issue 16):
+
+- Labelled data: the first ``n`` (20) photos of ``labeled_pool`` -- what a user with 20 masks has.
+  No other pool photo and no ``test`` photo is looked at while choosing.
+- Cross-validation: ``GroupKFold(folds)`` over those ``n`` photos, one group per photo (with
+  n = 20 and 4 folds: 15 photos train, 5 validate), on the coarse masks. A candidate's score is the
+  pipeline's own ``score`` (mIoU over the validation photos' pixels, classes present in truth or
+  prediction), averaged over the folds; the classifier seed is 0.
+- Stage 1, features: every combination of ``blocks`` x ``steps`` x ``standardize`` in ``GRID``, with
+  the cheap classifier budget (3 MLPs, 1,000 pixels per photo, one noise draw).
+- Stage 2, budget: one change at a time from the stage-1 winner (``STAGE2``: 5,000 pixels per photo,
+  10 MLPs, 4 noise draws averaged).
+- Stage 3: the stage-2 changes that beat the stage-1 winner, combined (only when two or more did).
+- The winner is the candidate with the highest mean CV score over all stages (ties: the earlier).
+- Test: ``benchmarks/ccp.py`` with the winner's settings, 3 seeds, all 130 ``test`` photos, once.
+
+The backbone is not chosen here: it is the given DDPM (``--model``). ``--cv-model`` lets the CV run
+on another snapshot of the same training run (say, the one available when the search had to start);
+the record says which was used for what.
+
+The record holds every candidate's per-fold scores (the CV table), the winner, and the test rows
+of ``ccp.py``.
+
+Examples
+--------
+    python benchmarks/ccp_cv_protocol.py --model .cache/ccp_ddpm --threads 1
+    python benchmarks/ccp_cv_protocol.py --quick
+"""
+
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+import _common
+import ccp
+
+NAME = "ccp_cv_protocol"
+ALL_BLOCKS = tuple(range(12))
+GRID = {"blocks": [(2, 5, 8), (3, 6, 9), ALL_BLOCKS], "steps": [(50, 150, 250), (10, 50, 150)],
+        "standardize": [True, False]}
+BASE_BUDGET = {"n_estimators": 3, "max_pixels_per_image": 1000, "n_noise_samples": 1}
+STAGE2 = [{"max_pixels_per_image": 5000}, {"n_estimators": 10}, {"n_noise_samples": 4}]
+QUICK_GRID = {"blocks": [(2,), (2, 4)], "steps": [(50,)], "standardize": [True, False]}
+QUICK_STAGE2 = [{"max_pixels_per_image": 400}, {"n_noise_samples": 2}]
+MLP_BATCH = 256  # lr = 1e-3 * sqrt(batch / 64), as in ccp.py
+
+
+def build_parser():
+    p = _common.parser(__doc__.splitlines()[0])
+    p.add_argument("--model", default=str(ccp.DEFAULT_MODEL), help="DDPM folder scored on the test photos")
+    p.add_argument("--cv-model", default=None, help="DDPM folder the CV runs on (default: --model)")
+    p.add_argument("--n-labeled", type=int, default=20, help="labelled photos: the first N of labeled_pool (20)")
+    p.add_argument("--folds", type=int, default=4, help="GroupKFold splits over the N photos (default: 4)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="test seeds (default: 0 1 2)")
+    p.add_argument("--max-epochs", type=int, default=100, help="MLP epochs at most (default: 100)")
+    p.add_argument("--cache-dir", default=None,
+                   help="activation cache directory (default: a fresh temporary one)")
+    p.add_argument("--skip-test", action="store_true", help="run the CV only (no test photo is read)")
+    return p
+
+
+def candidate_pipeline(backbone, candidate, memory, device, n_classes, max_epochs):
+    from sklearn_ddpm import make_segmenter
+
+    pipe = make_segmenter(backbone, blocks=candidate["blocks"], steps=candidate["steps"], memory=memory,
+                          device=device, random_state=0, n_classes=n_classes,
+                          n_estimators=candidate["n_estimators"],
+                          max_pixels_per_image=candidate["max_pixels_per_image"])
+    return pipe.set_params(features__n_noise_samples=candidate["n_noise_samples"],
+                           clf__standardize=candidate["standardize"], clf__batch_size=MLP_BATCH,
+                           clf__lr=1e-3 * (MLP_BATCH / 64) ** 0.5, clf__max_epochs=max_epochs)
+
+
+def cross_validate(backbone, candidate, images, masks, args, memory, n_classes):
+    from sklearn.model_selection import GroupKFold, cross_val_score
+
+    start = time.perf_counter()
+    pipe = candidate_pipeline(backbone, candidate, memory, args.device, n_classes, args.max_epochs)
+    scores = cross_val_score(pipe, images, masks, groups=np.arange(len(images)), cv=GroupKFold(args.folds),
+                             error_score="raise")
+    scores = np.asarray(scores) * 100
+    return {"fold_miou": scores.tolist(), "cv_miou": float(scores.mean()), "cv_miou_std_over_folds":
+            float(scores.std(ddof=1)), "seconds": time.perf_counter() - start}
+
+
+def search(backbone, images, masks, args, n_classes, memory, quick):
+    """The staged CV of the module docstring; returns the table (one row per candidate) and the winner."""
+    grid, stage2 = (QUICK_GRID, QUICK_STAGE2) if quick else (GRID, STAGE2)
+    table = []
+
+    def run(stage, candidate):
+        row = {"stage": stage, **candidate,
+               **cross_validate(backbone, candidate, images, masks, args, memory, n_classes)}
+        table.append(row)
+        print(f"  [{stage}] {describe(candidate)}: CV mIoU {row['cv_miou']:.2f} "
+              f"(folds {', '.join(f'{s:.1f}' for s in row['fold_miou'])}; {row['seconds']:.0f} s; "
+              f"load {os.getloadavg()[0]:.1f})", flush=True)
+        return row
+
+    for blocks in grid["blocks"]:
+        for steps in grid["steps"]:
+            for standardize in grid["standardize"]:
+                run("1-features", {"blocks": blocks, "steps": steps, "standardize": standardize, **BASE_BUDGET})
+    best1 = max(table, key=lambda r: r["cv_miou"])  # max keeps the first of equal scores
+    base = {k: best1[k] for k in ("blocks", "steps", "standardize", *BASE_BUDGET)}
+    gains = [change for change in stage2 if run("2-budget", {**base, **change})["cv_miou"] > best1["cv_miou"]]
+    if len(gains) >= 2:
+        run("3-combined", {**base, **{k: v for change in gains for k, v in change.items()}})
+    winner = max(table, key=lambda r: r["cv_miou"])
+    return table, {k: winner[k] for k in ("blocks", "steps", "standardize", *BASE_BUDGET)}
+
+
+def describe(c):
+    return (f"blocks {'all' if tuple(c['blocks']) == ALL_BLOCKS else c['blocks']}, steps {c['steps']}, "
+            f"std {c['standardize']}, {c['n_estimators']} MLPs, {c['max_pixels_per_image']} px, "
+            f"{c['n_noise_samples']} noise")
+
+
+def test_argv(args, chosen, model, out):
+    """``ccp.py`` arguments that score the chosen settings on the test photos."""
+    argv = ["--model", str(model), "--blocks", *map(str, chosen["blocks"]), "--steps", *map(str, chosen["steps"]),
+            "--n-noise-samples", str(chosen["n_noise_samples"]), "--n-estimators", str(chosen["n_estimators"]),
+            "--max-pixels-per-image", str(chosen["max_pixels_per_image"]), "--mlp-batch-size", str(MLP_BATCH),
+            "--max-epochs", str(args.max_epochs), "--n-labeled", str(args.n_labeled),
+            "--seeds", *map(str, args.seeds), "--tasks", "coarse", "--methods", "ddpm", "--out", str(out)]
+    argv += ["--standardize"] if chosen["standardize"] else []
+    argv += ["--threads", str(args.threads)] if args.threads is not None else []
+    argv += ["--device", args.device] if args.device is not None else []
+    return argv + (["--quick"] if args.quick else [])
+
+
+def training_record(model):
+    """``train_info.json`` of a train-ddpm folder (step, seconds, sessions), or None."""
+    path = Path(str(model)) / "train_info.json"
+    if not path.is_file():
+        return None
+    info = json.loads(path.read_text())
+    return {k: info.get(k) for k in ("step", "train_seconds", "n_images", "sessions", "hparams", "torch")}
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    device, skipped = _common.benchmark_device(NAME, args)
+    if skipped:
+        return skipped
+    args.device = device
+    if args.quick:
+        args.n_labeled, args.folds, args.seeds, args.max_epochs = 4, 2, [0, 1], 2
+        if args.model == str(ccp.DEFAULT_MODEL):
+            args.model = "random"
+    cv_model = args.cv_model or args.model
+    from sklearn_ddpm.backbone import load_backbone
+
+    load_before = os.getloadavg()
+    with _common.torch_threads(args.threads), tempfile.TemporaryDirectory(prefix="ccp-cv-cache-") as tmp:
+        start = time.perf_counter()
+        pool, _, class_names, data = ccp.load_data(args.n_labeled, None, args.quick, with_test=False)
+        images, masks = pool[0][:args.n_labeled], pool[1][:args.n_labeled]
+        # Clones share one Backbone, so the UNet loads once; the cache key includes the model.
+        backbone = load_backbone(ccp.load_model(cv_model, args.quick)[0])
+        table, chosen = search(backbone, images, masks, args, len(class_names["coarse"]),
+                               args.cache_dir or tmp, args.quick)
+        cv_seconds = time.perf_counter() - start
+        print(f"chosen by CV: {describe(chosen)}", flush=True)
+        test = None
+        if not args.skip_test:
+            out = Path(tmp) / "test.json"
+            test = json.loads(Path(ccp.main(test_argv(args, chosen, args.model, out))).read_text())
+    payload = {
+        "protocol": __doc__.split("\n\n")[1],
+        "data": {"cv": f"coarse masks of {data}",
+                 "test": None if test is None else test["data"]},
+        "folds": args.folds, "cv_model": str(cv_model), "test_model": str(args.model),
+        "cv_model_training": training_record(cv_model), "test_model_training": training_record(args.model),
+        "cv_table": table, "chosen": chosen, "cv_seconds": cv_seconds,
+        "load_average_before": load_before, "load_average_after": os.getloadavg(),
+        "test": None if test is None else {k: test[k] for k in ("settings", "n_test_images", "timings", "std", "rows")},
+    }
+    path = _common.write_json(NAME, payload, args.out, args.device)
+    _common.print_table([{**r, "blocks": describe(r)} for r in table], ["stage", "blocks", "cv_miou", "seconds"],
+                        title=f"GroupKFold({args.folds}) CV on labeled_pool[:{args.n_labeled}] (coarse mIoU %)")
+    if test is not None:
+        row = test["rows"][0]
+        print(f"test ({test['n_test_images']} photos, {len(args.seeds)} seeds): mIoU {row['miou']}")
+    print(f"wrote {path}")
+    return path
+
+
+if __name__ == "__main__":
+    sys.exit(0 if main() else 1)

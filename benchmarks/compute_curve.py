@@ -1,0 +1,218 @@
+"""Segmentation mIoU against CPU core-hours of backbone training: what an hour of a CPU buys.
+
+One point per backbone, n = 20 labelled images:
+
+- CCP coarse: snapshots of one ``train-ddpm`` run (``--ccp-snapshots``: model folders, each with
+  the ``train_info.json`` of the run at that step) and a random-init preset-64 UNet (0 h), each
+  scored by ``benchmarks/ccp.py`` on the ``test`` photos with fixed settings -- ``--settings
+  protocol``: those ``ccp_cv_protocol.py`` chose by cross-validation on ``labeled_pool`` (read from
+  its record, ``--protocol``); ``--settings readme``: those of the README's earlier CCP table
+  (``README_SETTINGS``). No setting is chosen here. The protocol record's own test row (the final
+  backbone, its seeds) is added as a point as it is.
+- Weizmann: ``ddpm`` rows of existing ``benchmarks/weizmann.py`` records (``--weizmann-point``),
+  with the core-hours of the backbone's training record.
+
+Core-hours = the training loop's wall seconds x torch threads (``train_info.json``: ``train_seconds``
+and the sessions' ``threads``; for the bundled backbone, the ``training time`` line its export wrote
+into ``MODEL_CARD.md``). On a shared machine wall seconds overstate what a dedicated core needs;
+where the CPU seconds of the training processes were measured (``--segments``, written by the driver
+that ran the training in segments), they are recorded next to them.
+
+Writes ``benchmarks/results/compute_curve.json`` and ``docs/images/compute_curve.png``.
+
+Examples
+--------
+    python benchmarks/compute_curve.py --ccp-snapshots runs/snapshots/step-* --ccp-random --seeds 0
+    python benchmarks/compute_curve.py --append            # re-plot, adding only new snapshots
+    python benchmarks/compute_curve.py --quick
+"""
+
+import json
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+import _common
+import ccp
+
+NAME = "compute_curve"
+BUNDLED = _common.REPO_ROOT / "sklearn_ddpm" / "_data" / "horse_ddpm"
+DEFAULT_WEIZMANN = [["bundled horse DDPM (preset 64, 2,000 steps)", "weizmann_n20.json", str(BUNDLED / "MODEL_CARD.md")]]
+DEFAULT_PLOT = _common.REPO_ROOT / "docs" / "images" / "compute_curve.png"
+# The settings of the README's earlier CCP table (26.8 / 27.9), fixed here so that every snapshot
+# of a training run is scored alike while the CV of ccp_cv_protocol.py runs.
+README_SETTINGS = {"blocks": list(range(12)), "steps": [50, 150, 250], "standardize": True, "n_estimators": 3,
+                   "max_pixels_per_image": 1000, "n_noise_samples": 1}
+
+
+def build_parser():
+    p = _common.parser(__doc__.splitlines()[0])
+    p.add_argument("--ccp-snapshots", nargs="*", default=[], help="model folders of one train-ddpm run")
+    p.add_argument("--ccp-random", action="store_true", help="also score a random-init preset-64 UNet (0 h)")
+    p.add_argument("--protocol", type=Path, default=_common.RESULTS_DIR / "ccp_cv_protocol.json",
+                   help="ccp_cv_protocol.py record: the CV-chosen settings and the final point")
+    p.add_argument("--settings", choices=["protocol", "readme"], default="protocol",
+                   help="classifier and feature settings of the snapshots' scoring (default: protocol)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="classifier seeds per snapshot (default: 0)")
+    p.add_argument("--n-test", type=int, default=None, help="first N test photos (default: all 130)")
+    p.add_argument("--segments", type=Path, default=None,
+                   help="JSON list of training segments with measured CPU seconds (step, segment_cpu_s)")
+    p.add_argument("--weizmann-point", nargs=3, action="append", metavar=("LABEL", "RECORD", "TRAINING"),
+                   help="a weizmann.py record in benchmarks/results and the backbone's train_info.json or "
+                        "MODEL_CARD.md (default: the bundled backbone's)")
+    p.add_argument("--append", action="store_true", help="keep the points of the existing record, score new ones")
+    p.add_argument("--plot", type=Path, default=DEFAULT_PLOT, help=f"figure path (default: {DEFAULT_PLOT.name})")
+    return p
+
+
+def core_hours(training):
+    """``(core_hours, source)`` from a ``train_info.json`` (or a folder holding one) or a ``MODEL_CARD.md``."""
+    path = Path(training)
+    if path.is_dir():
+        path = path / "train_info.json"
+    if path.name == "MODEL_CARD.md":
+        match = re.search(r"\| training time \| ([\d.]+) h (?:of compute|wall)[^|]*?(\d+) torch thread", path.read_text())
+        if not match:
+            raise ValueError(f"{path} has no 'training time | X h ... N torch thread' line.")
+        return float(match[1]) * int(match[2]), _relative(path)
+    info = json.loads(path.read_text())
+    threads = {s["threads"] for s in info["sessions"]}
+    if len(threads) != 1:  # the seconds of each session are not recorded, so mixed threads cannot be split
+        raise ValueError(f"{path}: sessions ran with different thread counts {sorted(threads)}.")
+    return info["train_seconds"] * threads.pop() / 3600, _relative(path)
+
+
+def _relative(path):
+    path = Path(path).resolve()
+    return str(path.relative_to(_common.REPO_ROOT)) if path.is_relative_to(_common.REPO_ROOT) else str(path)
+
+
+def measured_cpu_hours(segments, step):
+    """CPU hours of the training segments up to ``step`` (None without a segments record)."""
+    if segments is None:
+        return None
+    done = [s for s in segments if s["step"] <= step]
+    if not done or done[-1]["step"] != step:
+        return None
+    return sum(s["segment_cpu_s"] for s in done) / 3600
+
+
+def ccp_point(args, chosen, model, label, tmp):
+    """Score ``model`` with the chosen settings through ``ccp.py``; returns the point."""
+    from ccp_cv_protocol import test_argv
+
+    scoring = argparse_namespace(args)
+    out = Path(tmp) / f"{label.replace(' ', '_')}.json"
+    argv = test_argv(scoring, chosen, model, out)
+    if args.n_test is not None:
+        argv += ["--n-test", str(args.n_test)]
+    record = json.loads(Path(ccp.main(argv)).read_text())
+    row = record["rows"][0]
+    return {"dataset": "ccp_coarse", "label": label, "n_labeled": row["n_labeled"],
+            "n_test_images": record["n_test_images"], "miou_per_seed": row["miou_per_seed"],
+            "miou_mean": row["miou_mean"], "miou_std": row["miou_std"], "source": NAME}
+
+
+def argparse_namespace(args):
+    """The fields ``ccp_cv_protocol.test_argv`` reads."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(n_labeled=20, seeds=args.seeds, threads=args.threads, device=args.device,
+                           quick=args.quick, max_epochs=100)
+
+
+def weizmann_point(label, record, training):
+    data = json.loads((_common.RESULTS_DIR / record).read_text())
+    row = next(r for r in data["rows"] if r["method"] == "ddpm" and r["n_labeled"] == 20)
+    hours, source = core_hours(training)
+    mean, std = _common.mean_sample_std(row["scores"])
+    return {"dataset": "weizmann", "label": label, "n_labeled": 20, "miou_per_seed": row["scores"],
+            "miou_mean": mean, "miou_std": std, "source": f"benchmarks/results/{record}",
+            "core_hours": hours, "core_hours_source": source, "cpu_hours_measured": None}
+
+
+def plot(points, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for dataset, style, name in [("weizmann", "s-", "Weizmann horse"), ("ccp_coarse", "o-", "CCP coarse (11 classes)")]:
+        pts = sorted((p for p in points if p["dataset"] == dataset), key=lambda p: p["core_hours"])
+        if pts:
+            ax.errorbar([p["core_hours"] for p in pts], [p["miou_mean"] for p in pts],
+                        yerr=[p["miou_std"] or 0 for p in pts], fmt=style, capsize=3, label=name)
+    ax.set_xlabel("CPU core-hours of DDPM training (wall seconds x threads, shared 2-core VM)")
+    ax.set_ylabel("test mIoU %, n = 20 labelled images")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    device, skipped = _common.benchmark_device(NAME, args)
+    if skipped:
+        return skipped
+    args.device = device
+    weizmann = args.weizmann_point or DEFAULT_WEIZMANN
+    out = Path(args.out) if args.out else _common.RESULTS_DIR / f"{NAME}.json"
+    points = json.loads(out.read_text())["points"] if args.append and out.is_file() else []
+    done = {p["label"] for p in points}
+    protocol = json.loads(args.protocol.read_text()) if args.protocol.is_file() else {}
+    chosen = protocol["chosen"] if args.settings == "protocol" else README_SETTINGS
+    segments = json.loads(args.segments.read_text()) if args.segments else None
+    with _common.torch_threads(args.threads), tempfile.TemporaryDirectory() as tmp:
+        todo = [("random-init UNet", "random", None)] if args.ccp_random else []
+        for folder in args.ccp_snapshots:
+            info = json.loads((Path(folder) / "train_info.json").read_text())
+            todo.append((f"step {info['step']}", folder, info["step"]))
+        for label, model, step in todo:
+            if label in done:
+                continue
+            point = ccp_point(args, chosen, model, label, tmp)
+            if step is None:
+                point.update(core_hours=0.0, core_hours_source=None, cpu_hours_measured=0.0, step=0)
+            else:
+                hours, source = core_hours(model)
+                point.update(core_hours=hours, core_hours_source=f"{model}/train_info.json", step=step,
+                             cpu_hours_measured=measured_cpu_hours(segments, step))
+            point["settings"] = args.settings
+            points.append(point)
+            print(f"  ccp {label}: {point['miou_mean']:.1f} mIoU at {point['core_hours']:.2f} core-h", flush=True)
+    if protocol.get("test") and "protocol (final backbone)" not in done:
+        row = protocol["test"]["rows"][0]
+        training = protocol["test_model_training"] or {}
+        threads = {s["threads"] for s in training.get("sessions", [])}
+        points.append({"dataset": "ccp_coarse", "label": "protocol (final backbone)", "settings": "protocol",
+                       "n_labeled": row["n_labeled"],
+                       "n_test_images": protocol["test"]["n_test_images"], "miou_per_seed": row["miou_per_seed"],
+                       "miou_mean": row["miou_mean"], "miou_std": row["miou_std"], "source": _relative(args.protocol),
+                       "step": training.get("step"),
+                       "core_hours": (training["train_seconds"] * threads.pop() / 3600
+                                      if training and len(threads) == 1 else None),
+                       "core_hours_source": f"{_relative(args.protocol)} (test_model_training)",
+                       "cpu_hours_measured": measured_cpu_hours(segments, training.get("step"))})
+    for label, record, training in weizmann:
+        if label not in done:
+            points.append(weizmann_point(label, record, training))
+    points = [p for p in points if p["core_hours"] is not None]
+    plot(points, args.plot)
+    payload = {"settings": args.settings, "chosen_settings": chosen, "protocol_record": _relative(args.protocol),
+               "seeds": args.seeds,
+               "points": points, "plot": _relative(args.plot), "std": _common.STD_NOTE}
+    path = _common.write_json(NAME, payload, args.out, args.device)
+    _common.print_table(sorted(points, key=lambda p: (p["dataset"], p["core_hours"])),
+                        ["dataset", "label", "core_hours", "cpu_hours_measured", "miou_mean", "miou_std"],
+                        title="mIoU (n = 20) against core-hours of backbone training")
+    print(f"wrote {path} and {args.plot}")
+    return path
+
+
+if __name__ == "__main__":
+    sys.exit(0 if main() else 1)

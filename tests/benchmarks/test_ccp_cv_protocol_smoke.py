@@ -1,0 +1,45 @@
+"""``benchmarks/ccp_cv_protocol.py --quick`` runs the staged CV and the one test scoring end to end.
+
+Checks the protocol's bookkeeping (what was compared, what was chosen, that the test run used the
+choice), never accuracy figures: a smoke run's numbers mean nothing.
+"""
+
+import pytest
+
+from .test_benchmarks_smoke import _run
+
+
+@pytest.fixture
+def protocol(load):
+    return load("ccp_cv_protocol")
+
+
+def test_cv_protocol_quick(protocol, tmp_path):
+    record = _run(protocol, tmp_path)
+    table, chosen = record["cv_table"], record["chosen"]
+    grid = protocol.QUICK_GRID
+    stage1 = [r for r in table if r["stage"] == "1-features"]
+    assert len(stage1) == len(grid["blocks"]) * len(grid["steps"]) * len(grid["standardize"])
+    assert all(len(r["fold_miou"]) == record["folds"] for r in table)
+    # stage 2 changes one setting of the stage-1 winner at a time
+    best1 = max(stage1, key=lambda r: r["cv_miou"])
+    stage2 = [r for r in table if r["stage"] == "2-budget"]
+    assert len(stage2) == len(protocol.QUICK_STAGE2)
+    for row, change in zip(stage2, protocol.QUICK_STAGE2):
+        assert {k: row[k] for k in chosen} == {**{k: best1[k] for k in chosen}, **change}
+    # the winner is the best CV score, and the test run used exactly its settings
+    assert max(r["cv_miou"] for r in table) == next(r["cv_miou"] for r in table
+                                                      if {k: r[k] for k in chosen} == chosen)
+    settings = record["test"]["settings"]
+    assert settings["blocks"] == list(chosen["blocks"]) and settings["steps"] == list(chosen["steps"])
+    assert settings["standardize"] == chosen["standardize"]
+    assert settings["n_estimators"] == chosen["n_estimators"]
+    assert settings["max_pixels_per_image"] == chosen["max_pixels_per_image"]
+    assert settings["n_noise_samples"] == chosen["n_noise_samples"]
+    assert len(record["test"]["rows"][0]["miou_per_seed"]) == len(settings["seeds"])
+
+
+def test_cv_reads_no_test_photo(protocol, tmp_path):
+    record = _run(protocol, tmp_path, "--skip-test")
+    assert record["test"] is None and record["data"]["test"] is None
+    assert "test" not in record["data"]["cv"]

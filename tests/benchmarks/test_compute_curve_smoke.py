@@ -1,0 +1,55 @@
+"""``benchmarks/compute_curve.py --quick``: points from a tiny training run, a random UNet and a record.
+
+Checks where each point's core-hours come from and that the CV-chosen settings are the ones scored;
+never accuracy figures (a smoke run's numbers mean nothing).
+"""
+
+import json
+
+import numpy as np
+import pytest
+
+from .test_benchmarks_smoke import _run
+
+
+@pytest.fixture
+def curve(load):
+    return load("compute_curve")
+
+
+def test_compute_curve_quick(curve, tmp_path):
+    from sklearn_ddpm.ddpm_training import train_ddpm
+
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, (24, 20, 3), dtype=np.uint8) for _ in range(3)]
+    run = train_ddpm(images, tmp_path / "run", preset="tiny", image_size=16, batch_size=2, max_steps=2,
+                     checkpoint_every=2, progress=False, num_threads=1)
+    chosen = {"blocks": [2], "steps": [50], "standardize": True, "n_estimators": 2,
+              "max_pixels_per_image": 100, "n_noise_samples": 1}
+    protocol = tmp_path / "protocol.json"
+    protocol.write_text(json.dumps({"chosen": chosen, "test": None}))
+    plot = tmp_path / "curve.png"
+    args = ["--protocol", str(protocol), "--ccp-snapshots", str(run), "--ccp-random", "--plot", str(plot)]
+    record = _run(curve, tmp_path, *args)
+    points = {p["label"]: p for p in record["points"]}
+    info = json.loads((run / "train_info.json").read_text())
+    step = points[f"step {info['step']}"]
+    assert step["core_hours"] == pytest.approx(info["train_seconds"] / 3600)  # one thread
+    assert points["random-init UNet"]["core_hours"] == 0
+    bundled = points[curve.DEFAULT_WEIZMANN[0][0]]
+    assert bundled["core_hours"] > 0 and bundled["source"] == "benchmarks/results/weizmann_n20.json"
+    assert bundled["miou_std"] == pytest.approx(np.std(bundled["miou_per_seed"], ddof=1))
+    assert record["chosen_settings"] == chosen and plot.stat().st_size > 0
+    assert record["settings"] == "protocol"
+    # --append keeps the scored points and scores nothing again
+    again = _run(curve, tmp_path, *args, "--append")
+    assert again["points"] == record["points"]
+
+
+def test_core_hours_from_model_card(curve, tmp_path):
+    card = tmp_path / "MODEL_CARD.md"
+    card.write_text("| training time | 1.50 h of compute on CPU (x), 2 torch thread(s); torch 2 |\n")
+    assert curve.core_hours(card)[0] == pytest.approx(3.0)
+    card.write_text("no such line\n")
+    with pytest.raises(ValueError, match="training time"):
+        curve.core_hours(card)
