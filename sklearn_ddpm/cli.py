@@ -13,6 +13,7 @@ _COMMAND_MODULES = (
     "sklearn_ddpm.backbone._cli",
     "sklearn_ddpm._segment_cli",
     "sklearn_ddpm.studies._cli",
+    "sklearn_ddpm.synthetic._cli",
 )
 
 

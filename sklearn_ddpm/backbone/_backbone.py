@@ -172,6 +172,12 @@ class Backbone:
                     handle.remove()
         return captured
 
+    def unet_on(self, device):
+        """The UNet that runs on ``device`` (the backbone's own where it lives, else its kept copy), e.g.
+        for a diffusers pipeline that samples from it. It is shared: run it, never modify it."""
+        with self._lock:
+            return self._model_on(device, False)[0]
+
     def _model_on(self, device, compile):
         """``(network, callable)`` on ``device``: the UNet itself where it lives, else a kept copy."""
         device = _resolved(device)

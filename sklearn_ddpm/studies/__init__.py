@@ -6,7 +6,9 @@
 - :func:`sample_efficiency` / :func:`plot_sample_efficiency`: mIoU vs labelled images (Table 4);
 - :func:`noise_study` / :func:`plot_noise_variants`: shared, per-step and averaged noise (Table 5);
 - :func:`corruption_study` / :func:`plot_corruptions` (with :func:`corrupt`): robustness (Fig. 6);
-- :func:`reproduce`: the Table 2 protocol on the reference datasets (``sklearn-ddpm reproduce``).
+- :func:`reproduce`: the Table 2 protocol on the reference datasets (``sklearn-ddpm reproduce``);
+- :func:`synthetic_data_study` / :func:`synthetic_table`: real vs DDPM-generated training data
+  (Table 3: DDPM on real, DDPM on synthetic, DatasetDDPM).
 """
 
 from ..datasets._paper import PAPER_DATASETS, PaperDataset, load_paper_dataset
@@ -18,6 +20,7 @@ from ._noise import NOISE_VARIANTS, noise_study
 from ._representation import SWEEP_STEPS, block_step_sweep, class_size_groups
 from ._reproduce import reproduce
 from ._sample_efficiency import sample_efficiency
+from ._synthetic import SYNTHETIC_METHODS, synthetic_data_study, synthetic_table
 
 __all__ = [
     "CORRUPTIONS",
@@ -25,6 +28,7 @@ __all__ = [
     "PAPER_DATASETS",
     "PaperDataset",
     "SWEEP_STEPS",
+    "SYNTHETIC_METHODS",
     "block_step_sweep",
     "class_size_groups",
     "corrupt",
@@ -39,4 +43,6 @@ __all__ = [
     "plot_sample_efficiency",
     "reproduce",
     "sample_efficiency",
+    "synthetic_data_study",
+    "synthetic_table",
 ]
