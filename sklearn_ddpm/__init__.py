@@ -5,7 +5,7 @@ Public API, re-exported from the sub-packages: ``backbone`` (loading UNets, bloc
 ``segmenter`` (the two as one pipeline, assembled or loaded), ``metrics``.
 """
 
-from .backbone import Backbone, list_decoder_blocks, load_backbone
+from .backbone import Backbone, LatentBackbone, list_decoder_blocks, load_backbone
 from .ensemble import MLPEnsembleClassifier
 from .features import ActivationCache, DDPMFeatureTransformer, PixelFeatures
 from .metrics import miou_score, miou_scorer, per_class_iou
@@ -16,6 +16,7 @@ __all__ = [
     "ActivationCache",
     "Backbone",
     "DDPMFeatureTransformer",
+    "LatentBackbone",
     "MLPEnsembleClassifier",
     "PixelFeatures",
     "__version__",

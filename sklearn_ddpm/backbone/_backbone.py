@@ -18,7 +18,7 @@ from diffusers import DDPMPipeline, UNet2DModel
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
-from ._blocks import decoder_block_modules, list_decoder_blocks
+from ._blocks import _as_hw, decoder_block_modules, trace_decoder_blocks
 from ._schedule import noise_scheduler
 
 
@@ -57,15 +57,20 @@ class Backbone:
     12
     """
 
+    #: Whether the UNet is conditioned on a text prompt (:class:`LatentBackbone`); this one is not.
+    takes_prompt = False
+    _unet_class = UNet2DModel
+
     def __init__(self, unet, scheduler=None, source=None):
-        if not isinstance(unet, UNet2DModel):
-            raise TypeError(f"Backbone expects a diffusers UNet2DModel, got {type(unet).__name__}.")
+        if not isinstance(unet, self._unet_class):
+            raise TypeError(f"{type(self).__name__} expects a diffusers {self._unet_class.__name__}, "
+                            f"got {type(unet).__name__}.")
         self.unet = unet.eval()
         self.scheduler = scheduler if scheduler is not None else noise_scheduler()
         self.source = source
         self._fingerprint = None
         self._lock = threading.RLock()
-        self._models = {}  # (device, compile) -> the network that runs there
+        self._models = {}  # (device, compile, weights dtype) -> the network that runs there
         self._block_listings = {}  # image size -> list of DecoderBlock
 
     def __sklearn_clone__(self):
@@ -98,26 +103,51 @@ class Backbone:
 
     def decoder_blocks(self, image_size=None):
         """:func:`list_decoder_blocks` for this UNet at ``image_size`` (default: native), cached."""
-        size = self.image_size if image_size is None else tuple(int(s) for s in image_size)
+        size = self.image_size if image_size is None else _as_hw(image_size)
         with self._lock:
             if size not in self._block_listings:
-                self._block_listings[size] = list_decoder_blocks(self.unet, size)
+                self._block_listings[size] = trace_decoder_blocks(self.unet, self._input_size(size))
             return self._block_listings[size]
+
+    def _input_size(self, image_size):
+        """The UNet's input ``(height, width)`` for images of ``image_size`` (a latent backbone's is smaller)."""
+        return image_size
 
     @property
     def fingerprint(self):
         """A hash of the configuration and weights; activation caches key on it."""
         if self._fingerprint is None:
-            digest = hashlib.sha1(json.dumps(plain_config(self.unet), sort_keys=True).encode())
-            for name, tensor in sorted(self.unet.state_dict().items()):
-                digest.update(name.encode())
-                digest.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+            digest = hashlib.sha1()
+            _update_with_module(digest, self.unet)
             digest.update(json.dumps(plain_config(self.scheduler), sort_keys=True).encode())
-            self._fingerprint = digest.hexdigest()
+            self._fingerprint = self._extend_fingerprint(digest).hexdigest()
         return self._fingerprint
 
+    def _extend_fingerprint(self, digest):
+        """Subclasses add the other networks that shape the activations (a latent backbone's VAE)."""
+        return digest
+
+    def conditioning_key(self, prompt=""):
+        """What, besides :attr:`fingerprint`, the activations depend on: nothing for an unconditional UNet."""
+        _check_no_prompt(self, prompt)
+        return None
+
+    def with_scheduler(self, scheduler):
+        """The same networks with another noise schedule (a new backbone; this one is unchanged)."""
+        return Backbone(self.unet, scheduler, self.source)
+
+    @contextlib.contextmanager
+    def encoder(self, device="cpu"):
+        """A context giving ``encode(x)``: images in [-1, 1] → the UNet's clean inputs ``x_0``.
+
+        Pixel-space UNets read the images themselves; :class:`LatentBackbone` encodes them with
+        its VAE, which is on ``device`` only inside the context.
+        """
+        yield lambda x: x
+
     # -- running it --------------------------------------------------------------------------------
-    def decoder_activations(self, x, timesteps, blocks, *, device="cpu", autocast_dtype=None, compile=False):
+    def decoder_activations(self, x, timesteps, blocks, *, device="cpu", autocast_dtype=None, compile=False,
+                            prompt=""):
         """Activations of decoder ``blocks`` for noised inputs ``x`` at ``timesteps``.
 
         A row's activations do not depend on the other rows of the batch, only on the batch's
@@ -136,6 +166,8 @@ class Backbone:
             Mixed precision for the forward pass.
         compile : bool, default=False
             Run a ``torch.compile``-d network (kept by the backbone, one per device).
+        prompt : str, default=""
+            Text the UNet is conditioned on; only for text-conditioned backbones (:attr:`takes_prompt`).
 
         Returns
         -------
@@ -144,7 +176,9 @@ class Backbone:
         device = torch.device(device)
         blocks = set(int(b) for b in blocks)
         with self._lock:
-            model, runner = self._model_on(device, compile)
+            model, runner = self._model_on(device, compile, self._weights_dtype(device, autocast_dtype))
+            dtype = next(model.parameters()).dtype
+            unet_kwargs = self._unet_kwargs(prompt, len(x), device, dtype)
             taps = decoder_block_modules(model)
             last = max(blocks)
             captured = {}
@@ -164,7 +198,7 @@ class Backbone:
                         if autocast_dtype is not None else contextlib.nullcontext())
             try:
                 with torch.inference_mode(), autocast:
-                    runner(x.to(device), timesteps.to(device))
+                    runner(x.to(device, dtype), timesteps.to(device), **unet_kwargs)
             except _StopForward:
                 pass
             finally:
@@ -178,13 +212,25 @@ class Backbone:
         with self._lock:
             return self._model_on(device, False)[0]
 
-    def _model_on(self, device, compile):
+    def _unet_kwargs(self, prompt, batch_size, device, dtype):
+        """Extra arguments of the UNet's forward call (a latent backbone's text embedding)."""
+        _check_no_prompt(self, prompt)
+        return {}
+
+    def _weights_dtype(self, device, autocast_dtype):
+        """dtype of the device copy of the UNet; None keeps the UNet's own."""
+        return None
+
+    def _model_on(self, device, compile, dtype=None):
         """``(network, callable)`` on ``device``: the UNet itself where it lives, else a kept copy."""
         device = _resolved(device)
-        key = (device, bool(compile))
+        key = (device, bool(compile), dtype)
         if key not in self._models:
-            home = _resolved(next(self.unet.parameters()).device)
-            model = self.unet if home == device else copy.deepcopy(self.unet).to(device)
+            param = next(self.unet.parameters())
+            if _resolved(param.device) == device and dtype in (None, param.dtype):
+                model = self.unet
+            else:
+                model = copy.deepcopy(self.unet).to(device, dtype)
             self._models[key] = (model, torch.compile(model) if compile else model)
         return self._models[key]
 
@@ -243,6 +289,19 @@ class Backbone:
         scheduler_class = getattr(diffusers, state["scheduler_class"])
         self.__init__(unet.eval(), scheduler_class.from_config(state["scheduler_config"]), state["source"])
         self._fingerprint = state["fingerprint"]
+
+
+def _check_no_prompt(backbone, prompt):
+    if prompt:
+        raise ValueError(f"prompt={prompt!r} needs a text-conditioned backbone; {backbone!r} takes no prompt.")
+
+
+def _update_with_module(digest, module):
+    """Add a network's configuration and weights to a hash."""
+    digest.update(json.dumps(plain_config(module), sort_keys=True).encode())
+    for name, tensor in sorted(module.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
 
 
 def _contiguous_input(module, args):

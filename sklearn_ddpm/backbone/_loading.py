@@ -5,10 +5,11 @@ from importlib import resources
 from pathlib import Path
 
 import torch
-from diffusers import DDPMScheduler, UNet2DModel
+from diffusers import DDPMScheduler, UNet2DConditionModel, UNet2DModel
 
 from ._backbone import Backbone
 from ._guided_diffusion import load_guided_diffusion
+from ._latent import LatentBackbone
 
 
 def load_backbone(model=None, scheduler=None):
@@ -16,13 +17,18 @@ def load_backbone(model=None, scheduler=None):
 
     Parameters
     ----------
-    model : Backbone, UNet2DModel, str or path-like, default=None
+    model : Backbone, UNet2DModel, diffusers pipeline, str or path-like, default=None
         - None: the bundled horse DDPM shipped with the package;
-        - a :class:`Backbone` (returned as is) or a ``UNet2DModel`` instance;
-        - a local folder written by ``save_pretrained`` — either a UNet folder (``config.json``) or a
-          pipeline folder with ``unet/`` and ``scheduler/`` subfolders;
+        - a :class:`Backbone` or :class:`LatentBackbone` (returned as is) or a ``UNet2DModel`` instance;
+        - a pipeline object: a ``DDPMPipeline``, or a ``StableDiffusionPipeline``-style one
+          (``unet``, ``vae``, ``text_encoder``, ``tokenizer``, ``scheduler``), whose components
+          become a :class:`LatentBackbone` (shared, not copied);
+        - a local folder written by ``save_pretrained`` — either a UNet folder (``config.json``), a
+          pipeline folder with ``unet/`` and ``scheduler/`` subfolders, or a Stable-Diffusion-style
+          pipeline folder (``model_index.json`` with ``unet/``, ``vae/``, ``text_encoder/``,
+          ``tokenizer/``, ``scheduler/``; needs ``pip install 'sklearn-ddpm[latent]'``);
         - a guided-diffusion checkpoint file (``.pt``), converted on the fly;
-        - otherwise a Hugging Face hub id, passed to ``UNet2DModel.from_pretrained``.
+        - otherwise a Hugging Face hub id (a UNet, DDPM pipeline or Stable Diffusion pipeline repository).
     scheduler : diffusers scheduler, default=None
         Overrides the noise schedule. By default the checkpoint's own scheduler config is used
         when it has one, else the paper's linear schedule.
@@ -38,11 +44,23 @@ def load_backbone(model=None, scheduler=None):
     (32, 32)
     """
     if isinstance(model, Backbone):
-        return model if scheduler is None else Backbone(model.unet, scheduler, model.source)
+        return model if scheduler is None else model.with_scheduler(scheduler)
     if model is None:
         model = bundled_backbone_path()
     if isinstance(model, UNet2DModel):
         return Backbone(model, scheduler, source=type(model).__name__)
+    if isinstance(model, UNet2DConditionModel):
+        raise TypeError(
+            "a UNet2DConditionModel works on VAE latents with a text embedding: pass its pipeline (or pipeline "
+            "folder), or LatentBackbone(unet, vae, text_encoder, tokenizer, scheduler)."
+        )
+    if _is_pipeline(model):
+        if all(getattr(model, name, None) is not None for name in ("vae", "text_encoder")):
+            return LatentBackbone.from_pipeline(model, scheduler)
+        if isinstance(getattr(model, "unet", None), UNet2DModel):
+            return Backbone(model.unet, scheduler if scheduler is not None else model.scheduler,
+                            source=type(model).__name__)
+        raise TypeError(f"{type(model).__name__} has no UNet2DModel, nor a VAE and text encoder to use as a backbone.")
     if isinstance(model, torch.nn.Module):
         raise TypeError(
             f"model must be a diffusers UNet2DModel, got {type(model).__name__}; convert guided-diffusion "
@@ -76,6 +94,8 @@ def _has_training_checkpoints(path):
 
 def _load_folder(path, scheduler, source):
     if (path / "model_index.json").is_file():
+        if _unet_class_name(path / "unet") == "UNet2DConditionModel":
+            return LatentBackbone.from_pretrained(path, scheduler, source=source)
         _check_unet_config(path / "unet")
         return Backbone.from_pretrained(path, scheduler, source=source)
     if not (path / "config.json").is_file():
@@ -97,19 +117,36 @@ def _load_folder(path, scheduler, source):
     return Backbone(unet, scheduler, source=source)
 
 
-def _check_unet_config(unet_path):
+def _unet_class_name(unet_path):
     config_file = unet_path / "config.json"
     if not config_file.is_file():
         raise ValueError(f"{unet_path.parent} has a model_index.json but no {config_file.relative_to(unet_path.parent)}.")
-    config = json.loads(config_file.read_text())
-    if config.get("_class_name", "UNet2DModel") != "UNet2DModel":
-        raise ValueError(f"{unet_path} holds a {config['_class_name']}, not a UNet2DModel.")
+    return json.loads(config_file.read_text()).get("_class_name", "UNet2DModel")
+
+
+def _check_unet_config(unet_path):
+    class_name = _unet_class_name(unet_path)
+    if class_name == "UNet2DConditionModel":
+        raise ValueError(f"{unet_path} holds a UNet2DConditionModel, not a UNet2DModel: a text-conditioned latent "
+                         "UNet needs its VAE and text encoder, so pass the whole pipeline folder (model_index.json "
+                         "with unet/, vae/, text_encoder/, tokenizer/, scheduler/).")
+    if class_name != "UNet2DModel":
+        raise ValueError(f"{unet_path} holds a {class_name}, not a UNet2DModel.")
+
+
+def _is_pipeline(model):
+    from diffusers import DiffusionPipeline
+
+    return isinstance(model, DiffusionPipeline)
 
 
 def _load_hub(repo_id, scheduler):
     errors = []
     for subfolder in ("unet", None):
         try:
+            config = UNet2DModel.load_config(repo_id, subfolder=subfolder)
+            if subfolder == "unet" and config.get("_class_name") == "UNet2DConditionModel":
+                return LatentBackbone.from_pretrained(repo_id, scheduler, source=repo_id)
             unet = UNet2DModel.from_pretrained(repo_id, subfolder=subfolder, dtype=torch.float32, low_cpu_mem_usage=False)
             break
         except (OSError, ValueError) as exc:

@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 import torch
+from diffusers import DiffusionPipeline
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils import check_random_state
@@ -23,6 +24,7 @@ from ._extraction import noise_for, resize_images, to_model_input
 PAPER_BLOCKS = (5, 6, 7, 8, 12)
 PAPER_STEPS = (50, 150, 250)
 _MODEL_IS_BACKBONE_UNET = "<the UNet of backbone_>"
+_MODEL_IS_BACKBONE_PIPELINE = "<a pipeline of backbone_'s networks>"
 
 
 def auto_blocks(n_blocks):
@@ -49,23 +51,30 @@ class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimat
 
     Parameters
     ----------
-    model : Backbone, diffusers.UNet2DModel, str or path-like, default=None
+    model : Backbone, diffusers.UNet2DModel, diffusers pipeline, str or path-like, default=None
         The diffusion UNet: an instance, a ``save_pretrained`` folder, a guided-diffusion ``.pt``
-        checkpoint, or a hub id. None uses the small horse DDPM bundled with the package.
+        checkpoint, or a hub id. None uses the small horse DDPM bundled with the package. A
+        Stable-Diffusion-style pipeline (folder, object, or :class:`~sklearn_ddpm.LatentBackbone`)
+        works the same way on VAE latents, conditioned on ``prompt`` (docs/latent_backbones.md).
     blocks : "auto" or tuple of int, default="auto"
         Decoder blocks to read. "auto" is the paper's ``(5, 6, 7, 8, 12)`` for an 18-block
         (ADM-256) decoder and the same relative depths for other decoders.
     steps : tuple of int, default=(50, 150, 250)
         Diffusion timesteps ``t`` at which the image is noised.
     image_size : int or (int, int), default=None
-        Resolution the images are resized to; the model's ``sample_size`` when None.
+        Resolution the images are resized to; the model's native one when None (for a latent
+        backbone, image pixels: 512 for Stable Diffusion 1.5).
     scheduler : diffusers scheduler, default=None
         Noise schedule for ``q(x_t | x_0)``; the checkpoint's own when it has one, else linear
         1000 steps.
     noise : {"shared", "per_step"}, default="shared"
         "shared": one fixed noise for all steps (paper); "per_step": a fresh noise per step.
     n_noise_samples : int, default=1
-        Average the activations over this many noise draws (paper, Table 5).
+        Average the activations over this many noise draws (paper, Table 5; DIFT averages 8, see
+        :data:`~sklearn_ddpm.features.FEATURE_PRESETS`).
+    prompt : str, default=""
+        Text a text-conditioned (latent) backbone is conditioned on, encoded once per prompt; the
+        empty prompt is DIFT's default. Must be "" for unconditional backbones.
     output : {"compact", "dense"}, default="compact"
         "compact" returns :class:`PixelFeatures` (native-resolution float16 maps, upsampled on
         demand); "dense" returns upsampled float32 features, an ``(N, H, W, D)`` array (a list
@@ -120,13 +129,14 @@ class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimat
     """
 
     _parameter_constraints = {
-        "model": [None, Backbone, str, os.PathLike, torch.nn.Module],
+        "model": [None, Backbone, str, os.PathLike, torch.nn.Module, DiffusionPipeline],
         "blocks": [StrOptions({"auto"}), "array-like", Interval(numbers.Integral, 0, None, closed="left")],
         "steps": ["array-like", Interval(numbers.Integral, 0, None, closed="left")],
         "image_size": [None, Interval(numbers.Integral, 8, None, closed="left"), tuple, list],
         "scheduler": [None, HasMethods(["add_noise"])],
         "noise": [StrOptions({"shared", "per_step"})],
         "n_noise_samples": [Interval(numbers.Integral, 1, None, closed="left")],
+        "prompt": [str],
         "output": [StrOptions({"compact", "dense"})],
         "feature_dtype": [StrOptions({"float16", "float32"})],
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -148,6 +158,7 @@ class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimat
         scheduler=None,
         noise="shared",
         n_noise_samples=1,
+        prompt="",
         output="compact",
         feature_dtype="float16",
         batch_size=8,
@@ -165,6 +176,7 @@ class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimat
         self.scheduler = scheduler
         self.noise = noise
         self.n_noise_samples = n_noise_samples
+        self.prompt = prompt
         self.output = output
         self.feature_dtype = feature_dtype
         self.batch_size = batch_size
@@ -192,6 +204,9 @@ class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimat
         resolve_device(self.device, fitting=True)
         resolve_cache(self.memory)  # a bad directory fails here, not at the first transform
         self.backbone_ = load_backbone(self.model, self.scheduler)
+        if self.prompt and not self.backbone_.takes_prompt:
+            raise ValueError(f"prompt={self.prompt!r}: the backbone {self.backbone_!r} is not text-conditioned; "
+                             "leave prompt empty.")
         n_blocks = self.backbone_.n_decoder_blocks
         blocks = auto_blocks(n_blocks) if isinstance(self.blocks, str) else check_int_tuple(self.blocks, "blocks")
         bad = [b for b in blocks if not 0 <= b < n_blocks]
@@ -271,8 +286,9 @@ class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimat
         threads = torch.get_num_threads() if device.type == "cpu" else None
         computed_by = (rows, device.type, threads, str(autocast))
         noise_key = (self.noise, self.noise_seed_, self.n_noise_samples, self.feature_dtype)
+        model_key = (backbone.fingerprint, backbone.conditioning_key(self.prompt))  # weights, VAE, text embedding
         keys = [
-            (backbone.fingerprint, hashlib.sha1(image.tobytes()).hexdigest(), self.image_size_, noise_key, computed_by)
+            (model_key, hashlib.sha1(image.tobytes()).hexdigest(), self.image_size_, noise_key, computed_by)
             for image in resized
         ]
 
@@ -292,20 +308,29 @@ class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimat
                 for b, hit in zip(self.blocks_, hits):
                     maps[(t, b)][i].copy_(hit)
 
-        shape = (3, *self.image_size_)
+        # The UNet's clean inputs: the images, or a latent backbone's VAE latents, encoded once per
+        # call (in passes of `rows`, like the UNet's) before the UNet runs, so the VAE is off the GPU by then.
+        needed = sorted(set().union(*todo.values()))
+        x0s = {}
+        with backbone.encoder(device) as encode:
+            for start in range(0, len(needed), rows):
+                chunk = needed[start : start + rows]
+                x0s.update(zip(chunk, encode(to_model_input(resized[chunk + [chunk[-1]] * (rows - len(chunk))]))))
+        shape = next(iter(x0s.values())).shape if x0s else None
         bar = tqdm(total=sum(map(len, todo.values())), desc="DDPM features", unit="img·step",
                    disable=not self.progress or not any(todo.values()))
         for t, indices in todo.items():
             t_batch = torch.full((rows,), t)
             for start in range(0, len(indices), rows):
                 chunk = indices[start : start + rows]
-                x0 = to_model_input(resized[chunk + [chunk[-1]] * (rows - len(chunk))])
+                x0 = torch.stack([x0s[i] for i in chunk + [chunk[-1]] * (rows - len(chunk))])
                 sums = {}
                 for draw in range(self.n_noise_samples):
                     eps = noise_for(self.noise_seed_, draw, t, shape, per_step).expand(rows, *shape)
                     x_t = backbone.scheduler.add_noise(x0, eps, t_batch)
                     acts = backbone.decoder_activations(
-                        x_t, t_batch, self.blocks_, device=device, autocast_dtype=autocast, compile=self.compile
+                        x_t, t_batch, self.blocks_, device=device, autocast_dtype=autocast, compile=self.compile,
+                        prompt=self.prompt,
                     )
                     for b, act in acts.items():
                         act = act[: len(chunk)].float()
@@ -332,11 +357,17 @@ class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimat
         backbone = state.get("backbone_")
         if backbone is not None and state.get("model") is backbone.unet:
             state["model"] = _MODEL_IS_BACKBONE_UNET
+        elif backbone is not None and isinstance(state.get("model"), DiffusionPipeline) and \
+                getattr(state["model"], "unet", None) is backbone.unet:
+            # A pipeline passed as `model`: its networks are the backbone's; it unpickles as the backbone.
+            state["model"] = _MODEL_IS_BACKBONE_PIPELINE
         return state
 
     def __setstate__(self, state):
         if isinstance(state.get("model"), str) and state["model"] == _MODEL_IS_BACKBONE_UNET:
             state["model"] = state["backbone_"].unet
+        elif isinstance(state.get("model"), str) and state["model"] == _MODEL_IS_BACKBONE_PIPELINE:
+            state["model"] = state["backbone_"]
         super().__setstate__(state)
 
     def __sklearn_tags__(self):

@@ -95,3 +95,41 @@ def test_format_decoder_blocks():
     assert lines[6].split() == ["5", "32", "16x16", "up_blocks.1.upsamplers.0", "(+attention)", "(+upsampler)"]
     assert lines[-1].split() == ["11", "16", "32x32", "up_blocks.3.resnets.2"]
     assert format_decoder_blocks([]).splitlines() == lines[:1]
+
+
+def _ncsnpp_unet():
+    """NCSN++-style UNet2DModel: skip up-blocks, whose main path is upsampled by ``resnet_up``."""
+    torch.manual_seed(0)
+    return UNet2DModel(
+        sample_size=32, in_channels=3, out_channels=3, block_out_channels=(32, 64, 64), layers_per_block=1,
+        down_block_types=("SkipDownBlock2D", "AttnSkipDownBlock2D", "SkipDownBlock2D"),
+        up_block_types=("SkipUpBlock2D", "AttnSkipUpBlock2D", "SkipUpBlock2D"), attention_head_dim=8,
+        norm_num_groups=8,
+    ).eval()
+
+
+def test_skip_up_blocks_are_read_after_their_upsampler():
+    unet = _ncsnpp_unet()
+    blocks = list_decoder_blocks(unet)
+    assert [b.module_name for b in blocks] == [
+        "up_blocks.0.resnets.0", "up_blocks.0.resnet_up",
+        "up_blocks.1.resnets.0", "up_blocks.1.resnet_up",  # the single attention runs before resnet_up
+        "up_blocks.2.resnets.0", "up_blocks.2.resnets.1"]
+    # As in every other layout, an up-block's last block is at the next level's resolution ...
+    assert [b.resolution[0] for b in blocks] == [8, 16, 16, 32, 32, 32]
+    assert [b.has_upsampler for b in blocks] == [False, True, False, True, False, False]
+    assert [b.has_attention for b in blocks] == [False, False, False, True, False, False]
+    # ... and is exactly what the next up-block's first resnet receives (before the skip concat).
+    outputs, inputs = {}, {}
+    taps = decoder_block_modules(unet)
+    handles = [m.register_forward_hook(lambda mod, a, o, k=k: outputs.__setitem__(k, o)) for k, (_, m) in
+               enumerate(taps)]
+    handles += [block.resnets[0].register_forward_pre_hook(lambda mod, a, i=i: inputs.__setitem__(i, a[0]))
+                for i, block in enumerate(unet.up_blocks)]
+    with torch.no_grad():
+        unet(torch.randn(1, 3, 32, 32), torch.tensor([10]))
+    for handle in handles:
+        handle.remove()
+    for i in (1, 2):
+        previous = outputs[2 * i - 1]
+        assert torch.equal(inputs[i][:, : previous.shape[1]], previous)
