@@ -29,6 +29,7 @@ def make_segmenter(
     blocks=_default(DDPMFeatureTransformer, "blocks"),
     steps=_default(DDPMFeatureTransformer, "steps"),
     image_size=_default(DDPMFeatureTransformer, "image_size"),
+    prompt=_default(DDPMFeatureTransformer, "prompt"),
     batch_size=_default(DDPMFeatureTransformer, "batch_size"),
     n_estimators=_default(MLPEnsembleClassifier, "n_estimators"),
     max_epochs=_default(MLPEnsembleClassifier, "max_epochs"),
@@ -56,6 +57,8 @@ def make_segmenter(
         Diffusion timesteps.
     image_size : int, (int, int) or None, default=None
         Model input size; None uses the model's.
+    prompt : str, default=""
+        Text prompt of a text-conditioned (Stable-Diffusion-style) backbone; "" for the others.
     batch_size : int
         Images per UNet forward pass (one pass per timestep of ``steps``); the default is the
         transformer's.
@@ -94,7 +97,8 @@ def make_segmenter(
     """
     return Pipeline([
         ("features", DDPMFeatureTransformer(
-            model, blocks=blocks, steps=steps, image_size=image_size, batch_size=batch_size, device=device,
+            model, blocks=blocks, steps=steps, image_size=image_size, prompt=prompt, batch_size=batch_size,
+            device=device,
             memory=memory, random_state=random_state, progress=progress)),
         ("clf", MLPEnsembleClassifier(
             n_estimators=n_estimators, max_epochs=max_epochs, max_pixels_per_image=max_pixels_per_image,

@@ -79,13 +79,16 @@ def register(subparsers):
     fit.add_argument("mask_dir", metavar="MASK_DIR", help="folder of masks with the images' file names")
     fit.add_argument("-o", "--output", required=True, metavar="FILE", help="where to save the model (.joblib)")
     fit.add_argument("--model", default=None, metavar="BACKBONE",
-                     help="diffusers model folder, guided-diffusion .pt or hub id (default: bundled horse DDPM)")
+                     help="diffusers model folder (a DDPM or a Stable Diffusion pipeline), guided-diffusion .pt or "
+                          "hub id (default: bundled horse DDPM)")
     fit.add_argument("--blocks", type=int, nargs="+", default=None, metavar="B",
                      help="decoder blocks to read (default: the paper's relative depths; see `sklearn-ddpm blocks`)")
     fit.add_argument("--steps", type=int, nargs="+", default=list(_DEFAULTS["steps"]), metavar="T",
                      help=f"diffusion timesteps (default: {' '.join(map(str, _DEFAULTS['steps']))})")
     fit.add_argument("--image-size", type=image_size_argument, metavar="N|HxW", default=None,
                      help="model input size, e.g. 128 or 192x128 for portrait photos (default: the model's)")
+    fit.add_argument("--prompt", default=_DEFAULTS["prompt"], metavar="TEXT",
+                     help="text prompt of a Stable-Diffusion-style --model (default: the empty prompt)")
     fit.add_argument("--classes", default=None, metavar="FILE", help="class names: .txt (one per line), .json or .yaml")
     fit.add_argument("--n-estimators", type=int, metavar="N", default=_DEFAULTS["n_estimators"],
                      help=f"MLPs in the ensemble (default: {_DEFAULTS['n_estimators']})")

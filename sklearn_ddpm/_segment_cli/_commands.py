@@ -34,7 +34,7 @@ def fit(args):
     _check_labelled_classes(data)
     pipeline = make_segmenter(
         backbone, **({"blocks": tuple(args.blocks)} if args.blocks else {}), steps=tuple(args.steps),
-        image_size=args.image_size, batch_size=args.batch_size, n_estimators=args.n_estimators,
+        image_size=args.image_size, prompt=args.prompt, batch_size=args.batch_size, n_estimators=args.n_estimators,
         max_epochs=args.max_epochs, max_pixels_per_image=args.max_pixels_per_image,
         min_class_pixels=args.min_class_pixels, n_classes=len(class_names) if class_names else None,
         # A command extracts each image's features once: a cache would only hold memory.

@@ -9,6 +9,7 @@ names a local Stable Diffusion 1.x/2.x folder.
 
 import json
 import os
+import subprocess
 import sys
 import warnings
 
@@ -301,3 +302,52 @@ def test_real_stable_diffusion_folder():
     assert [b.resolution[0] for b in blocks] == [4, 4, 8, 8, 8, 16, 16, 16, 32, 32, 32, 32]
     features = DDPMFeatureTransformer(backbone, blocks=(5,), steps=(261,), image_size=256).fit_transform(_images(1))
     assert features.maps[0].shape == (1, 16, 16, 1280) and torch.isfinite(features.maps[0].float()).all()
+
+
+# -- everywhere a UNet2DModel works: CLI fit/predict, studies ---------------------------------------------
+def test_cli_fit_and_predict_with_a_prompt(sd_folder, tmp_path, capsys):
+    from PIL import Image
+
+    images, masks = make_squares(3, size=(IMAGE, IMAGE))
+    for folder in ("images", "masks"):
+        (tmp_path / folder).mkdir()
+    for i, (image, mask) in enumerate(zip(images, masks)):
+        Image.fromarray(image).save(tmp_path / "images" / f"{i}.png")
+        Image.fromarray(mask.astype(np.uint8)).save(tmp_path / "masks" / f"{i}.png")
+    seg = tmp_path / "seg.joblib"
+    assert main(["fit", str(tmp_path / "images"), str(tmp_path / "masks"), "--model", str(sd_folder),
+                 "--prompt", "a horse", "--blocks", "5", "8", "--steps", "50", "--n-estimators", "1",
+                 "--max-epochs", "2", "-o", str(seg), "--threads", "1", "--quiet"]) == 0
+    features = joblib.load(seg)[0]
+    assert isinstance(features.backbone_, LatentBackbone) and features.prompt == "a horse"
+    assert main(["predict", str(seg), str(tmp_path / "images"), "-o", str(tmp_path / "out"), "--threads", "1",
+                 "--quiet"]) == 0
+    written = sorted((tmp_path / "out").glob("*.png"))
+    assert [p.stem for p in written] == ["0", "1", "2"]
+    assert np.asarray(Image.open(written[0])).shape == (IMAGE, IMAGE)
+
+
+def test_block_step_sweep_study(backbone):
+    from sklearn_ddpm.studies import block_step_sweep
+
+    images, masks = make_squares(4, size=(IMAGE, IMAGE))
+    table = block_step_sweep(images[:2], masks[:2], images[2:], masks[2:], model=backbone, blocks=(5, 11),
+                             steps=(50,), transformer_params={"prompt": "a horse"}, progress=False)
+    assert table["block"].tolist() == [5, 11] and table["n_features"].tolist() == [16, 8]
+    assert table["miou"].between(0, 1).all()
+
+
+def test_hub_id_from_offline_cache(backbone, tmp_path):
+    from .test_loading import _add_to_hub_cache
+
+    cache = tmp_path / "hub"
+    _add_to_hub_cache(cache, "test-org/tiny-sd", backbone.save_pretrained)
+    env = dict(os.environ, HF_HUB_CACHE=str(cache), HF_HOME=str(tmp_path / "hf_home"), HF_HUB_OFFLINE="1",
+               HF_HUB_DISABLE_TELEMETRY="1", OMP_NUM_THREADS="1")
+    env.pop("HF_ENDPOINT", None)
+    script = ("import sys; from sklearn_ddpm.backbone import load_backbone; b = load_backbone('test-org/tiny-sd'); "
+              "print(type(b).__name__, b.fingerprint, b.source)")
+    # A fresh interpreter: huggingface_hub and diffusers read these variables when imported.
+    completed = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert completed.stdout.split() == ["LatentBackbone", backbone.fingerprint, "test-org/tiny-sd"]
