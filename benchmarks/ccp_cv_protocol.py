@@ -8,13 +8,19 @@ The protocol, fixed before any run (issue 16):
   n = 20 and 4 folds: 15 photos train, 5 validate), on the coarse masks. A candidate's score is the
   pipeline's own ``score`` (mIoU over the validation photos' pixels, classes present in truth or
   prediction), averaged over the folds; the classifier seed is 0.
-- Stage 1, features: every combination of ``blocks`` x ``steps`` x ``standardize`` in ``GRID``, with
-  the cheap classifier budget (3 MLPs, 1,000 pixels per photo, one noise draw).
-- Stage 2, budget: one change at a time from the stage-1 winner (``STAGE2``: 5,000 pixels per photo,
-  10 MLPs, 4 noise draws averaged).
+- Stage 1, features: every combination of ``blocks`` x ``steps`` x ``standardize`` in ``GRID``
+  (blocks 3, 6, 9 or all 12; steps 50, 150, 250 or 10, 50, 150; standardized or raw), with the
+  cheap classifier budget (3 MLPs, 1,000 pixels per photo, one noise draw).
+- Stage 2, budget: one change at a time from the stage-1 winner (``STAGE2``: 2,000 pixels per photo;
+  4 noise draws averaged).
 - Stage 3: the stage-2 changes that beat the stage-1 winner, combined (only when two or more did).
+- Stages 2 and 3 stop when ``--cv-minutes`` have passed (a budget of time, not of scores); the
+  record lists the candidates that were skipped.
 - The winner is the candidate with the highest mean CV score over all stages (ties: the earlier).
 - Test: ``benchmarks/ccp.py`` with the winner's settings, 3 seeds, all 130 ``test`` photos, once.
+- Fixed, not chosen, to fit the CPU budget (one 20-photo fit took ~2.5 min on the shared 2-core
+  machine): 3 MLPs per ensemble (10 cost 3.3x), at most 100 epochs, photos fed at the model's 64²,
+  no class weights, no per-class pixel cap.
 
 The backbone is not chosen here: it is the given DDPM (``--model``). ``--cv-model`` lets the CV run
 on another snapshot of the same training run (say, the one available when the search had to start);
@@ -43,10 +49,9 @@ import ccp
 
 NAME = "ccp_cv_protocol"
 ALL_BLOCKS = tuple(range(12))
-GRID = {"blocks": [(2, 5, 8), (3, 6, 9), ALL_BLOCKS], "steps": [(50, 150, 250), (10, 50, 150)],
-        "standardize": [True, False]}
+GRID = {"blocks": [(3, 6, 9), ALL_BLOCKS], "steps": [(50, 150, 250), (10, 50, 150)], "standardize": [True, False]}
 BASE_BUDGET = {"n_estimators": 3, "max_pixels_per_image": 1000, "n_noise_samples": 1}
-STAGE2 = [{"max_pixels_per_image": 5000}, {"n_estimators": 10}, {"n_noise_samples": 4}]
+STAGE2 = [{"max_pixels_per_image": 2000}, {"n_noise_samples": 4}]
 QUICK_GRID = {"blocks": [(2,), (2, 4)], "steps": [(50,)], "standardize": [True, False]}
 QUICK_STAGE2 = [{"max_pixels_per_image": 400}, {"n_noise_samples": 2}]
 MLP_BATCH = 256  # lr = 1e-3 * sqrt(batch / 64), as in ccp.py
@@ -62,6 +67,12 @@ def build_parser():
     p.add_argument("--max-epochs", type=int, default=100, help="MLP epochs at most (default: 100)")
     p.add_argument("--cache-dir", default=None,
                    help="activation cache directory (default: a fresh temporary one)")
+    p.add_argument("--progress-json", type=Path, default=None,
+                   help="rewrite the CV table to this file after every candidate (to follow a long run)")
+    p.add_argument("--cv-minutes", type=float, default=None,
+                   help="no stage-2/3 candidate starts after this many minutes of CV (default: no limit)")
+    p.add_argument("--cv-record", type=Path, default=None,
+                   help="take the CV table and choice from this record of a --skip-test run; score the test only")
     p.add_argument("--skip-test", action="store_true", help="run the CV only (no test photo is read)")
     return p
 
@@ -93,12 +104,17 @@ def cross_validate(backbone, candidate, images, masks, args, memory, n_classes):
 def search(backbone, images, masks, args, n_classes, memory, quick):
     """The staged CV of the module docstring; returns the table (one row per candidate) and the winner."""
     grid, stage2 = (QUICK_GRID, QUICK_STAGE2) if quick else (GRID, STAGE2)
-    table = []
+    table, skipped, start = [], [], time.perf_counter()
 
     def run(stage, candidate):
+        if stage != "1-features" and args.cv_minutes is not None and time.perf_counter() - start > 60 * args.cv_minutes:
+            skipped.append({"stage": stage, **candidate})
+            return None
         row = {"stage": stage, **candidate,
                **cross_validate(backbone, candidate, images, masks, args, memory, n_classes)}
         table.append(row)
+        if args.progress_json is not None:
+            args.progress_json.write_text(json.dumps(table, indent=1))
         print(f"  [{stage}] {describe(candidate)}: CV mIoU {row['cv_miou']:.2f} "
               f"(folds {', '.join(f'{s:.1f}' for s in row['fold_miou'])}; {row['seconds']:.0f} s; "
               f"load {os.getloadavg()[0]:.1f})", flush=True)
@@ -110,11 +126,15 @@ def search(backbone, images, masks, args, n_classes, memory, quick):
                 run("1-features", {"blocks": blocks, "steps": steps, "standardize": standardize, **BASE_BUDGET})
     best1 = max(table, key=lambda r: r["cv_miou"])  # max keeps the first of equal scores
     base = {k: best1[k] for k in ("blocks", "steps", "standardize", *BASE_BUDGET)}
-    gains = [change for change in stage2 if run("2-budget", {**base, **change})["cv_miou"] > best1["cv_miou"]]
+    gains = []
+    for change in stage2:
+        row = run("2-budget", {**base, **change})
+        if row is not None and row["cv_miou"] > best1["cv_miou"]:
+            gains.append(change)
     if len(gains) >= 2:
         run("3-combined", {**base, **{k: v for change in gains for k, v in change.items()}})
     winner = max(table, key=lambda r: r["cv_miou"])
-    return table, {k: winner[k] for k in ("blocks", "steps", "standardize", *BASE_BUDGET)}
+    return table, {k: winner[k] for k in ("blocks", "steps", "standardize", *BASE_BUDGET)}, skipped
 
 
 def describe(c):
@@ -160,32 +180,39 @@ def main(argv=None):
 
     load_before = os.getloadavg()
     with _common.torch_threads(args.threads), tempfile.TemporaryDirectory(prefix="ccp-cv-cache-") as tmp:
-        start = time.perf_counter()
-        pool, _, class_names, data = ccp.load_data(args.n_labeled, None, args.quick, with_test=False)
-        images, masks = pool[0][:args.n_labeled], pool[1][:args.n_labeled]
-        # Clones share one Backbone, so the UNet loads once; the cache key includes the model.
-        backbone = load_backbone(ccp.load_model(cv_model, args.quick)[0])
-        table, chosen = search(backbone, images, masks, args, len(class_names["coarse"]),
-                               args.cache_dir or tmp, args.quick)
-        cv_seconds = time.perf_counter() - start
+        if args.cv_record is None:
+            start = time.perf_counter()
+            pool, _, class_names, data = ccp.load_data(args.n_labeled, None, args.quick, with_test=False)
+            images, masks = pool[0][:args.n_labeled], pool[1][:args.n_labeled]
+            # Clones share one Backbone, so the UNet loads once; the cache key includes the model.
+            backbone = load_backbone(ccp.load_model(cv_model, args.quick)[0])
+            table, chosen, skipped = search(backbone, images, masks, args, len(class_names["coarse"]),
+                                            args.cache_dir or tmp, args.quick)
+            cv = {"data": f"coarse masks of {data}", "folds": args.folds, "cv_model": str(cv_model),
+                  "cv_model_training": training_record(cv_model), "cv_table": table, "cv_skipped": skipped,
+                  "chosen": chosen, "cv_seconds": time.perf_counter() - start,
+                  "cv_load_average": [load_before, os.getloadavg()]}
+        else:
+            cv = {k: v for k, v in json.loads(args.cv_record.read_text()).items()
+                  if k in ("data", "folds", "cv_model", "cv_model_training", "cv_table", "cv_skipped", "chosen",
+                           "cv_seconds", "cv_load_average")}
+            chosen, table = cv["chosen"], cv["cv_table"]
         print(f"chosen by CV: {describe(chosen)}", flush=True)
         test = None
         if not args.skip_test:
             out = Path(tmp) / "test.json"
             test = json.loads(Path(ccp.main(test_argv(args, chosen, args.model, out))).read_text())
     payload = {
-        "protocol": __doc__.split("\n\n")[1],
-        "data": {"cv": f"coarse masks of {data}",
-                 "test": None if test is None else test["data"]},
-        "folds": args.folds, "cv_model": str(cv_model), "test_model": str(args.model),
-        "cv_model_training": training_record(cv_model), "test_model_training": training_record(args.model),
-        "cv_table": table, "chosen": chosen, "cv_seconds": cv_seconds,
-        "load_average_before": load_before, "load_average_after": os.getloadavg(),
-        "test": None if test is None else {k: test[k] for k in ("settings", "n_test_images", "timings", "std", "rows")},
+        "protocol": __doc__.split("\n\n")[1], **cv,
+        "test_model": None if test is None else str(args.model),
+        "test_model_training": None if test is None else training_record(args.model),
+        "load_average_after": os.getloadavg(),
+        "test": None if test is None else {k: test[k] for k in ("data", "settings", "n_test_images", "timings", "std",
+                                                                  "rows")},
     }
     path = _common.write_json(NAME, payload, args.out, args.device)
     _common.print_table([{**r, "blocks": describe(r)} for r in table], ["stage", "blocks", "cv_miou", "seconds"],
-                        title=f"GroupKFold({args.folds}) CV on labeled_pool[:{args.n_labeled}] (coarse mIoU %)")
+                        title=f"GroupKFold({cv['folds']}) CV ({cv['data']}; mIoU %)")
     if test is not None:
         row = test["rows"][0]
         print(f"test ({test['n_test_images']} photos, {len(args.seeds)} seeds): mIoU {row['miou']}")

@@ -9,8 +9,11 @@ One point per backbone, n = 20 labelled images:
   its record, ``--protocol``); ``--settings readme``: those of the README's earlier CCP table
   (``README_SETTINGS``). No setting is chosen here. The protocol record's own test row (the final
   backbone, its seeds) is added as a point as it is.
-- Weizmann: ``ddpm`` rows of existing ``benchmarks/weizmann.py`` records (``--weizmann-point``),
-  with the core-hours of the backbone's training record.
+- Recorded points (``--recorded-point``): the n = 20 ``ddpm`` row of an existing
+  ``weizmann.py`` or ``ccp.py`` record, with the core-hours of the backbone's training record
+  (``train_info.json`` or the bundled ``MODEL_CARD.md``) or, where the training log was not kept, a
+  number with its source (``HOURS=why``); such points are marked ``core_hours_backed: false`` and
+  drawn hollow.
 
 Core-hours = the training loop's wall seconds x torch threads (``train_info.json``: ``train_seconds``
 and the sessions' ``threads``; for the bundled backbone, the ``training time`` line its export wrote
@@ -38,7 +41,15 @@ import ccp
 
 NAME = "compute_curve"
 BUNDLED = _common.REPO_ROOT / "sklearn_ddpm" / "_data" / "horse_ddpm"
-DEFAULT_WEIZMANN = [["bundled horse DDPM (preset 64, 2,000 steps)", "weizmann_n20.json", str(BUNDLED / "MODEL_CARD.md")]]
+NOT_KEPT = "the training log was not kept; README/tutorial text"
+DEFAULT_RECORDED = [
+    ["weizmann", "bundled horse DDPM (preset 64, 2,000 steps)", "weizmann_n20.json", str(BUNDLED / "MODEL_CARD.md")],
+    # The README's earlier CCP figures, same settings as README_SETTINGS, all 130 photos, 3 seeds.
+    ["ccp_coarse", "earlier run, 6,192 steps", "ccp_ddpm_coarse_std_allblocks_6192steps.json",
+     f"3.34=12,032 s of 1-thread training ({NOT_KEPT})"],
+    ["ccp_coarse", "earlier run resumed to 9,500 steps", "ccp_ddpm_coarse_n20_std_allblocks_9500steps.json",
+     f"4.74=12,032 s with 1 thread + 42 min with 2 threads ({NOT_KEPT})"],
+]
 DEFAULT_PLOT = _common.REPO_ROOT / "docs" / "images" / "compute_curve.png"
 # The settings of the README's earlier CCP table (26.8 / 27.9), fixed here so that every snapshot
 # of a training run is scored alike while the CV of ccp_cv_protocol.py runs.
@@ -58,10 +69,11 @@ def build_parser():
     p.add_argument("--n-test", type=int, default=None, help="first N test photos (default: all 130)")
     p.add_argument("--segments", type=Path, default=None,
                    help="JSON list of training segments with measured CPU seconds (step, segment_cpu_s)")
-    p.add_argument("--weizmann-point", nargs=3, action="append", metavar=("LABEL", "RECORD", "TRAINING"),
-                   help="a weizmann.py record in benchmarks/results and the backbone's train_info.json or "
-                        "MODEL_CARD.md (default: the bundled backbone's)")
-    p.add_argument("--append", action="store_true", help="keep the points of the existing record, score new ones")
+    p.add_argument("--recorded-point", nargs=4, action="append", metavar=("DATASET", "LABEL", "RECORD", "TRAINING"),
+                   help="dataset (weizmann or ccp_coarse), label, a record in benchmarks/results and the backbone's "
+                        "train_info.json, MODEL_CARD.md or HOURS=source (default: DEFAULT_RECORDED)")
+    p.add_argument("--append", action="store_true",
+                   help="keep the points scored into the existing record, score only new snapshots")
     p.add_argument("--plot", type=Path, default=DEFAULT_PLOT, help=f"figure path (default: {DEFAULT_PLOT.name})")
     return p
 
@@ -122,14 +134,22 @@ def argparse_namespace(args):
                            quick=args.quick, max_epochs=100)
 
 
-def weizmann_point(label, record, training):
+def recorded_point(dataset, label, record, training):
+    """The n = 20 ddpm row of a weizmann.py or ccp.py record, with its backbone's core-hours."""
     data = json.loads((_common.RESULTS_DIR / record).read_text())
-    row = next(r for r in data["rows"] if r["method"] == "ddpm" and r["n_labeled"] == 20)
-    hours, source = core_hours(training)
-    mean, std = _common.mean_sample_std(row["scores"])
-    return {"dataset": "weizmann", "label": label, "n_labeled": 20, "miou_per_seed": row["scores"],
-            "miou_mean": mean, "miou_std": std, "source": f"benchmarks/results/{record}",
-            "core_hours": hours, "core_hours_source": source, "cpu_hours_measured": None}
+    row = next(r for r in data["rows"] if r["method"] == "ddpm" and r["n_labeled"] == 20
+               and r.get("task", "coarse") == "coarse")
+    scores = row.get("scores") or row["miou_per_seed"]
+    hours, backed = training.split("=", 1) if "=" in training else (None, None)
+    if hours is None:
+        hours, source = core_hours(training)
+    else:
+        hours, source = float(hours), backed
+    mean, std = _common.mean_sample_std(scores)
+    return {"dataset": dataset, "label": label, "n_labeled": 20, "miou_per_seed": scores, "miou_mean": mean,
+            "miou_std": std, "source": f"benchmarks/results/{record}", "settings": "record",
+            "core_hours": hours, "core_hours_source": source, "core_hours_backed": backed is None,
+            "cpu_hours_measured": None}
 
 
 def plot(points, path):
@@ -141,9 +161,14 @@ def plot(points, path):
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for dataset, style, name in [("weizmann", "s-", "Weizmann horse"), ("ccp_coarse", "o-", "CCP coarse (11 classes)")]:
         pts = sorted((p for p in points if p["dataset"] == dataset), key=lambda p: p["core_hours"])
-        if pts:
-            ax.errorbar([p["core_hours"] for p in pts], [p["miou_mean"] for p in pts],
-                        yerr=[p["miou_std"] or 0 for p in pts], fmt=style, capsize=3, label=name)
+        if not pts:
+            continue
+        line = ax.errorbar([p["core_hours"] for p in pts], [p["miou_mean"] for p in pts],
+                           yerr=[p["miou_std"] or 0 for p in pts], fmt=style, capsize=3, label=name)
+        unbacked = [p for p in pts if not p.get("core_hours_backed", True)]
+        ax.plot([p["core_hours"] for p in unbacked], [p["miou_mean"] for p in unbacked], style[0], ms=11,
+                mfc="white", color=line[0].get_color(), zorder=3,
+                label="core-hours from text (log not kept)" if unbacked and dataset == "ccp_coarse" else None)
     ax.set_xlabel("CPU core-hours of DDPM training (wall seconds x threads, shared 2-core VM)")
     ax.set_ylabel("test mIoU %, n = 20 labelled images")
     ax.grid(alpha=0.3)
@@ -160,9 +185,11 @@ def main(argv=None):
     if skipped:
         return skipped
     args.device = device
-    weizmann = args.weizmann_point or DEFAULT_WEIZMANN
+    recorded = args.recorded_point or DEFAULT_RECORDED
     out = Path(args.out) if args.out else _common.RESULTS_DIR / f"{NAME}.json"
+    # Only the points scored here are kept; those read from other records are read again.
     points = json.loads(out.read_text())["points"] if args.append and out.is_file() else []
+    points = [p for p in points if p["source"] == NAME]
     done = {p["label"] for p in points}
     protocol = json.loads(args.protocol.read_text()) if args.protocol.is_file() else {}
     chosen = protocol["chosen"] if args.settings == "protocol" else README_SETTINGS
@@ -177,15 +204,17 @@ def main(argv=None):
                 continue
             point = ccp_point(args, chosen, model, label, tmp)
             if step is None:
-                point.update(core_hours=0.0, core_hours_source=None, cpu_hours_measured=0.0, step=0)
+                point.update(core_hours=0.0, core_hours_source=None, cpu_hours_measured=0.0, step=0,
+                             core_hours_backed=True)
             else:
                 hours, source = core_hours(model)
                 point.update(core_hours=hours, core_hours_source=f"{model}/train_info.json", step=step,
+                             core_hours_backed=True,
                              cpu_hours_measured=measured_cpu_hours(segments, step))
             point["settings"] = args.settings
             points.append(point)
             print(f"  ccp {label}: {point['miou_mean']:.1f} mIoU at {point['core_hours']:.2f} core-h", flush=True)
-    if protocol.get("test") and "protocol (final backbone)" not in done:
+    if protocol.get("test"):
         row = protocol["test"]["rows"][0]
         training = protocol["test_model_training"] or {}
         threads = {s["threads"] for s in training.get("sessions", [])}
@@ -197,10 +226,9 @@ def main(argv=None):
                        "core_hours": (training["train_seconds"] * threads.pop() / 3600
                                       if training and len(threads) == 1 else None),
                        "core_hours_source": f"{_relative(args.protocol)} (test_model_training)",
+                       "core_hours_backed": True,
                        "cpu_hours_measured": measured_cpu_hours(segments, training.get("step"))})
-    for label, record, training in weizmann:
-        if label not in done:
-            points.append(weizmann_point(label, record, training))
+    points += [recorded_point(*point) for point in recorded]
     points = [p for p in points if p["core_hours"] is not None]
     plot(points, args.plot)
     payload = {"settings": args.settings, "chosen_settings": chosen, "protocol_record": _relative(args.protocol),

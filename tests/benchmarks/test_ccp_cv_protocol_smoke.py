@@ -39,7 +39,18 @@ def test_cv_protocol_quick(protocol, tmp_path):
     assert len(record["test"]["rows"][0]["miou_per_seed"]) == len(settings["seeds"])
 
 
-def test_cv_reads_no_test_photo(protocol, tmp_path):
-    record = _run(protocol, tmp_path, "--skip-test")
-    assert record["test"] is None and record["data"]["test"] is None
-    assert "test" not in record["data"]["cv"]
+def test_cv_reads_no_test_photo_and_its_choice_is_scored_later(protocol, tmp_path):
+    cv = _run(protocol, tmp_path, "--skip-test")
+    assert cv["test"] is None and "test" not in cv["data"]
+    cv_path = tmp_path / "cv.json"
+    cv_path.write_text((tmp_path / f"{protocol.NAME}.json").read_text())
+    # --cv-record: no CV again, the recorded choice is what the test scores
+    record = _run(protocol, tmp_path, "--cv-record", str(cv_path))
+    assert record["cv_table"] == cv["cv_table"] and record["chosen"] == cv["chosen"]
+    assert record["test"]["settings"]["blocks"] == list(cv["chosen"]["blocks"])
+
+
+def test_cv_minutes_skips_later_stages_only(protocol, tmp_path):
+    record = _run(protocol, tmp_path, "--skip-test", "--cv-minutes", "0")
+    assert {r["stage"] for r in record["cv_table"]} == {"1-features"}
+    assert len(record["cv_skipped"]) == len(protocol.QUICK_STAGE2)

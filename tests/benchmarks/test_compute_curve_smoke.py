@@ -36,9 +36,13 @@ def test_compute_curve_quick(curve, tmp_path):
     step = points[f"step {info['step']}"]
     assert step["core_hours"] == pytest.approx(info["train_seconds"] / 3600)  # one thread
     assert points["random-init UNet"]["core_hours"] == 0
-    bundled = points[curve.DEFAULT_WEIZMANN[0][0]]
+    bundled = points[curve.DEFAULT_RECORDED[0][1]]
     assert bundled["core_hours"] > 0 and bundled["source"] == "benchmarks/results/weizmann_n20.json"
     assert bundled["miou_std"] == pytest.approx(np.std(bundled["miou_per_seed"], ddof=1))
+    assert bundled["core_hours_backed"] and step["core_hours_backed"]
+    # a figure from text is kept, and marked as not backed by a training record
+    earlier = points[curve.DEFAULT_RECORDED[1][1]]
+    assert earlier["core_hours"] == pytest.approx(3.34) and earlier["core_hours_backed"] is False
     assert record["chosen_settings"] == chosen and plot.stat().st_size > 0
     assert record["settings"] == "protocol"
     # --append keeps the scored points and scores nothing again
