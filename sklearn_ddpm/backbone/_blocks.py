@@ -18,8 +18,9 @@ for the last resnet of an up-block, after the upsampler. Every layout follows th
   attention of ``AttnSkipUpBlock2D`` runs after its last resnet, so it belongs to the last block;
 - Stable Diffusion's ``UNet2DConditionModel`` (``UpBlock2D`` then ``CrossAttnUpBlock2D``, whose
   ``attentions[j]`` is the cross-attention transformer after resnet ``j``): SD-1.x/2.x have 4
-  up-blocks of 3 resnets, blocks 0-11; at 512² pixels (64² latents) blocks 0-1 are 1280@8²,
-  2-4 1280@16² (block 2 after up-block 0's upsampler), 5-7 ... see docs/latent_backbones.md.
+  up-blocks of 3 resnets, blocks 0-11; for 512² images (64² latents) blocks 0-1 are 1280@8²,
+  2 1280@16² (after up-block 0's upsampler), 3-4 1280@16², 5 1280@32², 6-7 640@32², 8 640@64²,
+  9-11 320@64² (docs/latent_backbones.md).
 """
 
 from dataclasses import dataclass
