@@ -57,9 +57,8 @@ def test_block_modules_are_the_last_layer_of_each_block():
     assert all(modules[name] is module for name, module in decoder_block_modules(unet))
 
 
-def test_hooked_outputs_are_what_the_next_block_receives():
-    # A block's output is the input of the next up-block's first resnet (before the skip concat).
-    unet = tiny_unet()
+def assert_last_blocks_feed_the_next_up_block(unet, blocks_per_up_block):
+    """Each up-block's last block output is what the next up-block's first resnet receives (before the skip concat)."""
     outputs, inputs = {}, {}
     taps = decoder_block_modules(unet)
     handles = [m.register_forward_hook(lambda mod, a, o, k=k: outputs.__setitem__(k, o)) for k, (_, m) in
@@ -71,9 +70,12 @@ def test_hooked_outputs_are_what_the_next_block_receives():
     for handle in handles:
         handle.remove()
     for i in range(1, len(unet.up_blocks)):
-        last_of_previous = 3 * i - 1
-        skip = inputs[i].shape[1] - outputs[last_of_previous].shape[1]
-        assert torch.equal(inputs[i][:, :-skip], outputs[last_of_previous])
+        last_of_previous = outputs[blocks_per_up_block * i - 1]
+        assert torch.equal(inputs[i][:, : last_of_previous.shape[1]], last_of_previous)
+
+
+def test_hooked_outputs_are_what_the_next_block_receives():
+    assert_last_blocks_feed_the_next_up_block(tiny_unet(), 3)
 
 
 def test_image_size_and_backbone_arguments():
@@ -119,17 +121,5 @@ def test_skip_up_blocks_are_read_after_their_upsampler():
     assert [b.resolution[0] for b in blocks] == [8, 16, 16, 32, 32, 32]
     assert [b.has_upsampler for b in blocks] == [False, True, False, True, False, False]
     assert [b.has_attention for b in blocks] == [False, False, False, True, False, False]
-    # ... and is exactly what the next up-block's first resnet receives (before the skip concat).
-    outputs, inputs = {}, {}
-    taps = decoder_block_modules(unet)
-    handles = [m.register_forward_hook(lambda mod, a, o, k=k: outputs.__setitem__(k, o)) for k, (_, m) in
-               enumerate(taps)]
-    handles += [block.resnets[0].register_forward_pre_hook(lambda mod, a, i=i: inputs.__setitem__(i, a[0]))
-                for i, block in enumerate(unet.up_blocks)]
-    with torch.no_grad():
-        unet(torch.randn(1, 3, 32, 32), torch.tensor([10]))
-    for handle in handles:
-        handle.remove()
-    for i in (1, 2):
-        previous = outputs[2 * i - 1]
-        assert torch.equal(inputs[i][:, : previous.shape[1]], previous)
+    # ... and is exactly what the next up-block's first resnet receives.
+    assert_last_blocks_feed_the_next_up_block(unet, 2)
