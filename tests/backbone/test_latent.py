@@ -351,3 +351,39 @@ def test_hub_id_from_offline_cache(backbone, tmp_path):
     completed = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert completed.stdout.split() == ["LatentBackbone", backbone.fingerprint, "test-org/tiny-sd"]
+
+
+_WITHOUT_TRANSFORMERS = """
+import importlib.abc, importlib.util, json, sys
+
+class HideTransformers(importlib.abc.MetaPathFinder):  # as if it were not installed
+    def find_spec(self, name, path=None, target=None):
+        if name == "transformers" or name.startswith("transformers."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+sys.meta_path.insert(0, HideTransformers())
+find_spec = importlib.util.find_spec
+importlib.util.find_spec = lambda name, *a, **k: None if name.split(".")[0] == "transformers" else find_spec(name, *a, **k)
+
+import numpy as np
+from sklearn_ddpm import DDPMFeatureTransformer
+from sklearn_ddpm.backbone import tiny_unet
+
+images = np.zeros((1, 32, 32, 3), np.uint8)
+shape = DDPMFeatureTransformer(tiny_unet(), blocks=(3,), steps=(50,)).fit_transform(images).shape
+try:
+    DDPMFeatureTransformer(sys.argv[1]).fit()
+    error = None
+except ImportError as exc:
+    error = str(exc)
+print(json.dumps({"shape": list(shape), "error": error, "imported": "transformers" in sys.modules}))
+"""
+
+
+def test_works_without_transformers(sd_folder):
+    completed = subprocess.run([sys.executable, "-c", _WITHOUT_TRANSFORMERS, str(sd_folder)], capture_output=True,
+                               text=True, timeout=300, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    result = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert result["shape"] == [1, 32, 32, 32] and not result["imported"]
+    assert "pip install 'sklearn-ddpm[latent]'" in result["error"]
