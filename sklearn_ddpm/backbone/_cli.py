@@ -19,8 +19,10 @@ examples:
   sklearn-ddpm blocks --model lsun_horse.pt
   sklearn-ddpm blocks --model models/lsun_horse --image-size 128
   sklearn-ddpm blocks                      # the bundled horse DDPM
+  sklearn-ddpm blocks --model models/stable-diffusion-v1-5 --image-size 768
 
-The "block" numbers are the ones DDPMFeatureTransformer(blocks=...) takes.
+The "block" numbers are the ones DDPMFeatureTransformer(blocks=...) takes. For a Stable-Diffusion-style
+(latent) model --image-size is in image pixels and the resolutions are latent ones (image / 8).
 """
 
 
@@ -55,8 +57,8 @@ def register(subparsers):
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     blocks.add_argument("--model", default=None,
-                        help="a diffusers folder, a guided-diffusion .pt or a Hugging Face hub id "
-                             "(default: the bundled horse DDPM)")
+                        help="a diffusers folder (DDPM or Stable Diffusion pipeline), a guided-diffusion .pt or "
+                             "a Hugging Face hub id (default: the bundled horse DDPM)")
     blocks.add_argument("--image-size", type=image_size_argument, default=None,
                         help="input resolution, N or HxW (default: the model's own)")
     _add_guided_diffusion_options(blocks, suffix=" (for a .pt model)")
