@@ -45,7 +45,16 @@ def import_transformers():
 
 
 def stable_diffusion_scheduler():
-    """The noise schedule Stable Diffusion 1.x/2.x were trained with (1000 scaled-linear steps)."""
+    """The noise schedule Stable Diffusion 1.x/2.x were trained with (1000 scaled-linear steps).
+
+    :class:`LatentBackbone`'s default when no scheduler is given; pipeline folders bring their own.
+
+    Examples
+    --------
+    >>> from sklearn_ddpm.backbone import stable_diffusion_scheduler
+    >>> stable_diffusion_scheduler().config.beta_schedule
+    'scaled_linear'
+    """
     from diffusers import DDPMScheduler
 
     return DDPMScheduler(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear")

@@ -290,6 +290,25 @@ def test_joblib_round_trip(pipeline, tmp_path):
     assert features.prompt == "a horse"
 
 
+# -- CUDA (skipped without a GPU) ----------------------------------------------------------------------
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_bf16_features_and_nothing_but_the_unet_stays_on_the_gpu(backbone):
+    images = _images(2)
+    params = dict(blocks=(5, 11), steps=(50,), feature_dtype="float32")
+    reference = DDPMFeatureTransformer(backbone, **params).fit(images).transform(images)
+    gpu = DDPMFeatureTransformer(backbone, device="cuda", autocast_dtype="bfloat16", **params).fit(images)
+    gpu.transform(images)  # the first call makes the UNet's bfloat16 device copy, kept by the backbone
+    (unet,) = [model for (device, _, dtype), (model, _) in backbone._models.items() if device.type == "cuda"]
+    assert next(unet.parameters()).dtype == torch.bfloat16
+    before = torch.cuda.memory_allocated()
+    features = gpu.transform(images)
+    assert torch.cuda.memory_allocated() == before  # the VAE's device copy was freed, nothing else was kept
+    assert next(backbone.vae.parameters()).device.type == "cpu"
+    assert next(backbone.text_encoder.parameters()).device.type == "cpu"
+    for ours, theirs in zip(features.maps, reference.maps):
+        assert (ours - theirs).norm() / theirs.norm() < 0.05
+
+
 # -- real weights (opt-in) ---------------------------------------------------------------------------
 REAL_SD = os.environ.get("SKLEARN_DDPM_SD_FOLDER")
 
