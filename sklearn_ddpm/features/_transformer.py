@@ -312,11 +312,12 @@ class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimat
         # call (in passes of `rows`, like the UNet's) before the UNet runs, so the VAE is off the GPU by then.
         needed = sorted(set().union(*todo.values()))
         x0s = {}
-        with backbone.encoder(device) as encode:
-            for start in range(0, len(needed), rows):
-                chunk = needed[start : start + rows]
-                x0s.update(zip(chunk, encode(to_model_input(resized[chunk + [chunk[-1]] * (rows - len(chunk))]))))
-        shape = next(iter(x0s.values())).shape if x0s else None
+        if needed:
+            with backbone.encoder(device) as encode:
+                for start in range(0, len(needed), rows):
+                    chunk = needed[start : start + rows]
+                    x0s.update(zip(chunk, encode(to_model_input(resized[chunk + [chunk[-1]] * (rows - len(chunk))]))))
+            shape = next(iter(x0s.values())).shape
         bar = tqdm(total=sum(map(len, todo.values())), desc="DDPM features", unit="img·step",
                    disable=not self.progress or not any(todo.values()))
         for t, indices in todo.items():
