@@ -134,6 +134,14 @@ def test_in_memory_pipeline_and_components(pipeline, components):
     rescheduled = load_backbone(own, scheduler=pytest.importorskip("diffusers").DDIMScheduler())
     assert isinstance(rescheduled, LatentBackbone) and rescheduled.unet is own.unet
     assert rescheduled.fingerprint != own.fingerprint
+    # A DDPM pipeline object is a (pixel-space) backbone too.
+    from diffusers import DDPMPipeline, DDPMScheduler
+
+    from sklearn_ddpm.backbone import Backbone, tiny_unet
+
+    ddpm = DDPMPipeline(unet=tiny_unet(), scheduler=DDPMScheduler(num_train_timesteps=500))
+    pixel = load_backbone(ddpm)
+    assert type(pixel) is Backbone and pixel.unet is ddpm.unet and pixel.scheduler is ddpm.scheduler
 
 
 def test_refusals(components, tmp_path, monkeypatch):
