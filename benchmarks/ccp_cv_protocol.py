@@ -69,6 +69,9 @@ def build_parser():
                    help="activation cache directory (default: a fresh temporary one)")
     p.add_argument("--progress-json", type=Path, default=None,
                    help="rewrite the CV table to this file after every candidate (to follow a long run)")
+    p.add_argument("--n-jobs", type=int, default=None,
+                   help="folds fitted in parallel processes (joblib; default: one process). Set OMP_NUM_THREADS "
+                        "for the workers' torch threads")
     p.add_argument("--cv-minutes", type=float, default=None,
                    help="no stage-2/3 candidate starts after this many minutes of CV (default: no limit)")
     p.add_argument("--cv-record", type=Path, default=None,
@@ -95,7 +98,7 @@ def cross_validate(backbone, candidate, images, masks, args, memory, n_classes):
     start = time.perf_counter()
     pipe = candidate_pipeline(backbone, candidate, memory, args.device, n_classes, args.max_epochs)
     scores = cross_val_score(pipe, images, masks, groups=np.arange(len(images)), cv=GroupKFold(args.folds),
-                             error_score="raise")
+                             n_jobs=args.n_jobs, error_score="raise")
     scores = np.asarray(scores) * 100
     return {"fold_miou": scores.tolist(), "cv_miou": float(scores.mean()), "cv_miou_std_over_folds":
             float(scores.std(ddof=1)), "seconds": time.perf_counter() - start}

@@ -50,7 +50,9 @@ def test_cv_reads_no_test_photo_and_its_choice_is_scored_later(protocol, tmp_pat
     assert record["test"]["settings"]["blocks"] == list(cv["chosen"]["blocks"])
 
 
-def test_cv_minutes_skips_later_stages_only(protocol, tmp_path):
+def test_cv_minutes_skips_later_stages_only_and_parallel_folds_score_alike(protocol, tmp_path):
     record = _run(protocol, tmp_path, "--skip-test", "--cv-minutes", "0")
     assert {r["stage"] for r in record["cv_table"]} == {"1-features"}
     assert len(record["cv_skipped"]) == len(protocol.QUICK_STAGE2)
+    parallel = _run(protocol, tmp_path, "--skip-test", "--cv-minutes", "0", "--n-jobs", "2")
+    assert [r["fold_miou"] for r in parallel["cv_table"]] == [r["fold_miou"] for r in record["cv_table"]]
