@@ -17,11 +17,6 @@ import _common
 from _baselines import SkimageSegmenter
 
 
-def large_batch_patience(batch_size, reference_patience=50, reference_batch=64):
-    """The reference's patience (50 iterations at batch 64) kept in pixels: fewer, larger iterations."""
-    return max(1, round(reference_patience * reference_batch / batch_size))
-
-
 def main(argv=None):
     p = _common.parser(__doc__)
     p.add_argument("--model", default=None, help="backbone (default: the bundled horse DDPM)")
@@ -37,8 +32,8 @@ def main(argv=None):
     )
     p.add_argument("--n-estimators", type=int, default=10)
     p.add_argument("--methods", nargs="+", default=["ddpm", "skimage"], choices=["ddpm", "ddpm-large-batch", "skimage"],
-                   help="ddpm-large-batch: batch 2048 with lr = 1e-3 * sqrt(2048 / 64) and patience = 50 * 64 / 2048 "
-                        "iterations (the documented large-batch rule)")
+                   help="ddpm-large-batch: batch 2048 with the classifier's 'auto' large-batch rule for lr, "
+                        "patience and min_epochs (sklearn_ddpm/ensemble/_schedule.py)")
     p.add_argument("--rf-pixels-per-image", type=int, default=5000, help="pixels per image for the random forest")
     args = p.parse_args(argv)
     device, note = _common.resolve_device(args.device)
@@ -78,8 +73,6 @@ def main(argv=None):
                             device=device,
                             max_pixels_per_image=args.max_pixels_per_image,
                             batch_size=batch,
-                            lr=1e-3 * (batch / 64) ** 0.5,
-                            patience=large_batch_patience(batch),
                         )
                         clf.fit(pool_features[:n], pool_masks[:n])
                         pred = clf.predict(test_features)

@@ -2,13 +2,14 @@
 
 Public API, re-exported from the sub-packages: ``backbone`` (loading UNets, block numbering),
 ``features`` (the transformer and its compact output), ``ensemble`` (the pixel classifier),
-``segmenter`` (the two as one pipeline, assembled or loaded), ``metrics``.
+``postprocessing`` (image-guided refinement of its probabilities), ``segmenter`` (the two as one pipeline, assembled or loaded), ``metrics``.
 """
 
 from .backbone import Backbone, LatentBackbone, list_decoder_blocks, load_backbone
 from .ensemble import MLPEnsembleClassifier
 from .features import ActivationCache, DDPMFeatureTransformer, PixelFeatures
 from .metrics import miou_score, miou_scorer, per_class_iou
+from .postprocessing import GuidedFilter
 from .segmenter import load_segmenter, make_segmenter
 
 __version__ = "0.1.0"
@@ -16,6 +17,7 @@ __all__ = [
     "ActivationCache",
     "Backbone",
     "DDPMFeatureTransformer",
+    "GuidedFilter",
     "LatentBackbone",
     "MLPEnsembleClassifier",
     "PixelFeatures",

@@ -37,6 +37,8 @@ def make_segmenter(
     min_class_pixels=_default(MLPEnsembleClassifier, "min_class_pixels"),
     n_classes=_default(MLPEnsembleClassifier, "n_classes"),
     memory=_default(DDPMFeatureTransformer, "memory"),
+    flip_tta=_default(DDPMFeatureTransformer, "flip_tta"),
+    refine=_default(MLPEnsembleClassifier, "refine"),
     device="cpu",
     random_state=0,
     progress=False,
@@ -75,6 +77,11 @@ def make_segmenter(
         Fix the number of classes (labels ``0..n_classes-1``); None infers it from the masks.
     memory : see :class:`~sklearn_ddpm.DDPMFeatureTransformer`
         Cache of backbone activations.
+    flip_tta : bool, default=False
+        Test-time flip augmentation: predictions average every member's probabilities on the
+        image and on its mirror (twice the feature extraction at prediction).
+    refine : None or :class:`~sklearn_ddpm.postprocessing.GuidedFilter`, default=None
+        Edge-aware refinement of the class probabilities, guided by the image.
     device : str, default="cpu"
         Device of the feature extractor and of the MLPs.
     random_state : int, default=0
@@ -99,10 +106,11 @@ def make_segmenter(
         ("features", DDPMFeatureTransformer(
             model, blocks=blocks, steps=steps, image_size=image_size, prompt=prompt, batch_size=batch_size,
             device=device,
-            memory=memory, random_state=random_state, progress=progress)),
+            memory=memory, random_state=random_state, progress=progress, flip_tta=flip_tta)),
         ("clf", MLPEnsembleClassifier(
             n_estimators=n_estimators, max_epochs=max_epochs, max_pixels_per_image=max_pixels_per_image,
-            min_class_pixels=min_class_pixels, n_classes=n_classes, device=device, random_state=random_state)),
+            min_class_pixels=min_class_pixels, n_classes=n_classes, refine=refine, device=device,
+            random_state=random_state)),
     ])
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
@@ -15,11 +15,13 @@ from skorch.callbacks import ProgressBar
 
 from ..features import PixelFeatures
 from ..metrics import miou_score
+from ..postprocessing import average_mirrored
 from ..utils import check_masks, resolve_device
 from ..utils._persistence import VersionedPickleMixin
 from ._module import BatchedMLPEnsemble, reference_hidden_sizes
 from ._net import EnsembleNet, MemberPixelDataset, ReferenceEarlyStopping, ShuffleMembers, collate_identity
 from ._pixels import PixelTable, select_training_pixels
+from ._schedule import batch_schedule
 from ._voting import js_uncertainty, majority_vote, uncertainty_score
 
 #: prefixes of extra keyword arguments passed on to the skorch net, as skorch routes them
@@ -48,8 +50,8 @@ class MLPEnsembleClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
 
     Each member is Linear(d, 128)-ReLU-BatchNorm-Linear(128, 32)-ReLU-BatchNorm-Linear(32, K)
     (256/128 hidden units from 30 classes on), initialised N(0, 0.02), trained with Adam and
-    cross-entropy on labelled pixels, and stopped by the reference rule (after epoch 3, when its
-    batch loss has not improved for ``patience`` iterations). Members differ by init seed and data
+    cross-entropy on labelled pixels, and stopped by the reference rule (after ``min_epochs``
+    epochs, when its batch loss has not improved for ``patience`` iterations). Members differ by init seed and data
     order. All members train together in one batched module — the same members the reference
     trains one at a time, computed at once.
 
@@ -64,19 +66,32 @@ class MLPEnsembleClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
     hidden_layer_sizes : "auto" or tuple of int, default="auto"
         "auto": (128, 32) below 30 classes, (256, 128) otherwise (reference). ``()`` gives
         multinomial logistic regression members.
-    lr : float, default=1e-3
-        Learning rate. For large batches, the rule ``lr = 1e-3 * sqrt(batch_size / 64)`` keeps
-        accuracy (see the ensemble benchmark).
+    lr : float or "auto", default="auto"
+        Learning rate. "auto": the reference's 1e-3 up to batch 64, ``1e-3 * sqrt(batch_size / 64)``
+        above (the large-batch rule of ``sklearn_ddpm.ensemble._schedule``).
     batch_size : int, default=64
+        Training pixels per step. Batches above 64 are for GPUs; with the "auto" ``lr``,
+        ``patience`` and ``min_epochs`` they reach the accuracy of batch 64 (Weizmann, batch
+        2048: see the README's ensemble section).
     max_epochs : int, default=100
-    patience : int or None, default=50
-        Iterations without improvement before a member stops; None trains ``max_epochs``. With
-        large batches keep it in pixels, ``patience = 50 * 64 / batch_size`` (at least 1), or
-        members train all ``max_epochs``.
+    patience : int, "auto" or None, default="auto"
+        Iterations without improvement before a member stops; None trains ``max_epochs``. "auto":
+        the reference's 50 at batch 64, kept in pixels for larger batches (``50 * 64 /
+        batch_size`` iterations, at least 1).
+    min_epochs : int or "auto", default="auto"
+        Epochs every member trains before the stop rule applies. "auto": the reference's 4 up to
+        batch 64, ``4 * sqrt(batch_size / 64)`` above (fewer, larger steps need more epochs).
     optimizer : torch optimizer class, default=torch.optim.Adam
     voting : {"hard", "soft"}, default="hard"
         "hard": majority vote of the members (paper), ties broken by the mean probability;
         "soft": argmax of the mean probability.
+    refine : None or GuidedFilter, default=None
+        Edge-aware refinement of each image's mean probabilities, guided by the image
+        (:class:`sklearn_ddpm.postprocessing.GuidedFilter`): ``predict_proba`` returns the
+        refined probabilities and ``predict`` their argmax (the members' vote is then not used);
+        uncertainty maps stay those of the members. Needs the :class:`PixelFeatures` of
+        :class:`DDPMFeatureTransformer`, which carry the images. Tune it in a grid search as
+        ``clf__refine__radius`` and ``clf__refine__eps``.
     class_weight : None, "balanced" or dict, default=None
         Weights of the classes in the loss, for imbalanced classes.
     ignore_index : int, default=255
@@ -127,6 +142,8 @@ class MLPEnsembleClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
     n_features_in_ : int
     hidden_layer_sizes_ : tuple of int
         The hidden sizes used.
+    lr_, patience_, min_epochs_ : float, int or None, int
+        The learning rate, patience and minimum epochs used ("auto" resolved).
     feature_mean_, feature_scale_ : ndarray of shape (n_features_in_,) or None
         The standardization statistics (``standardize=True``), already folded into the first layer.
     trained_classes_ : ndarray of bool
@@ -160,12 +177,14 @@ class MLPEnsembleClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
     _parameter_constraints = {
         "n_estimators": [Interval(numbers.Integral, 1, None, closed="left")],
         "hidden_layer_sizes": [StrOptions({"auto"}), tuple, list],  # elements: _hidden_sizes
-        "lr": [Interval(numbers.Real, 0, None, closed="neither")],
+        "lr": [StrOptions({"auto"}), Interval(numbers.Real, 0, None, closed="neither")],
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "max_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
-        "patience": [None, Interval(numbers.Integral, 0, None, closed="left")],
+        "patience": [None, StrOptions({"auto"}), Interval(numbers.Integral, 0, None, closed="left")],
+        "min_epochs": [StrOptions({"auto"}), Interval(numbers.Integral, 0, None, closed="left")],
         "optimizer": [type],
         "voting": [StrOptions({"hard", "soft"})],
+        "refine": [None, HasMethods(["refine"])],
         "class_weight": [None, StrOptions({"balanced"}), dict],
         "ignore_index": [numbers.Integral],
         "standardize": ["boolean"],
@@ -185,12 +204,14 @@ class MLPEnsembleClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
         n_estimators=10,
         *,
         hidden_layer_sizes="auto",
-        lr=1e-3,
+        lr="auto",
         batch_size=64,
         max_epochs=100,
-        patience=50,
+        patience="auto",
+        min_epochs="auto",
         optimizer=torch.optim.Adam,
         voting="hard",
+        refine=None,
         class_weight=None,
         ignore_index=255,
         standardize=False,
@@ -211,8 +232,10 @@ class MLPEnsembleClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
         self.batch_size = batch_size
         self.max_epochs = max_epochs
         self.patience = patience
+        self.min_epochs = min_epochs
         self.optimizer = optimizer
         self.voting = voting
+        self.refine = refine
         self.class_weight = class_weight
         self.ignore_index = ignore_index
         self.standardize = standardize
@@ -286,6 +309,7 @@ class MLPEnsembleClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
         encoded = np.searchsorted(self.classes_, labels)
         n_classes = len(self.classes_)
         hidden = _hidden_sizes(self.hidden_layer_sizes, n_classes)
+        self.lr_, self.patience_, self.min_epochs_ = self._schedule()
         weights = None
         if self.class_weight is not None:
             present = np.unique(encoded)
@@ -328,12 +352,21 @@ class MLPEnsembleClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
         self.n_training_pixels_ = len(labels)
         return self
 
+    def _schedule(self):
+        """``lr``, ``patience`` and ``min_epochs`` with "auto" resolved by the large-batch rule."""
+        auto = batch_schedule(self.batch_size)
+        return tuple(auto[k] if value == "auto" else value
+                     for k, value in enumerate((self.lr, self.patience, self.min_epochs)))
+
     def _make_net(self, n_features, n_classes, hidden, init_seeds, class_weight, device):
         callbacks = [
             ("shuffle_members", ShuffleMembers()),
             (
                 "reference_early_stopping",
-                ReferenceEarlyStopping(patience=self.patience if self.patience is not None else float("inf")),
+                ReferenceEarlyStopping(
+                    patience=self.patience_ if self.patience_ is not None else float("inf"),
+                    start_epoch=self.min_epochs_,
+                ),
             ),
         ]
         if self.verbose:
@@ -347,7 +380,7 @@ class MLPEnsembleClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
             module__seeds=[int(s) for s in init_seeds],
             criterion=torch.nn.CrossEntropyLoss,
             optimizer=self.optimizer,
-            lr=self.lr,
+            lr=self.lr_,
             max_epochs=self.max_epochs,
             batch_size=self.batch_size,
             train_split=None,
@@ -440,21 +473,26 @@ class MLPEnsembleClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
                     logits = module(table.gather(np.full(len(ys[sl]), i), ys[sl], xs[sl]).to(device))
                     chunks.append(torch.softmax(logits.float(), dim=-1).cpu())
         probabilities = torch.cat(chunks)
+        if isinstance(table.source, PixelFeatures) and table.source.mirrored is not None:
+            # flip_tta: the same pixels seen in the mirror image, averaged member by member
+            mirrored = self._member_probabilities(PixelTable.from_input(table.source.mirrored), i)
+            probabilities = average_mirrored(probabilities, mirrored, int(table.sizes[i][1]))
         untrained = ~torch.as_tensor(getattr(self, "trained_classes_", np.ones(probabilities.shape[-1], bool)))
         if untrained.any():
             probabilities[..., untrained] = 0
             probabilities /= probabilities.sum(-1, keepdim=True)
         return probabilities
 
-    def _per_image(self, X, reduce):
-        """Apply ``reduce`` to every image's member probabilities and shape the results.
+    def _per_image(self, X, reduce, guided=True):
+        """Apply ``reduce(member_probabilities, image)`` to every image and shape the results.
 
-        ``reduce`` returns one array per pixel set, or a tuple of them (then a tuple comes back).
+        ``image`` is the guide of ``refine`` (None without it, or when not ``guided``); ``reduce``
+        returns one array per pixel set, or a tuple of them (then a tuple comes back).
         """
         table = self._prediction_table(X)
         outputs = []
         for i in range(len(table)):
-            result = reduce(self._member_probabilities(table, i))
+            result = reduce(self._member_probabilities(table, i), self._guide(table, i) if guided else None)
             parts = result if isinstance(result, tuple) else (result,)
             if table.kind == "images":
                 parts = tuple(o.reshape(*table.sizes[i], *o.shape[1:]) for o in parts)
@@ -467,15 +505,41 @@ class MLPEnsembleClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
         check_is_fitted(self, "net_")
         n_classes = len(self.classes_)
 
-        return self._per_image(X, lambda p: self.classes_[self._vote(p, n_classes).numpy()])
+        return self._per_image(X, lambda p, guide: self.classes_[self._decide(p, guide, n_classes)])
 
     def predict_with_uncertainty(self, X):
         """Labels and Jensen-Shannon uncertainty maps in one pass over the members."""
         check_is_fitted(self, "net_")
         n_classes = len(self.classes_)
         return self._per_image(
-            X, lambda p: (self.classes_[self._vote(p, n_classes).numpy()], js_uncertainty(p).numpy())
+            X, lambda p, guide: (self.classes_[self._decide(p, guide, n_classes)], js_uncertainty(p).numpy())
         )
+
+    def _guide(self, table, i):
+        """Image ``i`` itself when ``refine`` needs it (else None)."""
+        if self.refine is None:
+            return None
+        images = getattr(table.source, "images", None)
+        if images is None:
+            raise ValueError(
+                "refine needs the images: pass the PixelFeatures of DDPMFeatureTransformer (output='compact'), "
+                "which carry them, not dense or tabular features."
+            )
+        return images[i]
+
+    def _mean_probabilities(self, p, guide):
+        """Mean member probabilities ``(n_pixels, K)``, refined by ``refine`` guided by the image."""
+        mean = p.mean(1).numpy()
+        if self.refine is None:
+            return mean
+        height, width = guide.shape[:2]
+        return self.refine.refine(mean.reshape(height, width, -1), guide).reshape(height * width, -1)
+
+    def _decide(self, p, guide, n_classes):
+        """Class indices of one image's pixels: the members' vote, or the refined probabilities' argmax."""
+        if self.refine is not None:
+            return self._mean_probabilities(p, guide).argmax(-1)
+        return self._vote(p, n_classes).numpy()
 
     def _vote(self, p, n_classes):
         if self.voting == "hard":
@@ -483,12 +547,13 @@ class MLPEnsembleClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
         return p.mean(1).argmax(-1)
 
     def predict_proba(self, X):
-        """Mean member probabilities: ``(N, H, W, K)`` (a list when sizes differ) or ``(n_samples, K)``."""
-        return self._per_image(X, lambda p: p.mean(1).numpy())
+        """Mean member probabilities (refined by ``refine``): ``(N, H, W, K)`` (a list when sizes differ)
+        or ``(n_samples, K)``."""
+        return self._per_image(X, self._mean_probabilities)
 
     def predict_uncertainty(self, X):
         """Per-pixel Jensen-Shannon divergence of the members (0 = full agreement), image-shaped."""
-        return self._per_image(X, lambda p: js_uncertainty(p).numpy())
+        return self._per_image(X, lambda p, guide: js_uncertainty(p).numpy(), guided=False)
 
     def uncertainty_scores(self, X):
         """One uncertainty per image: the mean of its 10% most uncertain pixels (reference)."""

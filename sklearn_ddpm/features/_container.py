@@ -32,6 +32,12 @@ class PixelFeatures:
         ``(timestep, block)`` of each map.
     image_sizes : array-like of shape (n_images, 2)
         Output ``(height, width)`` of every image.
+    images : list of ndarray of shape (height, width, 3), default=None
+        The images themselves, uint8 at their output size, for post-processing guided by the
+        image (``MLPEnsembleClassifier(refine=...)``). The transformer always attaches them.
+    mirrored : PixelFeatures, default=None
+        Features of the horizontally flipped images (``DDPMFeatureTransformer(flip_tta=True)``),
+        each in its own raster order; the classifier averages its predictions on both.
 
     Attributes
     ----------
@@ -48,8 +54,10 @@ class PixelFeatures:
     (1, 4, 4, 2)
     """
 
-    def __init__(self, maps, layer_names, image_sizes):
+    def __init__(self, maps, layer_names, image_sizes, images=None, mirrored=None):
         self.maps = [m.contiguous() for m in maps]
+        self.images = None if images is None else list(images)
+        self.mirrored = mirrored
         self.layer_names = [tuple(int(v) for v in name) for name in layer_names]
         self.image_sizes = np.asarray(image_sizes, dtype=np.int64).reshape(-1, 2)
         n_images = len(self.image_sizes)
@@ -98,7 +106,8 @@ class PixelFeatures:
         if missing:
             raise KeyError(f"layers {missing} are not in these features ({self.layer_names}).")
         picked = [index[tuple(name)] for name in layers]
-        return PixelFeatures([self.maps[i] for i in picked], [self.layer_names[i] for i in picked], self.image_sizes)
+        return PixelFeatures([self.maps[i] for i in picked], [self.layer_names[i] for i in picked], self.image_sizes,
+                             self.images, None if self.mirrored is None else self.mirrored.select(layers))
 
     def __getitem__(self, index):
         """Subset of images (int, slice or index array)."""
@@ -106,7 +115,9 @@ class PixelFeatures:
             index = [int(index)]
         rows = np.arange(len(self))[index]
         rows_t = torch.as_tensor(rows, dtype=torch.long)
-        return PixelFeatures([m[rows_t] for m in self.maps], self.layer_names, self.image_sizes[rows])
+        return PixelFeatures([m[rows_t] for m in self.maps], self.layer_names, self.image_sizes[rows],
+                             None if self.images is None else [self.images[r] for r in rows],
+                             None if self.mirrored is None else self.mirrored[rows])
 
     def gather(self, image_index, ys, xs, device=None):
         """Feature vectors of the given pixels, float32, shape ``(n, n_features)``.

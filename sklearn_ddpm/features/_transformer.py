@@ -105,6 +105,13 @@ class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimat
         ``fit``.
     progress : bool, default=False
         Show a progress bar over images.
+    flip_tta : bool, default=False
+        Test-time flip augmentation: :meth:`transform` also computes the features of every
+        image's horizontal mirror (twice the UNet work) and attaches them to the output
+        (``PixelFeatures.mirrored``); :class:`~sklearn_ddpm.MLPEnsembleClassifier` then averages
+        every member's probabilities on the image and on its mirror (mapped back) before it
+        votes. :meth:`fit_transform`, which prepares training data, leaves the mirrors out: the
+        classifier trains on the images alone. Only with ``output="compact"``.
 
     Attributes
     ----------
@@ -146,6 +153,7 @@ class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimat
         "memory": [None, str, os.PathLike, HasMethods(["cache"]), ActivationCache],
         "random_state": ["random_state"],
         "progress": ["boolean"],
+        "flip_tta": ["boolean"],
     }
 
     def __init__(
@@ -168,6 +176,7 @@ class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimat
         memory=None,
         random_state=0,
         progress=False,
+        flip_tta=False,
     ):
         self.model = model
         self.blocks = blocks
@@ -186,6 +195,7 @@ class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimat
         self.memory = memory
         self.random_state = random_state
         self.progress = progress
+        self.flip_tta = flip_tta
 
     def fit(self, X=None, y=None):
         """Load the backbone and check the settings; no training happens here.
@@ -255,9 +265,31 @@ class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimat
         PixelFeatures or ndarray or list of ndarray
             See the ``output`` parameter.
         """
+        return self._transform(X, mirrors=self.flip_tta)
+
+    def fit_transform(self, X, y=None):
+        """Fit, then compute the features of ``X`` for training: as :meth:`transform`, but
+        without the mirror images of ``flip_tta`` (the classifier trains on the images alone).
+
+        Parameters
+        ----------
+        X : array of shape (n_images, height, width, 3) or list of (height, width, 3) arrays
+        y : ignored
+
+        Returns
+        -------
+        PixelFeatures or ndarray or list of ndarray
+        """
+        return self.fit(X, y)._transform(X, mirrors=False)
+
+    def _transform(self, X, mirrors):
         check_is_fitted(self, "backbone_")
         images = check_images(X)
+        if mirrors and self.output == "dense":
+            raise ValueError("flip_tta=True needs output='compact' (dense output cannot carry the mirror features).")
         features = self._compact_features(images)
+        if mirrors:
+            features.mirrored = self._compact_features([np.ascontiguousarray(image[:, ::-1]) for image in images])
         if self.output == "dense":
             return features.to_dense()
         return features
@@ -350,7 +382,7 @@ class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimat
                 bar.update(len(chunk))
         bar.close()
         maps = [maps[name] for name in self.layer_names_]
-        return PixelFeatures(maps, self.layer_names_, [image.shape[:2] for image in images])
+        return PixelFeatures(maps, self.layer_names_, [image.shape[:2] for image in images], images=images)
 
     def __getstate__(self):
         state = super().__getstate__()
