@@ -105,7 +105,8 @@ def register(subparsers):
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
     p.add_argument(
         "--mixed-precision", default="auto", choices=["auto", "no", "bf16", "fp16"],
-        help="autocast on CUDA (default: auto); CPU always trains in fp32",
+        help="autocast of the UNet (default: auto = bf16 on CUDA where supported, else fp16; bf16 on CPUs "
+             "with AVX512-BF16/AMX, else fp32); no = fp32; weights and checkpoints are fp32 either way",
     )
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")

@@ -1,4 +1,4 @@
-"""The training loop of :func:`train_ddpm`: resumable, with EMA weights and mixed precision on CUDA."""
+"""The training loop of :func:`train_ddpm`: resumable, with EMA weights and mixed precision (bf16 on CPUs)."""
 
 import json
 import math
@@ -17,6 +17,7 @@ from sklearn.utils._param_validation import Interval, StrOptions, validate_param
 from tqdm.auto import tqdm
 
 from ..backbone._schedule import noise_scheduler
+from ..utils._devices import cpu_has_fast_bf16
 from ..utils._atomic import atomic_write
 from . import _distributed
 from ._checkpoints import CHECKPOINT_DIR, list_checkpoints, load_checkpoint, rng_state, save_checkpoint, set_rng_state
@@ -142,8 +143,11 @@ def train_ddpm(
     device : str or torch.device, default="cpu"
         Under ``torchrun``, ``"cuda"`` without an index means ``cuda:LOCAL_RANK`` for each process.
     mixed_precision : {"auto", "no", "bf16", "fp16"}, default="auto"
-        Autocast on CUDA only ("auto": bf16 where supported, else fp16 with gradient scaling);
-        CPU training is always fp32.
+        Autocast of the UNet's forward pass; the weights, optimizer, EMA and checkpoints stay
+        fp32. On CUDA "auto" is bf16 where supported, else fp16 with gradient scaling. On the CPU
+        "auto" is bf16 where the CPU has native bf16 instructions (AVX512-BF16 or AMX), else fp32
+        ("no"); "bf16" forces it and "fp16" is refused. bf16 on the CPU is faster per step with
+        the same loss curve (``benchmarks/cpu_training.py``); "no" keeps the fp32 path.
     random_state : int, default=0
         Seeds the initial weights, data sampling, augmentation, noise and timesteps. An integer
         only (no ``None`` or ``RandomState``): a resumed run restores the generators it seeds.
@@ -281,6 +285,7 @@ def _train(ctx, images, output_dir, ckpt_dir, *, spec, preset, image_size, max_s
         scheduler = noise_scheduler()
         sessions.append({"start_step": start_step, "end_step": start_step, "device": str(device),
                          "threads": torch.get_num_threads(), "world_size": ctx.world_size,
+                         "autocast": str(amp_dtype).replace("torch.", "") if amp_dtype else "float32",
                          "started": time.strftime("%Y-%m-%dT%H:%M:%S")})
         unet = model
         if ctx.enabled:
@@ -382,11 +387,11 @@ def _train(ctx, images, output_dir, ckpt_dir, *, spec, preset, image_size, max_s
 
 def _autocast_dtype(mixed_precision, device):
     if device.type != "cuda":
-        if mixed_precision in ("bf16", "fp16"):
-            raise ValueError(
-                f"mixed_precision={mixed_precision!r} is only supported on CUDA; use 'auto' or 'no' "
-                f"on {device.type}."
-            )
+        if mixed_precision == "fp16" or (mixed_precision == "bf16" and device.type != "cpu"):
+            allowed = "'auto', 'no' or 'bf16'" if device.type == "cpu" else "'auto' or 'no'"
+            raise ValueError(f"mixed_precision={mixed_precision!r} is not supported on {device.type}; use {allowed}.")
+        if mixed_precision == "bf16" or (mixed_precision == "auto" and cpu_has_fast_bf16()):
+            return torch.bfloat16
         return None
     if mixed_precision == "no":
         return None

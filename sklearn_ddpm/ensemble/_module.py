@@ -51,11 +51,12 @@ class BatchedMLPEnsemble(nn.Module):
         """The network after the first linear layer: ``(B, M, d_1)`` pre-activations → logits.
 
         Split out because the first layer commutes with bilinear upsampling: prediction can
-        project native-resolution activations first and upsample the narrower result.
+        project native-resolution activations first and upsample the narrower result. In eval
+        mode ``h`` is overwritten (its ReLU is taken in place: prediction is memory-bound).
         """
         h = h.permute(1, 0, 2)  # (M, B, d_1)
         for k in range(1, len(self.weights)):
-            h = F.relu(h)
+            h = F.relu(h, inplace=not self.training)
             n_members, batch, width = h.shape
             norm = self.norms[k - 1]
             if not self.training:

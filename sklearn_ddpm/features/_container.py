@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from ._sampling import bilinear_gather, bilinear_rows
+from ._sampling import BandUpsampler, bilinear_gather
 
 
 class PixelFeatures:
@@ -187,9 +187,16 @@ class PixelFeatures:
         height, width = (int(v) for v in self.image_sizes[i])
         band_rows = height if band_rows is None else int(band_rows)
         bias = None if bias is None else bias.to(device, torch.float32)
+        upsampler = BandUpsampler(list(by_size.values()), (height, width))
+        batch = weight.shape[:-2]
+
+        def values(top, bottom):
+            band = upsampler.band(top, bottom).reshape((bottom - top) * width, *batch, -1)
+            return band if bias is None else band.add_(bias)
+
         # a generator expression, so that the checks and projections above run on the call
         return (
-            (top, bottom, _upsampled_sum(by_size, (height, width), top, bottom, weight.shape[:-2], bias))
+            (top, bottom, values(top, bottom))
             for top in range(0, height, band_rows)
             for bottom in [min(height, top + band_rows)]
         )
@@ -216,12 +223,3 @@ class PixelFeatures:
             )
         return dense if dtype is None else dense.astype(dtype)
 
-
-def _upsampled_sum(projections, image_size, top, bottom, batch, bias):
-    """Rows ``top:bottom`` of the bilinearly upsampled ``projections``, summed: ``(n_pixels, *batch, k)``."""
-    values = None
-    for projection in projections.values():
-        part = bilinear_rows(projection, image_size, top, bottom)
-        values = part if values is None else values + part
-    values = values.reshape(values.shape[0] * values.shape[1], *batch, -1)
-    return values if bias is None else values.add_(bias)

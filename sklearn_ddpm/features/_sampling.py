@@ -9,12 +9,14 @@ holding an upsampled map: a 256² image with 8448 channels would be 2.2 GB in fl
 - :func:`bilinear_gather` samples arbitrary pixels of many images at once (training batches):
   ``grid_sample`` wants one call per image, so the four neighbours are gathered from a flat
   ``(images * h * w, C)`` table.
-- :func:`bilinear_rows` upsamples a band of whole rows of one image (prediction), where
-  ``grid_sample`` does the job in one pass.
+- :class:`BandUpsampler` upsamples bands of whole rows of one image's maps (prediction) and
+  sums maps of different resolutions on the way: bilinear upsampling is separable, so each axis
+  is a small matrix product with the interpolation weights (two non-zeros a row), restricted to
+  the source pixels a band or a group of output columns reads. On a CPU this runs at matrix-product
+  speed, where ``grid_sample`` and gather-and-blend spend their time on strided memory traffic.
 """
 
 import torch
-import torch.nn.functional as F
 
 
 def source_positions(positions, out_size, in_size):
@@ -71,8 +73,11 @@ def bilinear_gather(table, image_index, ys, xs, heights, widths, map_size, out=N
     x0, x1, wx = source_coordinates(xs, widths, w)
     base = image_index.to(torch.long) * (h * w)
     wy, wx = wy[:, None], wx[:, None]
-    top = flat[base + y0 * w + x0].float() * (1 - wx) + flat[base + y0 * w + x1].float() * wx
-    bottom = flat[base + y1 * w + x0].float() * (1 - wx) + flat[base + y1 * w + x1].float() * wx
+    # One index_select of the four neighbours: several times faster than four advanced indexings.
+    corners = torch.cat([base + y0 * w + x0, base + y0 * w + x1, base + y1 * w + x0, base + y1 * w + x1])
+    top_left, top_right, bottom_left, bottom_right = flat.index_select(0, corners).float().chunk(4)
+    top = top_left * (1 - wx) + top_right * wx
+    bottom = bottom_left * (1 - wx) + bottom_right * wx
     result = top * (1 - wy) + bottom * wy
     if out is None:
         return result
@@ -80,34 +85,61 @@ def bilinear_gather(table, image_index, ys, xs, heights, widths, map_size, out=N
     return out
 
 
-def bilinear_rows(table, out_size, top, bottom):
-    """Rows ``top:bottom`` of a channels-last map bilinearly upsampled to ``out_size``.
+def interpolation_matrix(out_size, in_size, dtype=torch.float32, device=None):
+    """``(out_size, in_size)`` weights of bilinear upsampling along one axis: ``A @ x`` upsamples ``x``."""
+    low, high, weight = source_coordinates(torch.arange(out_size, device=device), out_size, in_size)
+    rows = torch.arange(out_size, device=device)
+    matrix = torch.zeros(out_size, in_size, device=device)
+    matrix.index_put_((rows, low), 1 - weight, accumulate=True)
+    matrix.index_put_((rows, high), weight, accumulate=True)  # low == high at the far edge: weights add to 1
+    return matrix.to(dtype)
+
+
+def _support(matrix):
+    """First and one-past-last column with a non-zero weight (bilinear weights are contiguous)."""
+    columns = matrix.abs().sum(0).nonzero()[:, 0]
+    return int(columns[0]), int(columns[-1]) + 1
+
+
+class BandUpsampler:
+    """Bands of rows of channels-last maps bilinearly upsampled to one size and summed.
 
     Parameters
     ----------
-    table : torch.Tensor of shape (h, w, C), float32
-        One image's map at native resolution.
+    maps : list of torch.Tensor of shape (h_i, w_i, C)
+        One image's maps, possibly of different resolutions, all with ``C`` channels.
     out_size : (int, int)
         Output ``(height, width)``.
-    top, bottom : int
-        The band of output rows.
-
-    Returns
-    -------
-    torch.Tensor of shape (bottom - top, width, C)
-        A channels-last view (not contiguous).
+    column_group : int, default=64
+        Output columns computed per matrix product: each group reads only the few source columns
+        its pixels blend, so the cost per pixel does not grow with the source width.
     """
-    h, w = table.shape[:2]
-    height, width = out_size
-    device = table.device
 
-    def normalized(positions, out_length, in_length):
-        # grid_sample(align_corners=False) reads grid value g at source ((g + 1) * in - 1) / 2;
-        # border padding repeats the last pixel as source_coordinates' clamp does.
-        return (2 * source_positions(positions, out_length, in_length) + 1) / in_length - 1
+    def __init__(self, maps, out_size, column_group=64):
+        self.height, self.width = (int(v) for v in out_size)
+        self.channels = int(maps[0].shape[-1])
+        dtype, device = maps[0].dtype, maps[0].device
+        self.flat = [m.reshape(m.shape[0], -1) for m in maps]  # (h_i, w_i * C)
+        self.widths = [int(m.shape[1]) for m in maps]
+        self.row_weights = [interpolation_matrix(self.height, int(m.shape[0]), dtype, device) for m in maps]
+        # Column weights of all maps side by side: one product blends and sums every map's columns.
+        columns = torch.cat([interpolation_matrix(self.width, w, dtype, device) for w in self.widths], 1)
+        self.column_groups = []
+        for start in range(0, self.width, column_group):
+            block = columns[start : start + column_group]
+            used = block.abs().sum(0).nonzero()[:, 0]
+            self.column_groups.append((start, start + len(block), block[:, used].contiguous(), used))
 
-    ys = normalized(torch.arange(top, bottom, device=device), height, h)
-    xs = normalized(torch.arange(width, device=device), width, w)
-    grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1)[None]  # (1, rows, width, 2) as (x, y)
-    source = table.permute(2, 0, 1)[None]  # (1, C, h, w)
-    return F.grid_sample(source, grid, mode="bilinear", padding_mode="border", align_corners=False)[0].permute(1, 2, 0)
+    def band(self, top, bottom):
+        """Output rows ``top:bottom``: a contiguous ``(bottom - top, width, C)`` tensor."""
+        rows = bottom - top
+        parts = []
+        for flat, width, weights in zip(self.flat, self.widths, self.row_weights):
+            band_weights = weights[top:bottom]
+            lo, hi = _support(band_weights)
+            parts.append((band_weights[:, lo:hi] @ flat[lo:hi]).reshape(rows, width, self.channels))
+        source = torch.cat(parts, 1) if len(parts) > 1 else parts[0]  # (rows, sum of widths, C)
+        out = torch.empty((rows, self.width, self.channels), dtype=source.dtype, device=source.device)
+        for start, stop, weights, used in self.column_groups:
+            torch.matmul(weights, source[:, used], out=out[:, start:stop])
+        return out

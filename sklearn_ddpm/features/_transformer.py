@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 
 from ..backbone import Backbone, load_backbone
 from ..utils import check_images, resolve_device
+from ..utils._devices import resolve_autocast_dtype
 from ..utils._persistence import VersionedPickleMixin
 from ..utils._validation import check_int_tuple
 from ._cache import ActivationCache, resolve_cache
@@ -89,8 +90,11 @@ class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimat
         features never depend on which other images share its pass, or on what was cached.
     device : str, default="cpu"
         "cpu" or "cuda" (or "cuda:N").
-    autocast_dtype : {None, "bfloat16", "float16"}, default=None
-        Mixed precision for the UNet on CUDA (ignored on the CPU).
+    autocast_dtype : {None, "auto", "bfloat16", "float16"}, default=None
+        Mixed precision of the UNet's forward pass, on the CPU as on CUDA (features are stored as
+        ``feature_dtype`` either way). "auto": bfloat16 on CUDA GPUs that support it and on CPUs
+        with native bf16 instructions (AVX512-BF16 or AMX), where it is faster than float32;
+        float32 elsewhere. "float16" is for GPUs (CPUs emulate it slowly).
     compile : bool, default=False
         Run the UNet through ``torch.compile`` (worth it for many images on a GPU).
     memory : None, str, path-like, joblib.Memory or ActivationCache, default=None
@@ -148,7 +152,7 @@ class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimat
         "feature_dtype": [StrOptions({"float16", "float32"})],
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "device": [str, torch.device],
-        "autocast_dtype": [None, StrOptions({"bfloat16", "float16"})],
+        "autocast_dtype": [None, StrOptions({"auto", "bfloat16", "float16"})],
         "compile": ["boolean"],
         "memory": [None, str, os.PathLike, HasMethods(["cache"]), ActivationCache],
         "random_state": ["random_state"],
@@ -308,7 +312,7 @@ class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimat
         backbone = self.backbone_
         cache = resolve_cache(self.memory)
         dtype = torch.float16 if self.feature_dtype == "float16" else torch.float32
-        autocast = getattr(torch, self.autocast_dtype) if (self.autocast_dtype and device.type == "cuda") else None
+        autocast = resolve_autocast_dtype(self.autocast_dtype, device)
         resized = resize_images(images, self.image_size_)
         per_step = self.noise == "per_step"
         # Every forward pass runs `rows` images at one timestep, whatever is cached: a row's

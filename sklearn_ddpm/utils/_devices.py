@@ -22,3 +22,26 @@ def resolve_device(device, fitting=True):
         warnings.warn(f"CUDA is not available; running on the CPU instead of {str(device)!r}.", UserWarning)
         return torch.device("cpu")
     return device
+
+
+def cpu_has_fast_bf16():
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX), so bf16 autocast is faster than fp32.
+
+    Without these instructions PyTorch emulates bf16 on the CPU, which is slower than fp32.
+    """
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
+def resolve_autocast_dtype(autocast_dtype, device):
+    """The ``torch.dtype`` of an ``autocast_dtype`` parameter on ``device`` (None: float32, no autocast).
+
+    "auto" is bfloat16 where the hardware computes it natively (CUDA GPUs that support it, CPUs
+    with :func:`cpu_has_fast_bf16`), else None.
+    """
+    device = torch.device(device)
+    if autocast_dtype is None:
+        return None
+    if autocast_dtype == "auto":
+        fast = torch.cuda.is_bf16_supported() if device.type == "cuda" else device.type == "cpu" and cpu_has_fast_bf16()
+        return torch.bfloat16 if fast else None
+    return getattr(torch, autocast_dtype)

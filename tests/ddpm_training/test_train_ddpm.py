@@ -259,7 +259,7 @@ def test_presets_are_adm_like(name):
         (dict(preset="huge"), "'preset' parameter"),
         (dict(max_steps=0), "'max_steps' parameter"),
         (dict(image_size=17), "multiple of"),
-        (dict(mixed_precision="bf16"), "only supported on CUDA"),
+        (dict(mixed_precision="fp16"), "not supported on cpu"),
         (dict(mixed_precision="fp32"), "'mixed_precision' parameter"),
         (dict(ema_decay=1.0), "'ema_decay' parameter"),
         (dict(lr=0.0), "'lr' parameter"),

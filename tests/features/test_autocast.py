@@ -1,4 +1,4 @@
-"""Mixed-precision feature extraction: ignored on CPU, close to float32 on CUDA."""
+"""Mixed-precision feature extraction: close to float32 on the CPU and on CUDA; "auto" follows the hardware."""
 
 import numpy as np
 import pytest
@@ -35,13 +35,43 @@ def test_bf16_autocast_would_change_cpu_activations():
     assert any(not torch.equal(fp32[b].float(), bf16[b].float()) for b in BLOCKS)
 
 
-@pytest.mark.parametrize("autocast_dtype", ["bfloat16", "float16"])
-def test_autocast_is_ignored_on_cpu(images, autocast_dtype):
+def _assert_close_to_fp32(reference, mixed, autocast_dtype):
+    for name, ref, got in zip(reference.layer_names, reference.maps, mixed.maps):
+        assert got.dtype == torch.float32  # stored as feature_dtype, whatever the forward computed in
+        ref, got = ref.double().flatten(), got.double().flatten()
+        relative = (got - ref).norm() / ref.norm()
+        cosine = torch.nn.functional.cosine_similarity(ref, got, dim=0)
+        assert relative < 0.05, f"layer {name}: relative L2 error {relative:.4f} of {autocast_dtype} vs fp32"
+        assert cosine > 0.998, f"layer {name}: cosine {cosine:.5f} of {autocast_dtype} vs fp32"
+
+
+def test_cpu_bf16_autocast_features_agree_with_fp32(images):
     unet = tiny_unet()
     reference = _features(unet, images)
-    mixed = _features(unet, images, autocast_dtype=autocast_dtype)
-    for ref, got in zip(reference.maps, mixed.maps):
-        assert got.dtype == torch.float32
+    mixed = _features(unet, images, autocast_dtype="bfloat16")
+    assert any(not torch.equal(a, b) for a, b in zip(reference.maps, mixed.maps))  # applied, not ignored
+    _assert_close_to_fp32(reference, mixed, "bfloat16")
+
+
+@pytest.mark.parametrize("fast_bf16", [True, False])
+def test_auto_is_bf16_only_on_cpus_with_bf16_instructions(images, monkeypatch, fast_bf16):
+    from sklearn_ddpm.utils import _devices
+
+    monkeypatch.setattr(_devices, "cpu_has_fast_bf16", lambda: fast_bf16)
+    unet = tiny_unet()
+    auto = _features(unet, images, autocast_dtype="auto")
+    expected = _features(unet, images, autocast_dtype="bfloat16" if fast_bf16 else None)
+    for got, ref in zip(auto.maps, expected.maps):
+        torch.testing.assert_close(got, ref, rtol=0, atol=0)
+
+
+def test_cpu_autocast_and_fp32_do_not_share_cache_entries(images):
+    unet = tiny_unet()
+    cache = ActivationCache()
+    reference = _features(unet, images)  # uncached fp32
+    _features(unet, images, autocast_dtype="bfloat16", memory=cache)
+    after_bf16 = _features(unet, images, memory=cache)
+    for ref, got in zip(reference.maps, after_bf16.maps):
         torch.testing.assert_close(got, ref, rtol=0, atol=0)
 
 
@@ -51,12 +81,7 @@ def test_cuda_autocast_features_agree_with_fp32(images, autocast_dtype):
     unet = tiny_unet()
     reference = _features(unet, images, device="cuda")
     mixed = _features(unet, images, device="cuda", autocast_dtype=autocast_dtype)
-    for name, ref, got in zip(reference.layer_names, reference.maps, mixed.maps):
-        ref, got = ref.double().flatten(), got.double().flatten()
-        relative = (got - ref).norm() / ref.norm()
-        cosine = torch.nn.functional.cosine_similarity(ref, got, dim=0)
-        assert relative < 0.05, f"layer {name}: relative L2 error {relative:.4f} of {autocast_dtype} vs fp32"
-        assert cosine > 0.998, f"layer {name}: cosine {cosine:.5f} of {autocast_dtype} vs fp32"
+    _assert_close_to_fp32(reference, mixed, autocast_dtype)
 
 
 @needs_cuda
