@@ -76,6 +76,8 @@ def build_parser():
                    help="no stage-2/3 candidate starts after this many minutes of CV (default: no limit)")
     p.add_argument("--cv-record", type=Path, default=None,
                    help="take the CV table and choice from this record of a --skip-test run; score the test only")
+    p.add_argument("--test-jobs", type=int, default=1,
+                   help="score the test seeds in this many processes (each computes the photos' features)")
     p.add_argument("--skip-test", action="store_true", help="run the CV only (no test photo is read)")
     return p
 
@@ -159,6 +161,57 @@ def test_argv(args, chosen, model, out):
     return argv + (["--quick"] if args.quick else [])
 
 
+def score_test(args, chosen, tmp):
+    """The one test scoring: ``ccp.py`` with the chosen settings, its seeds in ``--test-jobs`` processes."""
+    from joblib import Parallel, delayed
+
+    jobs = min(args.test_jobs, len(args.seeds))
+    groups = [args.seeds[k::jobs] for k in range(jobs)]
+    outs = [Path(tmp) / f"test_{k}.json" for k in range(jobs)]
+    argvs = [test_argv(args, {**chosen}, args.model, out) for out in outs]
+    for argv, seeds in zip(argvs, groups):
+        at = argv.index("--seeds")
+        argv[at + 1:at + 1 + len(args.seeds)] = map(str, seeds)
+    paths = Parallel(n_jobs=jobs)(delayed(_run_ccp)(argv) for argv in argvs)
+    records = [json.loads(Path(path).read_text()) for path in paths]
+    return merge_seed_records(records)
+
+
+def _run_ccp(argv):
+    import ccp as ccp_module  # in a worker process: the sibling script, importable as in the parent
+
+    return str(ccp_module.main(argv))
+
+
+def merge_seed_records(records):
+    """One ``ccp.py`` record from runs that differ only in their seeds (rows matched by task and n)."""
+    import warnings
+
+    merged = {**records[0], "settings": {**records[0]["settings"],
+                                         "seeds": [s for r in records for s in r["settings"]["seeds"]]}}
+    merged["timings"] = [r["timings"] for r in records]
+    rows = []
+    for row in records[0]["rows"]:
+        same = [next(o for o in r["rows"] if (o["task"], o["n_labeled"]) == (row["task"], row["n_labeled"]))
+                for r in records]
+        miou = [v for o in same for v in o["miou_per_seed"]]
+        acc = [v for o in same for v in o["pixel_accuracy_per_seed"]]
+        weights = [len(o["miou_per_seed"]) for o in same]
+        with warnings.catch_warnings():  # a class absent everywhere stays None
+            warnings.simplefilter("ignore", RuntimeWarning)
+            per_class = {name: np.nanmean([np.nan if o["per_class_iou"][name] is None else o["per_class_iou"][name]
+                                           for o, w in zip(same, weights) for _ in range(w)])
+                         for name in row["per_class_iou"]}
+        rows.append({**row, "miou_mean": float(np.mean(miou)), "miou_std": _common.mean_sample_std(miou)[1],
+                     "pixel_accuracy_mean": float(np.mean(acc)),
+                     "pixel_accuracy_std": _common.mean_sample_std(acc)[1],
+                     "miou_per_seed": miou, "pixel_accuracy_per_seed": acc,
+                     "per_class_iou": {k: (None if np.isnan(v) else float(v)) for k, v in per_class.items()},
+                     "miou": _common.format_mean_std(miou), "pixel_acc": _common.format_mean_std(acc)})
+    merged["rows"] = rows
+    return merged
+
+
 def training_record(model):
     """``train_info.json`` of a train-ddpm folder (step, seconds, sessions), or None."""
     path = Path(str(model)) / "train_info.json"
@@ -203,8 +256,7 @@ def main(argv=None):
         print(f"chosen by CV: {describe(chosen)}", flush=True)
         test = None
         if not args.skip_test:
-            out = Path(tmp) / "test.json"
-            test = json.loads(Path(ccp.main(test_argv(args, chosen, args.model, out))).read_text())
+            test = score_test(args, chosen, tmp)
     payload = {
         "protocol": __doc__.split("\n\n")[1], **cv,
         "test_model": None if test is None else str(args.model),

@@ -15,11 +15,16 @@ One point per backbone, n = 20 labelled images:
   number with its source (``HOURS=why``); such points are marked ``core_hours_backed: false`` and
   drawn hollow.
 
-Core-hours = the training loop's wall seconds x torch threads (``train_info.json``: ``train_seconds``
-and the sessions' ``threads``; for the bundled backbone, the ``training time`` line its export wrote
-into ``MODEL_CARD.md``). On a shared machine wall seconds overstate what a dedicated core needs;
-where the CPU seconds of the training processes were measured (``--segments``, written by the driver
-that ran the training in segments), they are recorded next to them.
+Two compute figures per point:
+
+- ``core_hours``: the training loop's wall seconds x torch threads (``train_info.json``:
+  ``train_seconds`` and the sessions' ``threads``; for the bundled backbone, the ``training time``
+  line its export wrote into ``MODEL_CARD.md``). On a shared machine this overstates the work by the
+  contention of the day (up to ~6x here), differently for every run.
+- ``cpu_hours`` (the plot's x when known): the CPU seconds (user + sys) the training processes used,
+  measured per segment by the driver that ran the training (``--segments``); for a recorded backbone
+  of the same preset and batch, its steps x the CPU seconds per step measured in that run
+  (``cpu_hours_source`` says which).
 
 Writes ``benchmarks/results/compute_curve.json`` and ``docs/images/compute_curve.png``.
 
@@ -43,12 +48,13 @@ NAME = "compute_curve"
 BUNDLED = _common.REPO_ROOT / "sklearn_ddpm" / "_data" / "horse_ddpm"
 NOT_KEPT = "the training log was not kept; README/tutorial text"
 DEFAULT_RECORDED = [
-    ["weizmann", "bundled horse DDPM (preset 64, 2,000 steps)", "weizmann_n20.json", str(BUNDLED / "MODEL_CARD.md")],
+    ["weizmann", "bundled horse DDPM (preset 64, 2,000 steps)", "weizmann_n20.json", str(BUNDLED / "MODEL_CARD.md"),
+     "2000"],
     # The README's earlier CCP figures, same settings as README_SETTINGS, all 130 photos, 3 seeds.
     ["ccp_coarse", "earlier run, 6,192 steps", "ccp_ddpm_coarse_std_allblocks_6192steps.json",
-     f"3.34=12,032 s of 1-thread training ({NOT_KEPT})"],
+     f"3.34=12,032 s of 1-thread training ({NOT_KEPT})", "6192"],
     ["ccp_coarse", "earlier run resumed to 9,500 steps", "ccp_ddpm_coarse_n20_std_allblocks_9500steps.json",
-     f"4.74=12,032 s with 1 thread + 42 min with 2 threads ({NOT_KEPT})"],
+     f"4.74=12,032 s with 1 thread + 42 min with 2 threads ({NOT_KEPT})", "9500"],
 ]
 DEFAULT_PLOT = _common.REPO_ROOT / "docs" / "images" / "compute_curve.png"
 # The settings of the README's earlier CCP table (26.8 / 27.9), fixed here so that every snapshot
@@ -69,9 +75,11 @@ def build_parser():
     p.add_argument("--n-test", type=int, default=None, help="first N test photos (default: all 130)")
     p.add_argument("--segments", type=Path, default=None,
                    help="JSON list of training segments with measured CPU seconds (step, segment_cpu_s)")
-    p.add_argument("--recorded-point", nargs=4, action="append", metavar=("DATASET", "LABEL", "RECORD", "TRAINING"),
-                   help="dataset (weizmann or ccp_coarse), label, a record in benchmarks/results and the backbone's "
-                        "train_info.json, MODEL_CARD.md or HOURS=source (default: DEFAULT_RECORDED)")
+    p.add_argument("--recorded-point", nargs=5, action="append",
+                   metavar=("DATASET", "LABEL", "RECORD", "TRAINING", "STEPS"),
+                   help="dataset (weizmann or ccp_coarse), label, a record in benchmarks/results, the backbone's "
+                        "train_info.json, MODEL_CARD.md or HOURS=source, and its optimizer steps (preset 64, "
+                        "batch 8) (default: DEFAULT_RECORDED)")
     p.add_argument("--append", action="store_true",
                    help="keep the points scored into the existing record, score only new snapshots")
     p.add_argument("--plot", type=Path, default=DEFAULT_PLOT, help=f"figure path (default: {DEFAULT_PLOT.name})")
@@ -98,6 +106,13 @@ def core_hours(training):
 def _relative(path):
     path = Path(path).resolve()
     return str(path.relative_to(_common.REPO_ROOT)) if path.is_relative_to(_common.REPO_ROOT) else str(path)
+
+
+def cpu_seconds_per_step(segments):
+    """CPU seconds per optimizer step over all segments (None without a segments record)."""
+    if not segments:
+        return None
+    return sum(s["segment_cpu_s"] for s in segments) / segments[-1]["step"]
 
 
 def measured_cpu_hours(segments, step):
@@ -134,7 +149,7 @@ def argparse_namespace(args):
                            quick=args.quick, max_epochs=100)
 
 
-def recorded_point(dataset, label, record, training):
+def recorded_point(dataset, label, record, training, steps):
     """The n = 20 ddpm row of a weizmann.py or ccp.py record, with its backbone's core-hours."""
     data = json.loads((_common.RESULTS_DIR / record).read_text())
     row = next(r for r in data["rows"] if r["method"] == "ddpm" and r["n_labeled"] == 20
@@ -149,10 +164,10 @@ def recorded_point(dataset, label, record, training):
     return {"dataset": dataset, "label": label, "n_labeled": 20, "miou_per_seed": scores, "miou_mean": mean,
             "miou_std": std, "source": f"benchmarks/results/{record}", "settings": "record",
             "core_hours": hours, "core_hours_source": source, "core_hours_backed": backed is None,
-            "cpu_hours_measured": None}
+            "step": int(steps), "cpu_hours": None}
 
 
-def plot(points, path):
+def plot(points, path, x_axis):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -160,16 +175,17 @@ def plot(points, path):
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for dataset, style, name in [("weizmann", "s-", "Weizmann horse"), ("ccp_coarse", "o-", "CCP coarse (11 classes)")]:
-        pts = sorted((p for p in points if p["dataset"] == dataset), key=lambda p: p["core_hours"])
+        pts = sorted((p for p in points if p["dataset"] == dataset), key=lambda p: p[x_axis])
         if not pts:
             continue
-        line = ax.errorbar([p["core_hours"] for p in pts], [p["miou_mean"] for p in pts],
+        line = ax.errorbar([p[x_axis] for p in pts], [p["miou_mean"] for p in pts],
                            yerr=[p["miou_std"] or 0 for p in pts], fmt=style, capsize=3, label=name)
         unbacked = [p for p in pts if not p.get("core_hours_backed", True)]
-        ax.plot([p["core_hours"] for p in unbacked], [p["miou_mean"] for p in unbacked], style[0], ms=11,
+        ax.plot([p[x_axis] for p in unbacked], [p["miou_mean"] for p in unbacked], style[0], ms=11,
                 mfc="white", color=line[0].get_color(), zorder=3,
                 label="core-hours from text (log not kept)" if unbacked and dataset == "ccp_coarse" else None)
-    ax.set_xlabel("CPU core-hours of DDPM training (wall seconds x threads, shared 2-core VM)")
+    ax.set_xlabel("CPU hours of DDPM training (user + sys, preset 64, batch 8)" if x_axis == "cpu_hours" else
+                  "core-hours of DDPM training (wall seconds x threads, shared 2-core VM)")
     ax.set_ylabel("test mIoU %, n = 20 labelled images")
     ax.grid(alpha=0.3)
     ax.legend()
@@ -204,13 +220,13 @@ def main(argv=None):
                 continue
             point = ccp_point(args, chosen, model, label, tmp)
             if step is None:
-                point.update(core_hours=0.0, core_hours_source=None, cpu_hours_measured=0.0, step=0,
-                             core_hours_backed=True)
+                point.update(core_hours=0.0, core_hours_source=None, cpu_hours=0.0, cpu_hours_source="no training",
+                             step=0, core_hours_backed=True)
             else:
                 hours, source = core_hours(model)
                 point.update(core_hours=hours, core_hours_source=f"{model}/train_info.json", step=step,
-                             core_hours_backed=True,
-                             cpu_hours_measured=measured_cpu_hours(segments, step))
+                             core_hours_backed=True, cpu_hours=measured_cpu_hours(segments, step),
+                             cpu_hours_source="measured")
             point["settings"] = args.settings
             points.append(point)
             print(f"  ccp {label}: {point['miou_mean']:.1f} mIoU at {point['core_hours']:.2f} core-h", flush=True)
@@ -226,17 +242,24 @@ def main(argv=None):
                        "core_hours": (training["train_seconds"] * threads.pop() / 3600
                                       if training and len(threads) == 1 else None),
                        "core_hours_source": f"{_relative(args.protocol)} (test_model_training)",
-                       "core_hours_backed": True,
-                       "cpu_hours_measured": measured_cpu_hours(segments, training.get("step"))})
+                       "core_hours_backed": True, "cpu_hours_source": "measured",
+                       "cpu_hours": measured_cpu_hours(segments, training.get("step"))})
     points += [recorded_point(*point) for point in recorded]
     points = [p for p in points if p["core_hours"] is not None]
-    plot(points, args.plot)
-    payload = {"settings": args.settings, "chosen_settings": chosen, "protocol_record": _relative(args.protocol),
+    rate = cpu_seconds_per_step(segments)
+    for p in points:
+        if p.get("cpu_hours") is None and rate is not None and p.get("step") is not None:
+            p["cpu_hours"] = p["step"] * rate / 3600
+            p["cpu_hours_source"] = (f"estimated: {p['step']} steps x {rate:.2f} CPU s per step measured in the "
+                                     "segmented run (same preset 64, batch 8)")
+    x_axis = "cpu_hours" if points and all(p.get("cpu_hours") is not None for p in points) else "core_hours"
+    plot(points, args.plot, x_axis)
+    payload = {"x_axis": x_axis, "cpu_seconds_per_step": rate, "settings": args.settings, "chosen_settings": chosen, "protocol_record": _relative(args.protocol),
                "seeds": args.seeds,
                "points": points, "plot": _relative(args.plot), "std": _common.STD_NOTE}
     path = _common.write_json(NAME, payload, args.out, args.device)
-    _common.print_table(sorted(points, key=lambda p: (p["dataset"], p["core_hours"])),
-                        ["dataset", "label", "core_hours", "cpu_hours_measured", "miou_mean", "miou_std"],
+    _common.print_table(sorted(points, key=lambda p: (p["dataset"], p["step"] or 0)),
+                        ["dataset", "label", "step", "core_hours", "cpu_hours", "miou_mean", "miou_std"],
                         title="mIoU (n = 20) against core-hours of backbone training")
     print(f"wrote {path} and {args.plot}")
     return path

@@ -4,6 +4,7 @@ Checks the protocol's bookkeeping (what was compared, what was chosen, that the 
 choice), never accuracy figures: a smoke run's numbers mean nothing.
 """
 
+import numpy as np
 import pytest
 
 from .test_benchmarks_smoke import _run
@@ -15,7 +16,7 @@ def protocol(load):
 
 
 def test_cv_protocol_quick(protocol, tmp_path):
-    record = _run(protocol, tmp_path)
+    record = _run(protocol, tmp_path, "--test-jobs", "2")  # one seed per process, merged
     table, chosen = record["cv_table"], record["chosen"]
     grid = protocol.QUICK_GRID
     stage1 = [r for r in table if r["stage"] == "1-features"]
@@ -36,7 +37,11 @@ def test_cv_protocol_quick(protocol, tmp_path):
     assert settings["n_estimators"] == chosen["n_estimators"]
     assert settings["max_pixels_per_image"] == chosen["max_pixels_per_image"]
     assert settings["n_noise_samples"] == chosen["n_noise_samples"]
-    assert len(record["test"]["rows"][0]["miou_per_seed"]) == len(settings["seeds"])
+    assert sorted(settings["seeds"]) == [0, 1]
+    for row in record["test"]["rows"]:
+        assert len(row["miou_per_seed"]) == 2
+        assert row["miou_std"] == pytest.approx(np.std(row["miou_per_seed"], ddof=1))
+        assert row["miou_mean"] == pytest.approx(np.mean(row["miou_per_seed"]))
 
 
 def test_cv_reads_no_test_photo_and_its_choice_is_scored_later(protocol, tmp_path):

@@ -29,7 +29,10 @@ def test_compute_curve_quick(curve, tmp_path):
     protocol = tmp_path / "protocol.json"
     protocol.write_text(json.dumps({"chosen": chosen, "test": None}))
     plot = tmp_path / "curve.png"
-    args = ["--protocol", str(protocol), "--ccp-snapshots", str(run), "--ccp-random", "--plot", str(plot)]
+    segments = tmp_path / "segments.json"  # the CPU seconds the training driver measured
+    segments.write_text(json.dumps([{"step": 2, "segment_cpu_s": 3.6}]))
+    args = ["--protocol", str(protocol), "--ccp-snapshots", str(run), "--ccp-random", "--plot", str(plot),
+            "--segments", str(segments)]
     record = _run(curve, tmp_path, *args)
     points = {p["label"]: p for p in record["points"]}
     info = json.loads((run / "train_info.json").read_text())
@@ -43,6 +46,10 @@ def test_compute_curve_quick(curve, tmp_path):
     # a figure from text is kept, and marked as not backed by a training record
     earlier = points[curve.DEFAULT_RECORDED[1][1]]
     assert earlier["core_hours"] == pytest.approx(3.34) and earlier["core_hours_backed"] is False
+    # the x axis: measured CPU hours, and steps x the measured CPU seconds per step for the recorded ones
+    assert record["x_axis"] == "cpu_hours" and record["cpu_seconds_per_step"] == pytest.approx(1.8)
+    assert step["cpu_hours"] == pytest.approx(3.6 / 3600) and step["cpu_hours_source"] == "measured"
+    assert bundled["cpu_hours"] == pytest.approx(2000 * 1.8 / 3600)
     assert record["chosen_settings"] == chosen and plot.stat().st_size > 0
     assert record["settings"] == "protocol"
     # --append keeps the scored points and scores nothing again
