@@ -17,7 +17,6 @@ sample of the sampler (a probe batch with the same settings in a scratch folder)
 import json
 import os
 import shutil
-import time
 from pathlib import Path
 
 import numpy as np
