@@ -1,0 +1,307 @@
+"""CPU inference: this checkout against the package at a baseline commit, and what each change buys.
+
+Three parts, each with its own record::
+
+    python benchmarks/cpu_inference.py [--part speed] [--repeats 3] [--baseline 711d20a] [--threads N]
+    python benchmarks/cpu_inference.py --part variants [--threads 1]
+    python benchmarks/cpu_inference.py --part accuracy [--seeds 3]
+
+- ``speed`` (``cpu_inference.json``): checks the baseline commit out into a temporary git worktree
+  (removed afterwards) and times, for both trees, ``python examples/demo.py`` (what ``make demo``
+  runs) and ``sklearn-ddpm predict`` of the 10 bundled test horses with a model that tree's
+  ``sklearn-ddpm fit`` made from the 10 bundled training horses (trained briefly: prediction costs
+  the same however long the members trained). Both
+  trees run in the same virtual environment, the tree's own package first on ``PYTHONPATH``;
+  the runs alternate (baseline first in even repeats, this tree first in odd ones) and the
+  record has every time, the medians and their ratio.
+- ``variants`` (``cpu_inference_variants.json``): feature extraction of 8 bundled horses with
+  the bundled UNet in fp32, bf16 autocast, ``channels_last``, bf16 + ``torch.compile``, and 1 or
+  2 threads; rounds alternate and ratios are against fp32 with the same threads.
+- ``accuracy`` (``cpu_inference_accuracy.json``): Weizmann test split (100 images), the first 20
+  of ``labeled_pool``, ``--seeds`` classifier seeds, features extracted in fp32 and with
+  ``autocast_dtype="bfloat16"``: the mIoU of each and their difference, the adoption rule being
+  "faster and within 0.3 points".
+
+Timings on the shared machine are noisy: the load average is recorded before and after.
+"""
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+import _common
+
+NAME = "cpu_inference"
+BASELINE = "711d20a"
+ADOPTION_MIOU_POINTS = 0.3
+# The model `predict` is timed with: the default pipeline (10 members) trained briefly. Prediction
+# costs the same however long the members trained; a full fit would only lengthen the run.
+TIMING_MODEL = ["--max-epochs", "1", "--max-pixels-per-image", "200"]
+_WHICH_PACKAGE = "import importlib.util; print(importlib.util.find_spec('sklearn_ddpm').origin)"
+
+
+# -- speed: this tree against the baseline commit ----------------------------------------------
+class Worktree:
+    """``git worktree add --detach`` of ``commit`` into a temporary folder, removed on exit."""
+
+    def __init__(self, commit, parent):
+        self.commit, self.path = commit, Path(parent) / f"baseline-{commit}"
+
+    def __enter__(self):
+        subprocess.run(["git", "-C", str(_common.REPO_ROOT), "worktree", "add", "--detach", str(self.path),
+                        self.commit], check=True, capture_output=True, text=True)
+        return self.path
+
+    def __exit__(self, *exc):
+        subprocess.run(["git", "-C", str(_common.REPO_ROOT), "worktree", "remove", "--force", str(self.path)],
+                       capture_output=True, text=True)
+        subprocess.run(["git", "-C", str(_common.REPO_ROOT), "worktree", "prune"], capture_output=True)
+
+
+def _run(tree, args, threads):
+    """Run ``python ARGS`` with ``tree``'s package first on the path; ``(seconds, stdout)``."""
+    env = dict(os.environ, PYTHONPATH=str(tree), PYTHONDONTWRITEBYTECODE="1")
+    if threads:
+        env["OMP_NUM_THREADS"] = str(threads)
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, *args], cwd=tree, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"{args} in {tree} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
+    return seconds, proc.stdout
+
+
+def _bundled_folders(work):
+    """The bundled horses as folders: training images and masks, test images."""
+    root = _common.REPO_ROOT / "sklearn_ddpm" / "_data" / "horses"
+    splits = json.loads((root / "splits.json").read_text())
+    folders = {k: Path(work) / k for k in ("train_images", "train_masks", "test_images")}
+    for folder in folders.values():
+        folder.mkdir(parents=True, exist_ok=True)
+    for name in splits["train"]:
+        shutil.copy(root / "images" / f"{name}.jpg", folders["train_images"])
+        shutil.copy(root / "masks" / f"{name}.png", folders["train_masks"])
+    for name in splits["test"]:
+        shutil.copy(root / "images" / f"{name}.jpg", folders["test_images"])
+    return folders
+
+
+def _commands(kind, tree, work, folders, threads, quick):
+    """The timed command of ``kind`` ("demo" or "predict") for ``tree``."""
+    thread_args = ["--threads", str(threads)] if threads else []
+    if quick:  # the harness only: which package each tree would import (importing torch takes seconds)
+        return ["-c", _WHICH_PACKAGE]
+    if kind == "demo":
+        return ["examples/demo.py", "--output", str(Path(work) / "demo_out"), *thread_args]
+    return ["-m", "sklearn_ddpm.cli", "predict", str(Path(work) / "model.joblib"), str(folders["test_images"]),
+            "-o", str(Path(work) / "predictions"), "--quiet", *thread_args]
+
+
+def speed(args):
+    load_before = os.getloadavg()
+    kinds = ["demo", "predict"]
+    trees, times, fit_seconds, imported = {}, {k: {"baseline": [], "current": []} for k in kinds}, {}, {}
+    with tempfile.TemporaryDirectory(prefix="cpu_inference_") as tmp, Worktree(args.baseline, tmp) as old:
+        trees = {"baseline": old, "current": _common.REPO_ROOT}
+        folders = _bundled_folders(Path(tmp) / "data")
+        for version, tree in trees.items():
+            work = Path(tmp) / version
+            work.mkdir()
+            _, out = _run(tree, ["-c", _WHICH_PACKAGE], args.threads)
+            imported[version] = out.strip()
+            if not args.quick:
+                fit_seconds[version], _ = _run(tree, [
+                    "-m", "sklearn_ddpm.cli", "fit", str(folders["train_images"]), str(folders["train_masks"]),
+                    "-o", str(work / "model.joblib"), *TIMING_MODEL, "--quiet",
+                    *(["--threads", str(args.threads)] if args.threads else [])], args.threads)
+        for repeat in range(args.repeats):
+            order = ["baseline", "current"] if repeat % 2 == 0 else ["current", "baseline"]
+            for kind in kinds:
+                for version in order:
+                    work = Path(tmp) / version
+                    seconds, _ = _run(trees[version], _commands(kind, trees[version], work, folders, args.threads,
+                                                                args.quick), args.threads)
+                    times[kind][version].append(seconds)
+                    print(f"repeat {repeat}: {kind:<7} {version:<8} {seconds:7.1f} s", flush=True)
+            path = _speed_record(args, times, fit_seconds, imported, old, load_before, repeat + 1)
+    _common.print_table(_speed_rows(times), ["command", "baseline_median_s", "current_median_s", "speedup"],
+                        title=f"{args.baseline} vs this tree, {args.repeats} alternating repeats")
+    return path
+
+
+def _speed_rows(times):
+    rows = []
+    for kind, measured in times.items():
+        base, cur = (statistics.median(measured[v]) for v in ("baseline", "current"))
+        rows.append({"command": kind, "baseline_median_s": base, "current_median_s": cur, "speedup": base / cur,
+                     "baseline_s": measured["baseline"], "current_s": measured["current"]})
+    return rows
+
+
+def _speed_record(args, times, fit_seconds, imported, worktree, load_before, repeats_done):
+    payload = {
+        "baseline_commit": args.baseline,
+        "current_commit": _git("rev-parse", "--short", "HEAD"),
+        "current_tree_dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
+        "imported_from": imported,
+        "worktree": str(worktree),
+        "repeats": repeats_done,
+        "repeats_planned": args.repeats,
+        "threads": args.threads or "torch default",
+        "commands": {"demo": "python examples/demo.py --output DIR",
+                     "predict": "python -m sklearn_ddpm.cli predict MODEL TEST_DIR -o DIR --quiet (10 bundled test horses)",
+                     "fit (untimed, makes the model predict uses)": "sklearn-ddpm fit TRAIN TRAIN_MASKS "
+                                                                     + " ".join(TIMING_MODEL)},
+        "fit_seconds": fit_seconds,
+        "load_average_before": load_before,
+        "load_average_after": os.getloadavg(),
+        "note": "shared machine: noisy; runs alternate between the trees, medians of each",
+        "rows": _speed_rows(times),
+    }
+    return _common.write_json(NAME, dict(payload, part="speed"), args.out, device="cpu")
+
+
+def _out(args, part):
+    """``--out``, or ``results/cpu_inference_PART.json``: one record per part."""
+    return args.out if args.out is not None else _common.RESULTS_DIR / f"{NAME}_{part}.json"
+
+
+def _git(*args):
+    return subprocess.run(["git", "-C", str(_common.REPO_ROOT), *args], capture_output=True, text=True).stdout.strip()
+
+
+# -- variants: what each setting of the UNet forward buys ---------------------------------------
+def variants(args):
+    import copy
+
+    import torch
+
+    from sklearn_ddpm import DDPMFeatureTransformer
+    from sklearn_ddpm.backbone import Backbone, load_backbone
+    from sklearn_ddpm.datasets import load_horses
+
+    images = load_horses("train").images[: 2 if args.quick else 8]
+    bundled = load_backbone(None)
+    unet_cl = copy.deepcopy(bundled.unet).to(memory_format=torch.channels_last)
+    channels_last = Backbone(unet_cl, bundled.scheduler, source="bundled, channels_last")
+    thread_counts = [1] if args.quick else [1, 2]
+    configs = []
+    for n in thread_counts:
+        configs += [dict(threads=n, autocast=None, channels_last=False, compile=False),
+                    dict(threads=n, autocast="bfloat16", channels_last=False, compile=False),
+                    dict(threads=n, autocast=None, channels_last=True, compile=False),
+                    dict(threads=n, autocast="bfloat16", channels_last=True, compile=False)]
+    if not args.quick:
+        configs.append(dict(threads=1, autocast="bfloat16", channels_last=False, compile=True))
+
+    def transformer(c):
+        return DDPMFeatureTransformer(channels_last if c["channels_last"] else bundled, autocast_dtype=c["autocast"],
+                                      compile=c["compile"]).fit(images)
+
+    load_before = os.getloadavg()
+    fitted, first = [], []
+    for c in configs:
+        t = transformer(c)
+        with _common.torch_threads(c["threads"]):
+            try:
+                with _common.stopwatch() as w:
+                    t.transform(images)  # one-off costs (compilation, first allocation)
+                fitted.append(t)
+                first.append(w["seconds"])
+            except Exception as exc:  # e.g. inductor without a working C++ compiler
+                c["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+                fitted.append(None)
+                first.append(None)
+    times = [[] for _ in configs]
+    for r in range(1 if args.quick else args.repeats):
+        order = range(len(configs)) if r % 2 == 0 else reversed(range(len(configs)))
+        for i in order:
+            if fitted[i] is not None:
+                with _common.torch_threads(configs[i]["threads"]), _common.stopwatch() as w:
+                    fitted[i].transform(images)
+                times[i].append(w["seconds"])
+    rows = []
+    for c, ts, f in zip(configs, times, first):
+        rows.append(dict(c, seconds_per_image=statistics.median(ts) / len(images) if ts else None, rounds=ts,
+                         first_call_seconds=f))
+    for row in rows:
+        base = next(r for r in rows if r["threads"] == row["threads"] and r["autocast"] is None
+                    and not r["channels_last"] and not r["compile"])
+        row["speedup_vs_fp32"] = (base["seconds_per_image"] / row["seconds_per_image"]
+                                  if row["seconds_per_image"] else None)
+    payload = {"images": len(images), "backbone": repr(bundled), "steps": [50, 150, 250],
+               "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+               "load_average_before": load_before, "load_average_after": os.getloadavg(),
+               "note": "shared machine: noisy; rounds alternate, medians", "rows": rows}
+    path = _common.write_json(NAME, dict(payload, part="variants"), _out(args, "variants"), device="cpu")
+    _common.print_table(rows, ["threads", "autocast", "channels_last", "compile", "seconds_per_image",
+                               "speedup_vs_fp32"], title="feature extraction, bundled UNet")
+    return path
+
+
+# -- accuracy: does bf16 change the segmentation? ------------------------------------------------
+def accuracy(args):
+    from sklearn_ddpm import DDPMFeatureTransformer, MLPEnsembleClassifier, miou_score
+
+    n_labeled, n_test, seeds, n_estimators = (2, 3, 1, 2) if args.quick else (20, 100, args.seeds, 10)
+    pool, pool_masks, source = _common.horse_data("labeled_pool", n_labeled)
+    test, test_masks, test_source = _common.horse_data("test", n_test)
+    load_before = os.getloadavg()
+    features, seconds = {}, {}
+    with _common.torch_threads(args.threads):
+        for name, autocast in (("fp32", None), ("bf16", "bfloat16")):
+            transformer = DDPMFeatureTransformer(autocast_dtype=autocast).fit(pool)
+            with _common.stopwatch() as w:
+                features[name] = (transformer.transform(pool), transformer.transform(test))
+            seconds[name] = w["seconds"]
+            print(f"{name} features: {w['seconds']:.0f} s", flush=True)
+        scores = {name: [] for name in features}
+        for seed in range(seeds):
+            for name, (train_features, test_features) in features.items():
+                clf = MLPEnsembleClassifier(n_estimators=n_estimators, random_state=seed, max_pixels_per_image=1000)
+                clf.fit(train_features, pool_masks)
+                scores[name].append(100 * miou_score(test_masks, clf.predict(test_features)))
+                print(f"seed {seed} {name}: {scores[name][-1]:.2f} mIoU", flush=True)
+    difference = float(np.mean(scores["bf16"]) - np.mean(scores["fp32"]))
+    payload = {
+        "data": {"train": source, "test": test_source}, "n_estimators": n_estimators, "max_pixels_per_image": 1000,
+        "seeds": seeds, "miou": scores,
+        "miou_mean": {k: _common.mean_sample_std(v)[0] for k, v in scores.items()},
+        "miou_std": {k: _common.mean_sample_std(v)[1] for k, v in scores.items()}, "std_note": _common.STD_NOTE,
+        "bf16_minus_fp32_points": difference,
+        "within_adoption_rule": abs(difference) < ADOPTION_MIOU_POINTS,
+        "extract_seconds": seconds, "extract_speedup_bf16": seconds["fp32"] / seconds["bf16"],
+        "load_average_before": load_before, "load_average_after": os.getloadavg(),
+        "note": "extraction times: one pass each, fp32 first, on a shared machine (noisy)",
+    }
+    path = _common.write_json(NAME, dict(payload, part="accuracy"), _out(args, "accuracy"), device="cpu")
+    _common.print_table([{"features": k, "mIoU": _common.format_mean_std(v)} for k, v in scores.items()],
+                        ["features", "mIoU"], title=f"Weizmann test ({test_source}), n = {n_labeled}, {seeds} seeds")
+    print(f"bf16 - fp32: {difference:+.2f} points")
+    return path
+
+
+def main(argv=None):
+    p = _common.parser(__doc__)
+    p.add_argument("--part", choices=["speed", "variants", "accuracy"], default="speed")
+    p.add_argument("--baseline", default=BASELINE, help="commit to compare against (speed)")
+    p.add_argument("--repeats", type=int, default=3, help="alternating repeats (speed, variants)")
+    p.add_argument("--seeds", type=int, default=3, help="classifier seeds (accuracy)")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.repeats = 1
+    path = {"speed": speed, "variants": variants, "accuracy": accuracy}[args.part](args)
+    print(f"wrote {path}")
+    return path
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,37 @@
+"""``benchmarks/cpu_inference.py --quick``: each part runs end to end and its record is consistent (never timings)."""
+
+import subprocess
+
+import pytest
+
+from .test_benchmarks_smoke import _run
+
+
+def test_speed_quick_compares_the_two_trees_and_removes_the_worktree(load, tmp_path):
+    module = load("cpu_inference")
+    record = _run(module, tmp_path)
+    assert record["baseline_commit"] == module.BASELINE and record["repeats"] == 1
+    # each tree imports its own package: the baseline from the temporary worktree
+    assert f"baseline-{module.BASELINE}" in record["imported_from"]["baseline"]
+    assert record["imported_from"]["current"].startswith(str(module._common.REPO_ROOT))
+    for row in record["rows"]:
+        assert len(row["baseline_s"]) == len(row["current_s"]) == 1
+        assert row["speedup"] == pytest.approx(row["baseline_median_s"] / row["current_median_s"])
+    worktrees = subprocess.run(["git", "-C", str(module._common.REPO_ROOT), "worktree", "list"],
+                               capture_output=True, text=True).stdout
+    assert record["worktree"] not in worktrees  # removed afterwards
+
+def test_variants_quick(load, tmp_path):
+    record = _run(load("cpu_inference"), tmp_path, "--part", "variants")
+    rows = record["rows"]
+    assert {(r["autocast"], r["channels_last"]) for r in rows} == {
+        (None, False), ("bfloat16", False), (None, True), ("bfloat16", True)}
+    assert all(r["seconds_per_image"] > 0 for r in rows)
+    assert [r["speedup_vs_fp32"] for r in rows if r["autocast"] is None and not r["channels_last"]] == [1.0]
+
+
+def test_accuracy_quick(load, tmp_path):
+    record = _run(load("cpu_inference"), tmp_path, "--part", "accuracy")
+    assert set(record["miou"]) == {"fp32", "bf16"} and all(len(v) == 1 for v in record["miou"].values())
+    assert record["bf16_minus_fp32_points"] == pytest.approx(record["miou_mean"]["bf16"] - record["miou_mean"]["fp32"])
+    assert record["within_adoption_rule"] == (abs(record["bf16_minus_fp32_points"]) < 0.3)
