@@ -275,8 +275,11 @@ class LatentBackbone(Backbone):
                              f"{', '.join(COMPONENTS)} (a StableDiffusionPipeline folder).")
         libraries = {"diffusers": diffusers, "transformers": transformers}
         components = {}
-        bar_was_on = diffusers_logging.is_progress_bar_enabled()
-        diffusers_logging.disable_progress_bar()
+        # Bars for loading a few components are noise; both switches are global, so restore them.
+        switches = [lib_logging for lib_logging in (diffusers_logging, transformers.utils.logging)
+                    if lib_logging.is_progress_bar_enabled()]
+        for lib_logging in switches:
+            lib_logging.disable_progress_bar()
         try:
             for name in COMPONENTS:
                 if name == "scheduler" and scheduler is not None:
@@ -292,8 +295,8 @@ class LatentBackbone(Backbone):
                     kwargs = dict(dtype=torch.float32)
                 components[name] = component_class.from_pretrained(str(path), subfolder=name, **kwargs)
         finally:
-            if bar_was_on:
-                diffusers_logging.enable_progress_bar()
+            for lib_logging in switches:
+                lib_logging.enable_progress_bar()
         return cls(**components, source=str(path) if source is None else source)
 
     @classmethod
