@@ -6,8 +6,8 @@ Three parts, each with its own record::
     python benchmarks/cpu_inference.py --part variants [--threads 1]
     python benchmarks/cpu_inference.py --part accuracy [--seeds 3]
 
-- ``speed`` (``cpu_inference.json``): checks the baseline commit out into a temporary git worktree
-  (removed afterwards) and times, for both trees, ``python examples/demo.py`` (what ``make demo``
+- ``speed`` (``cpu_inference.json``): checks the baseline commit and this checkout's last commit
+  out into temporary git worktrees (removed afterwards) and times, for both trees, ``python examples/demo.py`` (what ``make demo``
   runs) and ``sklearn-ddpm predict`` of the 10 bundled test horses with a model that tree's
   ``sklearn-ddpm fit`` made from the 10 bundled training horses (trained briefly: prediction costs
   the same however long the members trained). Both
@@ -53,7 +53,7 @@ class Worktree:
     """``git worktree add --detach`` of ``commit`` into a temporary folder, removed on exit."""
 
     def __init__(self, commit, parent):
-        self.commit, self.path = commit, Path(parent) / f"baseline-{commit}"
+        self.commit, self.path = commit, Path(parent) / f"tree-{commit}"
 
     def __enter__(self):
         subprocess.run(["git", "-C", str(_common.REPO_ROOT), "worktree", "add", "--detach", str(self.path),
@@ -109,8 +109,12 @@ def speed(args):
     load_before = os.getloadavg()
     kinds = ["demo", "predict"]
     trees, times, fit_seconds, imported = {}, {k: {"baseline": [], "current": []} for k in kinds}, {}, {}
-    with tempfile.TemporaryDirectory(prefix="cpu_inference_") as tmp, Worktree(args.baseline, tmp) as old:
-        trees = {"baseline": old, "current": _common.REPO_ROOT}
+    # This tree at its last commit, also in a worktree: edits in progress in the checkout (others'
+    # included) cannot break or change the measurement half-way.
+    current = _git("rev-parse", "--short", "HEAD")
+    with tempfile.TemporaryDirectory(prefix="cpu_inference_") as tmp, Worktree(args.baseline, tmp) as old, \
+            Worktree(current, tmp) as new:
+        trees = {"baseline": old, "current": new}
         folders = _bundled_folders(Path(tmp) / "data")
         for version, tree in trees.items():
             work = Path(tmp) / version
@@ -131,7 +135,7 @@ def speed(args):
                                                                 args.quick), args.threads)
                     times[kind][version].append(seconds)
                     print(f"repeat {repeat}: {kind:<7} {version:<8} {seconds:7.1f} s", flush=True)
-            path = _speed_record(args, times, fit_seconds, imported, old, load_before, repeat + 1)
+            path = _speed_record(args, times, fit_seconds, imported, old, current, load_before, repeat + 1)
     _common.print_table(_speed_rows(times), ["command", "baseline_median_s", "current_median_s", "speedup"],
                         title=f"{args.baseline} vs this tree, {args.repeats} alternating repeats")
     return path
@@ -146,11 +150,10 @@ def _speed_rows(times):
     return rows
 
 
-def _speed_record(args, times, fit_seconds, imported, worktree, load_before, repeats_done):
+def _speed_record(args, times, fit_seconds, imported, worktree, current, load_before, repeats_done):
     payload = {
         "baseline_commit": args.baseline,
-        "current_commit": _git("rev-parse", "--short", "HEAD"),
-        "current_tree_dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
+        "current_commit": current,
         "imported_from": imported,
         "worktree": str(worktree),
         "repeats": repeats_done,
@@ -270,19 +273,20 @@ def accuracy(args):
                 clf.fit(train_features, pool_masks)
                 scores[name].append(100 * miou_score(test_masks, clf.predict(test_features)))
                 print(f"seed {seed} {name}: {scores[name][-1]:.2f} mIoU", flush=True)
-    difference = float(np.mean(scores["bf16"]) - np.mean(scores["fp32"]))
-    payload = {
-        "data": {"train": source, "test": test_source}, "n_estimators": n_estimators, "max_pixels_per_image": 1000,
-        "seeds": seeds, "miou": scores,
-        "miou_mean": {k: _common.mean_sample_std(v)[0] for k, v in scores.items()},
-        "miou_std": {k: _common.mean_sample_std(v)[1] for k, v in scores.items()}, "std_note": _common.STD_NOTE,
-        "bf16_minus_fp32_points": difference,
-        "within_adoption_rule": abs(difference) < ADOPTION_MIOU_POINTS,
-        "extract_seconds": seconds, "extract_speedup_bf16": seconds["fp32"] / seconds["bf16"],
-        "load_average_before": load_before, "load_average_after": os.getloadavg(),
-        "note": "extraction times: one pass each, fp32 first, on a shared machine (noisy)",
-    }
-    path = _common.write_json(NAME, dict(payload, part="accuracy"), _out(args, "accuracy"), device="cpu")
+            # after every seed, so that an interrupted run keeps the seeds it finished
+            difference = float(np.mean(scores["bf16"]) - np.mean(scores["fp32"]))
+            payload = {
+                "data": {"train": source, "test": test_source}, "n_estimators": n_estimators,
+                "max_pixels_per_image": 1000, "seeds": seed + 1, "seeds_planned": seeds, "miou": scores,
+                "miou_mean": {k: _common.mean_sample_std(v)[0] for k, v in scores.items()},
+                "miou_std": {k: _common.mean_sample_std(v)[1] for k, v in scores.items()}, "std_note": _common.STD_NOTE,
+                "bf16_minus_fp32_points": difference,
+                "within_adoption_rule": abs(difference) < ADOPTION_MIOU_POINTS,
+                "extract_seconds": seconds, "extract_speedup_bf16": seconds["fp32"] / seconds["bf16"],
+                "load_average_before": load_before, "load_average_after": os.getloadavg(),
+                "note": "extraction times: one pass each, fp32 first, on a shared machine (noisy)",
+            }
+            path = _common.write_json(NAME, dict(payload, part="accuracy"), _out(args, "accuracy"), device="cpu")
     _common.print_table([{"features": k, "mIoU": _common.format_mean_std(v)} for k, v in scores.items()],
                         ["features", "mIoU"], title=f"Weizmann test ({test_source}), n = {n_labeled}, {seeds} seeds")
     print(f"bf16 - fp32: {difference:+.2f} points")
