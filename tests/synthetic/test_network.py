@@ -77,14 +77,20 @@ def test_sklearn_conventions(check):
     check("SegmentationNetworkClassifier", SegmentationNetworkClassifier())
 
 
-def test_gpu_fitted_network_predicts_on_a_cpu(fitted, monkeypatch):
-    """A network whose device is CUDA falls back to the CPU, with a warning, where CUDA is absent."""
+def test_gpu_fitted_network_loads_and_predicts_on_a_cpu(fitted, monkeypatch, tmp_path):
+    """A file saved from a CUDA fit (simulated: devices set to "cuda") loads and predicts on a CPU-only machine."""
+    import copy
+
     import torch
 
     net, images, _ = fitted
-    gpu_like = clone(net).set_params(device="cuda")
-    gpu_like.net_, gpu_like.classes_ = net.net_, net.classes_
+    gpu_like = copy.deepcopy(net).set_params(device="cuda")
+    gpu_like.net_.device = "cuda"
+    joblib.dump(gpu_like, tmp_path / "gpu.joblib")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.warns(UserWarning):  # skorch: the CUDA net is mapped to the CPU
+        loaded = joblib.load(tmp_path / "gpu.joblib")
+    assert str(loaded.net_.device) == "cpu"
     with pytest.warns(UserWarning, match="CUDA is not available"):
-        labels = gpu_like.predict(images)
+        labels = loaded.predict(images)
     assert np.array_equal(labels, net.predict(images))
