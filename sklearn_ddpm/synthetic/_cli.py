@@ -1,6 +1,7 @@
 """``sklearn-ddpm synthesize``: DDPM samples, their pseudo-labels and a network trained on them."""
 
 import argparse
+import inspect
 import sys
 
 _EPILOG = """\
@@ -24,8 +25,13 @@ Security: a .joblib file can execute code when it is loaded; only load files you
 
 def register(subparsers):
     """Add the ``synthesize`` sub-command."""
+    from ._network import SegmentationNetworkClassifier
     from ._pseudo_labels import DEFAULT_DROP_FRACTION
-    from ._sampling import SCHEDULERS
+    from ._sampling import SCHEDULERS, sample_images
+
+    # The defaults shown are the functions' own, decided there.
+    sampling = {name: p.default for name, p in inspect.signature(sample_images).parameters.items()}
+    epochs = inspect.signature(SegmentationNetworkClassifier).parameters["max_epochs"].default
 
     parser = subparsers.add_parser(
         "synthesize", help="sample images from a DDPM, pseudo-label them, train a network on them (DatasetDDPM)",
@@ -36,12 +42,15 @@ def register(subparsers):
     parser.add_argument("--n-samples", type=int, required=True, metavar="N", help="samples the folder should hold")
     parser.add_argument("--model", default=None, metavar="BACKBONE",
                         help="diffusers model folder, guided-diffusion .pt or hub id (default: bundled horse DDPM)")
-    parser.add_argument("--scheduler", choices=SCHEDULERS, default="ddim",
-                        help="ddim: deterministic DDIM; ddpm: ancestral sampling (default: ddim)")
-    parser.add_argument("--inference-steps", type=int, default=50, metavar="N",
-                        help="denoising steps (default: 50; the training chain is 1000 with --scheduler ddpm)")
-    parser.add_argument("--batch-size", type=int, default=16, metavar="N", help="samples per forward pass (default: 16)")
-    parser.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default: 0)")
+    parser.add_argument("--scheduler", choices=SCHEDULERS, default=sampling["scheduler"],
+                        help=f"ddim: deterministic DDIM; ddpm: ancestral sampling (default: {sampling['scheduler']})")
+    parser.add_argument("--inference-steps", type=int, default=sampling["num_inference_steps"], metavar="N",
+                        help=f"denoising steps (default: {sampling['num_inference_steps']}; the training chain is "
+                             "1000 with --scheduler ddpm)")
+    parser.add_argument("--batch-size", type=int, default=sampling["batch_size"], metavar="N",
+                        help=f"samples per forward pass (default: {sampling['batch_size']})")
+    parser.add_argument("--seed", type=int, default=sampling["random_state"], metavar="N",
+                        help=f"random seed (default: {sampling['random_state']})")
     labels = parser.add_argument_group("pseudo-labels")
     labels.add_argument("--label-with", default=None, metavar="MODEL", help="a segmenter saved by `sklearn-ddpm fit`")
     labels.add_argument("--drop-fraction", type=float, default=DEFAULT_DROP_FRACTION, metavar="F",
@@ -52,7 +61,7 @@ def register(subparsers):
     network = parser.add_argument_group("segmentation network (DatasetDDPM)")
     network.add_argument("--train-network", default=None, metavar="FILE",
                          help="train a network on the kept pairs and save it here (.joblib); needs --label-with")
-    network.add_argument("--network-epochs", type=int, default=20, metavar="N", help="epochs (default: 20)")
+    network.add_argument("--network-epochs", type=int, default=epochs, metavar="N", help=f"epochs (default: {epochs})")
     network.add_argument("--network-size", type=int, default=None, metavar="N",
                          help="square input size of the network (default: the DDPM's)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
