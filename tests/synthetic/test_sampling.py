@@ -87,3 +87,11 @@ def test_bad_arguments(tmp_path, tiny_ddpm):
         sample_images(tmp_path, 1, tiny_ddpm, random_state=None)
     with pytest.raises(ValueError, match="scheduler"):
         sampling_scheduler(tiny_ddpm, "euler")
+
+
+def test_ancestral_sampling_draws_other_images_than_ddim(tmp_path, tiny_ddpm):
+    ddpm = _pixels(sample_images(tmp_path / "ddpm", 2, tiny_ddpm, scheduler="ddpm", **FAST))
+    ddim = _pixels(sample_images(tmp_path / "ddim", 2, tiny_ddpm, scheduler="ddim", **FAST))
+    assert ddpm[0].shape == (32, 32, 3) and not np.array_equal(ddpm[0], ddim[0])
+    assert np.array_equal(ddpm[1], _pixels(sample_images(tmp_path / "again", 2, tiny_ddpm, scheduler="ddpm",
+                                                         **FAST))[1])  # its per-step noise is seeded too
