@@ -105,6 +105,9 @@ def main(argv=None):
                    help="training pixels per image (CPU budget, as weizmann.py; the paper uses all)")
     p.add_argument("--n-estimators", type=int, default=10)
     p.add_argument("--large-batch", type=int, default=2048, help="batch size of the large-batch fits")
+    p.add_argument("--large-lr", type=float, default=None, help="lr of the large-batch fits (default: 'auto')")
+    p.add_argument("--large-min-epochs", type=int, default=None,
+                   help="min_epochs of the large-batch fits (default: 'auto')")
     p.add_argument("--part", choices=["all", "levers", "large-batch"], default="all",
                    help="levers: CV choice and test scores of the post-processing levers; large-batch: the "
                         "default batch against --large-batch on the test split (no CV, no mirrors); the two "
@@ -178,7 +181,9 @@ def main(argv=None):
             row["scores"] = scores
             if large_batch:
                 start = time.perf_counter()
-                large = classifier(seed, batch_size=args.large_batch).fit(pool_f, pool_masks)
+                large = classifier(seed, batch_size=args.large_batch, lr=args.large_lr or "auto",
+                                   min_epochs="auto" if args.large_min_epochs is None else args.large_min_epochs)
+                large.fit(pool_f, pool_masks)
                 row["fit_seconds_large_batch"] = time.perf_counter() - start
                 row["large_batch_schedule"] = {"lr": large.lr_, "patience": large.patience_,
                                                "min_epochs": large.min_epochs_}

@@ -70,17 +70,17 @@ class MLPEnsembleClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
         Learning rate. "auto": the reference's 1e-3 up to batch 64, ``1e-3 * sqrt(batch_size / 64)``
         above (the large-batch rule of ``sklearn_ddpm.ensemble._schedule``).
     batch_size : int, default=64
-        Training pixels per step. Batches above 64 are for GPUs; with the "auto" ``lr``,
-        ``patience`` and ``min_epochs`` they reach the accuracy of batch 64 (Weizmann, batch
-        2048: see the README's ensemble section).
+        Training pixels per step. Batches above 64 are for GPUs; with the "auto" ``lr`` and
+        ``patience`` batch 2048 scored 1.3 mIoU points below batch 64 on Weizmann (README,
+        Benchmarks).
     max_epochs : int, default=100
     patience : int, "auto" or None, default="auto"
         Iterations without improvement before a member stops; None trains ``max_epochs``. "auto":
         the reference's 50 at batch 64, kept in pixels for larger batches (``50 * 64 /
         batch_size`` iterations, at least 1).
     min_epochs : int or "auto", default="auto"
-        Epochs every member trains before the stop rule applies. "auto": the reference's 4 up to
-        batch 64, ``4 * sqrt(batch_size / 64)`` above (fewer, larger steps need more epochs).
+        Epochs every member trains before the stop rule applies. "auto": the reference's 4 (more
+        epochs at large batches overfit on Weizmann, see ``sklearn_ddpm/ensemble/_schedule.py``).
     optimizer : torch optimizer class, default=torch.optim.Adam
     voting : {"hard", "soft"}, default="hard"
         "hard": majority vote of the members (paper), ties broken by the mean probability;

@@ -144,8 +144,18 @@ def test_grid_search_tunes_the_guided_filter(tiny_backbone):
 def test_batch_schedule_is_the_reference_at_64_and_scales_above():
     assert batch_schedule(64) == batch_schedule(16) == (1e-3, 50, 4)
     lr, patience, min_epochs = batch_schedule(4096)
-    assert (lr, patience, min_epochs) == (pytest.approx(8e-3), 1, 32)
+    assert (lr, patience, min_epochs) == (pytest.approx(8e-3), 1, 4)
     X, y = make_squares(2, size=(8, 8))
-    clf = MLPEnsembleClassifier(n_estimators=2, max_epochs=1, batch_size=256, random_state=0, patience=7)
+    clf = MLPEnsembleClassifier(n_estimators=2, max_epochs=1, batch_size=256, random_state=0, patience=7, min_epochs=2)
     clf.fit(X.astype(np.float32).reshape(-1, 3), y.reshape(-1))
-    assert (clf.lr_, clf.patience_, clf.min_epochs_) == (pytest.approx(2e-3), 7, 8)
+    assert (clf.lr_, clf.patience_, clf.min_epochs_) == (pytest.approx(2e-3), 7, 2)
+
+
+def test_default_segmenter_refines_with_a_fresh_guided_filter():
+    from sklearn_ddpm import make_segmenter
+
+    first, second = make_segmenter(), make_segmenter()
+    assert isinstance(first[-1].refine, GuidedFilter) and first[-1].refine is not second[-1].refine
+    assert first[-1].refine.get_params() == GuidedFilter().get_params()
+    assert make_segmenter(refine=None)[-1].refine is None
+    assert make_segmenter(flip_tta=True)[0].flip_tta
