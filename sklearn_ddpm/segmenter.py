@@ -62,9 +62,9 @@ def make_segmenter(
         Model input size; None uses the model's.
     prompt : str, default=""
         Text prompt of a text-conditioned (Stable-Diffusion-style) backbone; "" for the others.
-    batch_size : int
+    batch_size : "auto" or int
         Images per UNet forward pass (one pass per timestep of ``steps``); the default is the
-        transformer's.
+        transformer's ("auto": what fits the device's memory budget).
     n_estimators : int, default=10
         MLPs in the ensemble.
     max_epochs : int, default=100

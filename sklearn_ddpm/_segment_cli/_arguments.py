@@ -148,9 +148,14 @@ def _add_command(subparsers, name, *, help, description, epilog, with_model=Fals
 def add_batch_size_argument(parser):
     """Add ``--batch-size``, images per UNet forward pass, as every command that extracts features has it."""
     default = _DEFAULTS["batch_size"]
-    parser.add_argument("--batch-size", type=int, metavar="N", default=default,
+    parser.add_argument("--batch-size", type=_batch_size, metavar="N|auto", default=default,
                         help="images per UNet forward pass; each image runs at every diffusion timestep, so a "
-                             f"pass holds N x (number of timesteps) inputs (default: {default})")
+                             "pass holds N x (number of timesteps) inputs; 'auto' fits a pass in the memory "
+                             f"budget of DDPMFeatureTransformer(batch_size='auto') (default: {default})")
+
+
+def _batch_size(value):
+    return value if value == "auto" else int(value)
 
 
 def _common_arguments(parser, func, device_default=None):

@@ -126,8 +126,9 @@ def _predict_in_process(args):
                                       overlay=args.overlay, uncertainty=args.uncertainty,
                                       class_names=_read_classes(args.classes), resume=args.resume)
     with tqdm(total=len(todo), desc="predict", unit="img", disable=args.quiet or not todo) as bar:
-        for start in range(0, len(todo), args.batch_size):
-            batch = todo[start:start + args.batch_size]
+        chunk = pipeline[0].forward_batch_size()  # images read and predicted together
+        for start in range(0, len(todo), chunk):
+            batch = todo[start:start + chunk]
             summary.update(predict_and_write(pipeline, batch, writer))
             bar.update(len(batch))
     return summary, writer.out
@@ -180,9 +181,10 @@ def evaluate(args):
     features, clf = pipeline[:-1], pipeline[-1]
     truths, predictions = [], []
     bar = tqdm(total=len(found.pairs), desc="evaluate", unit="img", disable=args.quiet)
-    for start in range(0, len(found.pairs), args.batch_size):
+    chunk = pipeline[0].forward_batch_size()  # images read and predicted together
+    for start in range(0, len(found.pairs), chunk):
         images = []
-        for image_path, mask_path in found.pairs[start:start + args.batch_size]:
+        for image_path, mask_path in found.pairs[start:start + chunk]:
             image = read_image(image_path)
             mask = read_mask_of(image, mask_path, image_path, len(file_classes) if file_classes else None)
             images.append(image)
@@ -224,7 +226,7 @@ def _read_classes(path):
 def _check_positive(args, *names):
     for name in names + ("threads",):
         value = getattr(args, name)
-        if value is not None and value < 1:
+        if value is not None and value != "auto" and value < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {value}.")
     if args.threads is not None:
         import torch

@@ -93,7 +93,7 @@ def predict_folder(model, image_dir, out_dir, *, client=None, n_workers=None, im
 
     for name, value in (("n_workers", n_workers), ("images_per_task", images_per_task),
                         ("batch_size", batch_size), ("torch_threads", torch_threads)):
-        if value is not None and value < 1:
+        if value is not None and value != "auto" and value < 1:
             raise ValueError(f"{name} must be at least 1, got {value}.")
     paths = list_images(image_dir, only=only)
     writer, todo, summary = start_run(_fitted_pipeline(model), paths, out_dir, overlay=overlay,

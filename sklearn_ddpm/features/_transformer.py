@@ -18,6 +18,7 @@ from ..utils import check_images, resolve_device
 from ..utils._devices import resolve_autocast_dtype
 from ..utils._persistence import VersionedPickleMixin
 from ..utils._validation import check_int_tuple
+from ._batching import auto_batch_size
 from ._cache import ActivationCache, resolve_cache
 from ._container import PixelFeatures
 from ._extraction import noise_for, resize_images, to_model_input
@@ -82,9 +83,12 @@ class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimat
         when sizes differ).
     feature_dtype : {"float16", "float32"}, default="float16"
         Storage type of compact features.
-    batch_size : int, default=8
+    batch_size : "auto" or int, default="auto"
         Images per UNet forward pass (one pass per timestep of ``steps`` and batch of images).
-        Lower it to bound the memory of the forward pass. The images of a call are split into
+        Lower it to bound the memory of the forward pass. "auto" fits a pass in 1 GiB on the
+        CPU and a quarter of a GPU's memory, estimated from the model's block shapes at
+        ``image_size``: 1 for the full-width ADM-256 at 256² on the CPU, at most 8 on the CPU
+        and 64 on a GPU (see :meth:`forward_batch_size`). The images of a call are split into
         as few passes as ``batch_size`` allows, all of one size (the last one padded), because
         PyTorch's results depend, in the last float32 bits, on the size of a batch: so an image's
         features never depend on which other images share its pass, or on what was cached.
@@ -150,7 +154,7 @@ class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimat
         "prompt": [str],
         "output": [StrOptions({"compact", "dense"})],
         "feature_dtype": [StrOptions({"float16", "float32"})],
-        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "batch_size": [StrOptions({"auto"}), Interval(numbers.Integral, 1, None, closed="left")],
         "device": [str, torch.device],
         "autocast_dtype": [None, StrOptions({"auto", "bfloat16", "float16"})],
         "compile": ["boolean"],
@@ -173,7 +177,7 @@ class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimat
         prompt="",
         output="compact",
         feature_dtype="float16",
-        batch_size=8,
+        batch_size="auto",
         device="cpu",
         autocast_dtype=None,
         compile=False,
@@ -304,6 +308,24 @@ class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimat
         channels = self._block_channels()
         return np.asarray([f"t{t}_b{b}_c{c}" for t, b in self.layer_names_ for c in range(channels[b])], dtype=object)
 
+    def forward_batch_size(self, device=None):
+        """Images per UNet forward pass: ``batch_size``, or what "auto" picks for ``device``.
+
+        Parameters
+        ----------
+        device : str or torch.device, default=None
+            The device of the pass; the ``device`` parameter's when None.
+
+        Returns
+        -------
+        int
+        """
+        check_is_fitted(self, "backbone_")
+        if self.batch_size != "auto":
+            return int(self.batch_size)
+        device = resolve_device(self.device if device is None else device, fitting=False)
+        return auto_batch_size(self.backbone_.decoder_blocks(self.image_size_), device)
+
     def _block_channels(self):
         return {b.index: b.channels for b in self.backbone_.decoder_blocks(self.image_size_)}
 
@@ -318,7 +340,8 @@ class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimat
         # Every forward pass runs `rows` images at one timestep, whatever is cached: a row's
         # activations depend on the size of its pass (and the device and threads), not on its
         # neighbours (see Backbone.decoder_activations), so cached features are computed ones.
-        rows = -(-len(images) // -(-len(images) // self.batch_size))  # as few passes as possible, of equal size
+        batch = self.forward_batch_size(device)
+        rows = -(-len(images) // -(-len(images) // batch))  # as few passes as possible, of equal size
         threads = torch.get_num_threads() if device.type == "cpu" else None
         computed_by = (rows, device.type, threads, str(autocast))
         noise_key = (self.noise, self.noise_seed_, self.n_noise_samples, self.feature_dtype)

@@ -152,7 +152,7 @@ def label_samples(segmenter, sample_dir, label_dir=None, *, drop_fraction=DEFAUL
     label_dir = ensure_directory(sample_dir / "pseudo_labels" if label_dir is None else label_dir, "label_dir")
     uncertainty_filter([], drop_fraction, 0)  # check the rule before the work
     image_paths = list_images(sample_dir, "sample_dir")
-    batch = batch_size or getattr(segmenter[0], "batch_size", 8)
+    batch = batch_size or segmenter[0].forward_batch_size()
     mask_paths, scores = [], []
     for start in tqdm(range(0, len(image_paths), batch), desc="pseudo-labelling", unit="batch",
                       disable=not progress):

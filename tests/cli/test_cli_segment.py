@@ -329,7 +329,7 @@ def test_batch_size_has_one_help_text_in_every_command(capsys):
         with pytest.raises(SystemExit):
             main([command, "--help"])
         help_text = " ".join(capsys.readouterr().out.split())
-        texts[command] = re.search(r"--batch-size N\s+(.*?)(?= --|$)", help_text).group(1)
+        texts[command] = re.search(r"--batch-size N\|auto\s+(.*?)(?= --|$)", help_text).group(1)
     assert len(set(texts.values())) == 1, texts
     assert "images per UNet forward pass" in texts["fit"]
 
