@@ -67,7 +67,7 @@ def real_configuration(args):
     """The paper's classifier settings (all pixels, reference epochs and early stop), full width, N = 50."""
     quick = args.quick
     return dict(blocks=PAPER_BLOCKS, steps=PAPER_STEPS, n_estimators=2 if quick else 10,
-                max_epochs=6 if quick else 100, patience=50, batch_size=1, device="cpu", split="labeled_pool", memory=None,
+                max_epochs=6 if quick else 100, patience=2 if quick else 50, batch_size=1, device="cpu", split="labeled_pool", memory=None,
                 base_channels=8 if quick else 256, image_size=64 if quick else 256, n_images=2 if quick else 50,
                 max_pixels_per_image=None, distinct_images=args.distinct_images,
                 epoch_batches=args.epoch_batches or (5 if quick else None), cache_dir=args.cache_dir and str(args.cache_dir))
@@ -167,7 +167,9 @@ def worker(config):
     record["rss_after_fit"] = _common.current_rss_bytes()
     samples = sampler.stop()
     history = clf.net_.history
-    durations = [float(epoch["dur"]) for epoch in history]
+    # the epoch that the early stop ends (skorch's KeyboardInterrupt) records no "dur": it lasted to the end
+    durations = [float(epoch["dur"]) for epoch in history[:-1]]
+    durations.append(record["seconds_classifier"] - sum(durations))
     record.update(
         epochs_run=len(history),
         batches_per_epoch=[len(epoch["batches"]) for epoch in history],

@@ -10,10 +10,12 @@ def test_memory_real_settings(load, tmp_path):
     (run,) = record["runs"]
     n, side = run["n_images"], run["image_size"]
     assert run["max_pixels_per_image"] is None and run["training_pixels"] == n * side * side  # every pixel
-    assert run["patience"] == 50 and run["epochs_run"] == len(run["peak_rss_sampled_per_epoch"])
-    assert run["batches_per_epoch"] == [run["epoch_batches"]] * run["epochs_run"]
+    assert run["epochs_run"] == len(run["peak_rss_sampled_per_epoch"])
+    # the reference's early stop (quick: patience 2) ends training inside an epoch from epoch 4 on
+    assert all(e is None or e >= 4 for e in run["stop_epochs"]) and run["epochs_run"] >= 5
+    assert all(b <= run["epoch_batches"] for b in run["batches_per_epoch"])
     assert run["history_bytes_per_batch"] > 0
-    assert run["peak_rss"] >= max(v for v in run["peak_rss_sampled_per_epoch"] if v is not None)
+    assert run["peak_rss"] >= max((v for v in run["peak_rss_sampled_per_epoch"] if v is not None), default=0)
     assert any((tmp_path / "cache").rglob("*.safetensors"))  # the activations went to the disk cache
 
 
