@@ -167,8 +167,9 @@ def stage_weizmann(ctx):
               "label_agreement_device_vs_cpu": float(same),
               "seconds_fit": fit_clock["seconds"], "seconds_predict_on_device": predict_clock["seconds"],
               "cpu_process": json.loads((labels.with_suffix(".json")).read_text())}
-    model.unlink()  # hundreds of MB: not a record
+    model.unlink()  # hundreds of MB: not a record; the labels and their note are in this record
     labels.unlink()
+    labels.with_suffix(".json").unlink()
     _common.write_json("weizmann_cuda_to_cpu", record, ctx.out_dir / "weizmann_cuda_to_cpu.json", device)
     return {"mIoU CPU-loaded": record["miou_loaded_on_cpu"], "mIoU on device": record["miou_fit_device"],
             "labels equal": float(same)}
