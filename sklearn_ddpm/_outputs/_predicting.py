@@ -104,7 +104,7 @@ def predict_and_write(pipeline, paths, writer, *, keep_since_ns=None):
 
     summary = PredictionSummary()
     features, clf = pipeline[:-1], pipeline[-1]
-    batch_size = pipeline[0].batch_size
+    batch_size = pipeline[0].forward_batch_size()  # images read and predicted together
     if keep_since_ns is not None:
         done = [p for p in paths if writer.done(p, since_ns=keep_since_ns)]
         summary.written += [p.name for p in done]
