@@ -5,7 +5,7 @@ import warnings
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
@@ -14,9 +14,9 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 from skorch.callbacks import ProgressBar
 
 from ..features import PixelFeatures
-from ..metrics import miou_score
 from ..postprocessing import average_mirrored
 from ..utils import check_masks, resolve_device
+from ..utils._label_maps import LabelMapClassifierMixin
 from ..utils._persistence import VersionedPickleMixin
 from ._module import BatchedMLPEnsemble, reference_hidden_sizes
 from ._net import EnsembleNet, MemberPixelDataset, ReferenceEarlyStopping, ShuffleMembers, collate_identity
@@ -45,7 +45,7 @@ OWNED_ROUTES = {
 }
 
 
-class MLPEnsembleClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator):
+class MLPEnsembleClassifier(VersionedPickleMixin, LabelMapClassifierMixin, BaseEstimator):
     """An ensemble of DatasetGAN pixel MLPs, trained with skorch (Baranchuk et al., 2022).
 
     Each member is Linear(d, 128)-ReLU-BatchNorm-Linear(128, 32)-ReLU-BatchNorm-Linear(32, K)
@@ -562,16 +562,6 @@ class MLPEnsembleClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
         maps = self.predict_uncertainty(X)
         maps = [maps] if isinstance(maps, np.ndarray) and maps.ndim == 1 else maps
         return np.array([float(uncertainty_score(torch.as_tensor(np.asarray(m)))) for m in maps])
-
-    def score(self, X, y):
-        """Mean IoU of the predictions (classes present in truth or prediction; ignore_index skipped)."""
-        return miou_score(y, self.predict(X), ignore_index=self.ignore_index)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.three_d_array = True
-        tags.non_deterministic = False
-        return tags
 
 
 def _hidden_sizes(hidden_layer_sizes, n_classes):

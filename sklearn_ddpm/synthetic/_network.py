@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from diffusers import UNet2DModel
 from PIL import Image
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
@@ -24,8 +24,8 @@ from skorch.callbacks import ProgressBar
 from torch.utils.data import Dataset
 
 from ..features._extraction import resize_images, to_model_input
-from ..metrics import miou_score
 from ..utils import check_images, check_masks, resolve_device
+from ..utils._label_maps import LabelMapClassifierMixin
 from ..utils._persistence import VersionedPickleMixin
 
 
@@ -66,7 +66,7 @@ class _PairDataset(Dataset):
         return x, y
 
 
-class SegmentationNetworkClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator):
+class SegmentationNetworkClassifier(VersionedPickleMixin, LabelMapClassifierMixin, BaseEstimator):
     """A UNet segmentation network trained end to end on images and label maps, with skorch.
 
     Images are resized to ``image_size`` x ``image_size`` for the network; its logits are
@@ -251,16 +251,6 @@ class SegmentationNetworkClassifier(VersionedPickleMixin, ClassifierMixin, BaseE
     def predict_proba(self, X):
         """Class probabilities ``(N, H, W, K)`` at the images' sizes (a list when sizes differ)."""
         return _collect([torch.softmax(logits, 0).permute(1, 2, 0).numpy() for logits in self._logits(X)])
-
-    def score(self, X, y):
-        """Mean IoU of the predictions (classes present in truth or prediction; ``ignore_index`` skipped)."""
-        return miou_score(y, self.predict(X), ignore_index=self.ignore_index)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.three_d_array = True
-        tags.non_deterministic = False
-        return tags
 
 
 def _resize_nearest(mask, size):
