@@ -25,7 +25,9 @@ def _fit_and_score(root, backbone, blocks, steps, n_train=4, n_test=4, **clf_par
 
 
 def test_tiny_random_unet_beats_majority_baseline(weizmann_root, tiny_backbone):
-    score, majority = _fit_and_score(weizmann_root, tiny_backbone, (6, 8, 9), (50, 150), lr=3e-3)
+    # 8 labelled photos, not 4: with 4 the margin over the majority baseline was under 1 mIoU point
+    # and flipped with last-bit changes of the optimizer (e.g. fused Adam); with 8 it is ~8 points.
+    score, majority = _fit_and_score(weizmann_root, tiny_backbone, (6, 8, 9), (50, 150), n_train=8, lr=3e-3)
     assert score > majority
 
 
