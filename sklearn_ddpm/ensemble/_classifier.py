@@ -1,5 +1,6 @@
 """``MLPEnsembleClassifier``: the paper's ensemble of pixel MLPs as a scikit-learn classifier."""
 
+import inspect
 import numbers
 import warnings
 
@@ -360,6 +361,7 @@ class MLPEnsembleClassifier(VersionedPickleMixin, LabelMapClassifierMixin, BaseE
                      for k, value in enumerate((self.lr, self.patience, self.min_epochs)))
 
     def _make_net(self, n_features, n_classes, hidden, init_seeds, class_weight, device):
+        routed = self._routed_params()
         callbacks = [
             ("shuffle_members", ShuffleMembers()),
             (
@@ -393,8 +395,8 @@ class MLPEnsembleClassifier(VersionedPickleMixin, LabelMapClassifierMixin, BaseE
             # per-member losses are reduced in EnsembleNet.get_loss, weighted by class_weight
             criterion__reduction="none",
             criterion__weight=None if class_weight is None else torch.as_tensor(class_weight, dtype=torch.float32),
-            **_fused_update(self.optimizer, self._routed_params()),
-            **self._routed_params(),
+            **_fused_update(self.optimizer, routed),
+            **routed,
         )
 
     def _training_pixels(self, X, y, rng):
@@ -611,8 +613,6 @@ def _fused_update(optimizer, routed):
     The same update in one pass over the parameters: the default (one tensor operation at a time)
     took several times longer per step than the members' forward and backward on a CPU.
     """
-    import inspect
-
     try:
         fusable = "fused" in inspect.signature(optimizer).parameters
     except (TypeError, ValueError):

@@ -29,6 +29,11 @@ _MODEL_IS_BACKBONE_UNET = "<the UNet of backbone_>"
 _MODEL_IS_BACKBONE_PIPELINE = "<a pipeline of backbone_'s networks>"
 
 
+def _padded(indices, rows):
+    """``indices`` padded to ``rows`` by repeating the last: every pass runs at one size."""
+    return indices + [indices[-1]] * (rows - len(indices))
+
+
 def auto_blocks(n_blocks):
     """The paper's blocks for an 18-block decoder; the same relative depths for other decoders."""
     if n_blocks == 18:
@@ -375,7 +380,7 @@ class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimat
             with backbone.encoder(device) as encode:
                 for start in range(0, len(needed), rows):
                     chunk = needed[start : start + rows]
-                    x0s.update(zip(chunk, encode(to_model_input(resized[chunk + [chunk[-1]] * (rows - len(chunk))]))))
+                    x0s.update(zip(chunk, encode(to_model_input(resized[_padded(chunk, rows)]))))
             shape = next(iter(x0s.values())).shape
         bar = tqdm(total=sum(map(len, todo.values())), desc="DDPM features", unit="img·step",
                    disable=not self.progress or not any(todo.values()))
@@ -383,7 +388,7 @@ class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimat
             t_batch = torch.full((rows,), t)
             for start in range(0, len(indices), rows):
                 chunk = indices[start : start + rows]
-                x0 = torch.stack([x0s[i] for i in chunk + [chunk[-1]] * (rows - len(chunk))])
+                x0 = torch.stack([x0s[i] for i in _padded(chunk, rows)])
                 sums = {}
                 for draw in range(self.n_noise_samples):
                     eps = noise_for(self.noise_seed_, draw, t, shape, per_step).expand(rows, *shape)
