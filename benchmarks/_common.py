@@ -83,14 +83,9 @@ def machine():
     """CPU model, cores, memory, torch/diffusers versions and the GPU, if any."""
     import torch
 
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from sklearn_ddpm.utils._devices import cpu_name
+
+    cpu = cpu_name()
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:

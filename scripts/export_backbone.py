@@ -14,7 +14,6 @@ Usage (from the repository root)::
 import argparse
 import json
 import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -25,6 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from sklearn_ddpm.ddpm_training import export_checkpoint  # noqa: E402
+from sklearn_ddpm.utils._devices import cpu_name  # noqa: E402
 
 DEFAULT_OUT = REPO / "sklearn_ddpm" / "_data" / "horse_ddpm"
 HORSE_DATA = (
@@ -33,16 +33,6 @@ HORSE_DATA = (
     "split was used, and no mask was used (training is unsupervised). Research use only; cite "
     "E. Borenstein and S. Ullman, \"Class-specific, top-down segmentation\", ECCV 2002."
 )
-
-
-def _cpu_name():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _run_info(source):
@@ -63,7 +53,12 @@ def _model_card(info, run_info, n_bytes, data_text):
     threads = sorted({s.get("threads", "?") for s in sessions})
     hardware = ", ".join(devices)
     if devices == ["cpu"]:
-        hardware = f"CPU ({_cpu_name()}), {', '.join(map(str, threads))} torch thread(s)"
+        hardware = f"CPU ({cpu_name()}), {', '.join(map(str, threads))} torch thread(s)"
+    cpu_seconds = run_info.get("cpu_seconds")
+    autocast = sorted({s.get("autocast", "float32") for s in sessions})
+    cpu_text = f", autocast {'/'.join(autocast)}"
+    if cpu_seconds:
+        cpu_text += f"; {cpu_seconds / 3600:.2f} CPU hours (process user + system time, `train_info.json`)"
     kw = run_info.get("unet_kwargs", {})
     widths = kw.get("block_out_channels", "see unet/config.json")
     return f"""# Bundled backbone: small DDPM trained on Weizmann horses
@@ -82,7 +77,7 @@ stored as fp16 safetensors ({n_bytes / 1e6:.1f} MB); load them in fp32 with
 | EMA | diffusers `EMAModel`, max decay {hp['ema_decay']}, warm-up (inv_gamma 1, power 2/3) |
 | augmentation | random crops (>= 60 % of the area, aspect jitter <= 4/3) resized to the square input, horizontal flips |
 | steps | {info['step']} ({info['step'] * hp['batch_size']} samples seen) |
-| training time | {hours:.2f} h of compute on {hardware}; torch {run_info.get('torch', '?')} |
+| training time | {hours:.2f} h of training loop (wall) on {hardware}{cpu_text}; torch {run_info.get('torch', '?')} |
 | seed | {hp['random_state']} |
 | exported | {time.strftime('%Y-%m-%d %H:%M %Z')} from `{Path(info['checkpoint']).name}` |
 

@@ -64,6 +64,7 @@ def _handler(args):
         batch_size=args.batch_size,
         lr=args.lr,
         checkpoint_every=args.checkpoint_every,
+        keep_checkpoints=args.keep_checkpoints,
         resume=args.resume,
         device=args.device,
         mixed_precision=args.mixed_precision,
@@ -102,6 +103,8 @@ def register(subparsers):
                    help="samples per step over all processes under torchrun (default: the preset's)")
     p.add_argument("--lr", type=float, default=2e-4, help="AdamW learning rate (default: 2e-4)")
     p.add_argument("--checkpoint-every", type=int, default=250, help="steps between checkpoints")
+    p.add_argument("--keep-checkpoints", type=int, default=2, metavar="N",
+                   help="how many of the newest checkpoints to keep (default: 2; more to score snapshots)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
     p.add_argument(
         "--mixed-precision", default="auto", choices=["auto", "no", "bf16", "fp16"],

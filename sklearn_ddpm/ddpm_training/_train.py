@@ -17,7 +17,7 @@ from sklearn.utils._param_validation import Interval, StrOptions, validate_param
 from tqdm.auto import tqdm
 
 from ..backbone._schedule import noise_scheduler
-from ..utils._devices import cpu_has_fast_bf16
+from ..utils._devices import cpu_has_fast_bf16, cpu_name
 from ..utils._atomic import atomic_write
 from . import _distributed
 from ._checkpoints import CHECKPOINT_DIR, list_checkpoints, load_checkpoint, rng_state, save_checkpoint, set_rng_state
@@ -286,7 +286,10 @@ def _train(ctx, images, output_dir, ckpt_dir, *, spec, preset, image_size, max_s
         sessions.append({"start_step": start_step, "end_step": start_step, "device": str(device),
                          "threads": torch.get_num_threads(), "world_size": ctx.world_size,
                          "autocast": str(amp_dtype).replace("torch.", "") if amp_dtype else "float32",
-                         "started": time.strftime("%Y-%m-%dT%H:%M:%S")})
+                         "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                         "cpu": cpu_name(), "cpu_seconds": 0.0})
+        # Process CPU time (all threads), the cost a CPU user pays; wall time on a shared machine overstates it.
+        cpu_t0 = time.process_time()
         unet = model
         if ctx.enabled:
             # Wrapped after the optimizer and EMA hold the UNet's own parameters; DDP averages the
@@ -374,6 +377,7 @@ def _train(ctx, images, output_dir, ckpt_dir, *, spec, preset, image_size, max_s
                 loss_sum, n_sum = None, 0
             if done % checkpoint_every == 0 or done == max_steps or out_of_time:
                 sessions[-1]["end_step"] = done
+                sessions[-1]["cpu_seconds"] = round(time.process_time() - cpu_t0, 1)
                 save(done)
                 t_last = time.perf_counter()  # checkpoint I/O is not training time
             if out_of_time:
@@ -417,6 +421,8 @@ def _write_info(output_dir, state, scheduler, n_images):
     info = {
         "step": state["step"],
         "train_seconds": round(state["train_seconds"], 1),
+        # Sessions recorded before this field existed count as unknown, so the total is a lower bound then.
+        "cpu_seconds": round(sum(s.get("cpu_seconds", 0.0) for s in state["sessions"]), 1),
         "n_images": n_images,
         "hparams": state["hparams"],
         "unet_kwargs": state["unet_kwargs"],

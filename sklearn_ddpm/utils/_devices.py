@@ -1,6 +1,8 @@
 """Device selection with a clear message when CUDA is asked for but absent."""
 
+import platform
 import warnings
+from pathlib import Path
 
 import torch
 
@@ -45,3 +47,14 @@ def resolve_autocast_dtype(autocast_dtype, device):
         fast = torch.cuda.is_bf16_supported() if device.type == "cuda" else device.type == "cpu" and cpu_has_fast_bf16()
         return torch.bfloat16 if fast else None
     return getattr(torch, autocast_dtype)
+
+
+def cpu_name():
+    """The CPU's model name (from /proc/cpuinfo on Linux), for run records and model cards."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
