@@ -56,7 +56,7 @@ def _load(spec, tmp):
             "autocast": sorted({s.get("autocast", "float32") for s in sessions}),
             "train_seconds": info["train_seconds"],
             # None when a session predates the cpu_seconds field: no guessed figure.
-            "cpu_hours": None if None in cpu or not cpu else round(sum(cpu) / 3600, 4),
+            "cpu_hours": None if None in cpu or not cpu else sum(cpu) / 3600,
         }
     return str(path), {"source": str(path), "step": None, "cpu_hours": None}
 
@@ -146,7 +146,8 @@ def main(argv=None):
             _common.write_json(name, payload, args.out, device=device)
             print(f"{spec}: step {facts['step']}, cpu h {facts['cpu_hours']}, cv {facts.get('cv_miou')}, "
                   f"test {facts['test_miou']:.1f}", flush=True)
-    table = [{"backbone": Path(k).name, "step": v["step"], "cpu_hours": v["cpu_hours"],
+    table = [{"backbone": Path(k).name, "step": v["step"],
+              "cpu_hours": None if v["cpu_hours"] is None else round(v["cpu_hours"], 2),
               "cv_miou": None if v.get("cv_miou") is None else round(v["cv_miou"], 1),
               "test_miou": _common.format_mean_std(v["test_miou_per_seed"])} for k, v in rows.items()]
     _common.print_table(table, ["backbone", "step", "cpu_hours", "cv_miou", "test_miou"],
