@@ -5,6 +5,8 @@ Test split (100 images, original sizes), n = 5, 10, 20 labelled images (the firs
 
     python benchmarks/weizmann.py [--quick] [--model DIR] [--max-pixels-per-image N]
 
+The DDPM classifier refines its probabilities with the package's default guided filter
+(``make_segmenter``'s; ``--refine none`` for the plain majority vote of earlier records).
 The seeds vary the MLP ensemble's (and the forest's) randomness and the pixels sampled; the
 labelled images are the fixed first n, as the data's README prescribes.
 """
@@ -34,6 +36,9 @@ def main(argv=None):
     p.add_argument("--methods", nargs="+", default=["ddpm", "skimage"], choices=["ddpm", "ddpm-large-batch", "skimage"],
                    help="ddpm-large-batch: batch 2048 with the classifier's 'auto' large-batch rule for lr, "
                         "patience and min_epochs (sklearn_ddpm/ensemble/_schedule.py)")
+    p.add_argument("--refine", choices=["guided", "none"], default="guided",
+                   help="refinement of the ensemble's probabilities (default: the package's, make_segmenter's "
+                        "guided filter; none: the members' majority vote, as before 2026-11-30)")
     p.add_argument("--rf-pixels-per-image", type=int, default=5000, help="pixels per image for the random forest")
     args = p.parse_args(argv)
     device, note = _common.resolve_device(args.device)
@@ -44,6 +49,7 @@ def main(argv=None):
         args.max_pixels_per_image, args.rf_pixels_per_image = 300, 300
 
     from sklearn_ddpm import DDPMFeatureTransformer, MLPEnsembleClassifier, miou_score
+    from sklearn_ddpm.postprocessing import GuidedFilter
 
     with _common.torch_threads(args.threads):
         pool, pool_masks, source = _common.horse_data("labeled_pool", max(args.n_labeled))
@@ -73,6 +79,7 @@ def main(argv=None):
                             device=device,
                             max_pixels_per_image=args.max_pixels_per_image,
                             batch_size=batch,
+                            refine=GuidedFilter() if args.refine == "guided" else None,
                         )
                         clf.fit(pool_features[:n], pool_masks[:n])
                         pred = clf.predict(test_features)
@@ -107,6 +114,7 @@ def main(argv=None):
         "max_pixels_per_image": args.max_pixels_per_image,
         "rf_pixels_per_image": args.rf_pixels_per_image,
         "n_estimators": args.n_estimators,
+        "refine": repr(GuidedFilter()) if args.refine == "guided" else None,
         "device": device,
         "gpu_note": note,
         "miou_std": _common.STD_NOTE,
