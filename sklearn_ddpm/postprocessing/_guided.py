@@ -8,10 +8,36 @@ from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval
 
 
-def _box(values, radius):
-    """Mean over the ``(2 radius + 1)²`` window of every pixel (edges reflected), per trailing channel."""
-    size = (2 * radius + 1, 2 * radius + 1) + (1,) * (values.ndim - 2)
-    return uniform_filter(values, size=size, mode="reflect")
+def _box(planes, radius):
+    """Mean over the ``(2 radius + 1)²`` window of every pixel (edges reflected), per leading plane."""
+    return uniform_filter(planes, size=(1, 2 * radius + 1, 2 * radius + 1), mode="reflect")
+
+
+def _solve_symmetric(upper, rhs):
+    """``x`` with ``S x = rhs`` per pixel, ``S`` symmetric positive definite, given by its upper triangle.
+
+    ``upper`` ``(C (C + 1) / 2, H, W)`` in ``np.triu_indices(C)`` order, ``rhs`` ``(C, K, H, W)``. A
+    colour guide (C = 3) is solved by the adjugate, plane by plane: numpy's batched ``solve``
+    calls LAPACK once per pixel and took most of the filter's time.
+    """
+    channels = len(rhs)
+    if channels != 3:
+        rows, cols = np.triu_indices(channels)
+        full = np.empty((channels, channels) + upper.shape[1:])
+        full[rows, cols] = full[cols, rows] = upper
+        pixels_first = np.linalg.solve(np.moveaxis(full, (0, 1), (-2, -1)), np.moveaxis(rhs, (0, 1), (-2, -1)))
+        return np.moveaxis(pixels_first, (-2, -1), (0, 1))
+    s00, s01, s02, s11, s12, s22 = upper
+    adjugate = ((s11 * s22 - s12 * s12, s02 * s12 - s01 * s22, s01 * s12 - s02 * s11),
+                (None, s00 * s22 - s02 * s02, s01 * s02 - s00 * s12),
+                (None, None, s00 * s11 - s01 * s01))
+    inverse_det = 1.0 / (s00 * adjugate[0][0] + s01 * adjugate[0][1] + s02 * adjugate[0][2])
+    scaled = rhs * inverse_det
+
+    def entry(i, j):
+        return adjugate[min(i, j)][max(i, j)]
+
+    return np.stack([sum(entry(i, j) * scaled[j] for j in range(3)) for i in range(3)])
 
 
 def guided_filter(guide, source, radius, eps):
@@ -22,16 +48,27 @@ def guided_filter(guide, source, radius, eps):
     window holding two colours has a rank-one ``Σ`` (every clean edge, every gray image); there
     OpenCV's ``cv2.ximgproc.guidedFilter`` with a 3-channel guide (opencv-contrib-python-headless
     5.0.0.93, tried for this package) smoothed the edge away where its 1-channel filter and this
-    one keep it, so the filter is computed here, tested against its definition.
+    one keep it, so the filter is computed here, tested against its definition. It works on
+    contiguous channel planes, and each pass's window means come from one box filter over the
+    planes stacked (``Σ`` by its upper triangle).
     """
-    channels = guide.shape[-1]
-    mean_i = _box(guide, radius)  # (H, W, C)
-    mean_p = _box(source, radius)  # (H, W, K)
-    cov_ip = _box(guide[..., :, None] * source[..., None, :], radius) - mean_i[..., :, None] * mean_p[..., None, :]
-    var_i = _box(guide[..., :, None] * guide[..., None, :], radius) - mean_i[..., :, None] * mean_i[..., None, :]
-    a = np.linalg.solve(var_i + eps * np.eye(channels), cov_ip)  # (H, W, C, K)
-    b = mean_p - np.einsum("hwc,hwck->hwk", mean_i, a)
-    return np.einsum("hwc,hwck->hwk", guide, _box(a, radius)) + _box(b, radius)
+    height, width, channels = guide.shape
+    classes = source.shape[-1]
+    image = np.ascontiguousarray(np.moveaxis(guide, -1, 0))  # (C, H, W)
+    probabilities = np.ascontiguousarray(np.moveaxis(source, -1, 0))  # (K, H, W)
+    rows, cols = np.triu_indices(channels)
+    cross = (image[:, None] * probabilities[None]).reshape(channels * classes, height, width)
+    means = _box(np.concatenate([image, probabilities, image[rows] * image[cols], cross]), radius)
+    mean_i, mean_p, mean_ii, mean_ip = np.split(means, np.cumsum([channels, classes, len(rows)]))
+    variance = mean_ii - mean_i[rows] * mean_i[cols]
+    variance[rows == cols] += eps
+    covariance = mean_ip.reshape(channels, classes, height, width) - mean_i[:, None] * mean_p[None]
+    a = _solve_symmetric(variance, covariance)  # (C, K, H, W)
+    b = mean_p - (mean_i[:, None] * a).sum(0)
+    mean_a, mean_b = np.split(_box(np.concatenate([a.reshape(channels * classes, height, width), b]), radius),
+                              [channels * classes])
+    refined = (image[:, None] * mean_a.reshape(channels, classes, height, width)).sum(0) + mean_b
+    return np.moveaxis(refined, 0, -1)
 
 
 class GuidedFilter(BaseEstimator):

@@ -65,15 +65,17 @@ def _guided_filter_by_windows(guide, source, radius, eps):
 
 
 @pytest.mark.parametrize("gray", [False, True])
-def test_guided_filter_matches_its_definition(gray):
+@pytest.mark.parametrize("channels, classes, radius", [(3, 2, 2), (3, 3, 8), (4, 2, 3), (1, 2, 2)])
+def test_guided_filter_matches_its_definition(gray, channels, classes, radius):
+    # colour guides take the closed-form 3 x 3 solve, others numpy's; radius 8 reflects past the 7 x 9 image
     rng = np.random.default_rng(0)
-    guide = rng.random((7, 9, 3))
+    guide = rng.random((7, 9, channels))
     guide[:, 5:] += 1
     if gray:  # identical channels: a rank-one colour covariance in every window
         guide[..., 1:] = guide[..., :1]
-    source = rng.random((7, 9, 2))
-    np.testing.assert_allclose(guided_filter(guide, source, 2, 1e-2), _guided_filter_by_windows(guide, source, 2, 1e-2),
-                               atol=1e-10)
+    source = rng.random((7, 9, classes))
+    np.testing.assert_allclose(guided_filter(guide, source, radius, 1e-2),
+                               _guided_filter_by_windows(guide, source, radius, 1e-2), atol=1e-10)
 
 
 def test_guided_filter_rejects_mismatched_shapes_and_bad_parameters():
