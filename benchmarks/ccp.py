@@ -69,6 +69,10 @@ def build_parser():
                    help="MLP batch size; lr = 1e-3 * sqrt(batch / 64) (default: 64)")
     p.add_argument("--max-epochs", type=int, default=100, help="MLP epochs at most (default: 100)")
     p.add_argument("--class-weight", choices=["none", "balanced"], default="none")
+    p.add_argument("--refine", choices=["guided", "none"], default="guided",
+                   help="refinement of the ensemble's probabilities: guided = the package default "
+                        "(make_segmenter's guided filter), none = the members' majority vote (records "
+                        "before 2026-11-30)")
     p.add_argument("--standardize", action="store_true",
                    help="MLPEnsembleClassifier(standardize=True): per-channel standardized features")
     p.add_argument("--rf-pixels-per-image", type=int, default=5000,
@@ -147,6 +151,7 @@ def scores(cm):
 
 def fit_ddpm(args, model, pool, tasks, seeds, n_labeled, n_classes, timings):
     from sklearn_ddpm import DDPMFeatureTransformer, MLPEnsembleClassifier
+    from sklearn_ddpm.postprocessing import GuidedFilter
 
     image_size = None if args.image_size is None else (
         args.image_size[0] if len(args.image_size) == 1 else tuple(args.image_size))
@@ -168,7 +173,8 @@ def fit_ddpm(args, model, pool, tasks, seeds, n_labeled, n_classes, timings):
                     max_pixels_per_image=args.max_pixels_per_image,
                     max_pixels_per_class=args.max_pixels_per_class, device=args.device, n_classes=n_classes[task],
                     class_weight=None if args.class_weight == "none" else args.class_weight,
-                    standardize=args.standardize, random_state=seed)
+                    standardize=args.standardize, random_state=seed,
+                    refine=GuidedFilter() if args.refine == "guided" else None)
                 start = time.perf_counter()
                 clf.fit(pool_features[:n], masks[:n])
                 timings.setdefault("ddpm_fit_s", {})[f"{task}/n={n}/seed={seed}"] = time.perf_counter() - start

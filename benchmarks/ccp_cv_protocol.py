@@ -14,7 +14,10 @@ The protocol, fixed before any run (issue 16):
 - Stage 2, budget: one change at a time from the stage-1 winner (``STAGE2``: 2,000 pixels per photo;
   4 noise draws averaged).
 - Stage 3: the stage-2 changes that beat the stage-1 winner, combined (only when two or more did).
-- Stages 2 and 3 stop when ``--cv-minutes`` have passed (a budget of time, not of scores); the
+- Stage 4, refinement: the winner so far with the package's guided filter on its probabilities
+  (``refine="guided"``; stages 1-3 use the members' majority vote). Added after the first run
+  of this protocol; ``--cv-record R --extend-cv`` runs only the stages ``R`` lacks.
+- Stages 2-4 stop when ``--cv-minutes`` have passed (a budget of time, not of scores); the
   record lists the candidates that were skipped.
 - The winner is the candidate with the highest mean CV score over all stages (ties: the earlier).
 - Test: ``benchmarks/ccp.py`` with the winner's settings, 3 seeds, all 130 ``test`` photos, once.
@@ -54,6 +57,8 @@ BASE_BUDGET = {"n_estimators": 3, "max_pixels_per_image": 1000, "n_noise_samples
 STAGE2 = [{"max_pixels_per_image": 2000}, {"n_noise_samples": 4}]
 QUICK_GRID = {"blocks": [(2,), (2, 4)], "steps": [(50,)], "standardize": [True, False]}
 QUICK_STAGE2 = [{"max_pixels_per_image": 400}, {"n_noise_samples": 2}]
+REFINE_STAGE = [{"refine": "guided"}]
+SETTINGS = ("blocks", "steps", "standardize", *BASE_BUDGET, "refine")
 MLP_BATCH = 256  # lr = 1e-3 * sqrt(batch / 64), as in ccp.py
 
 
@@ -78,6 +83,8 @@ def build_parser():
                    help="take the CV table and choice from this record of a --skip-test run; score the test only")
     p.add_argument("--test-jobs", type=int, default=1,
                    help="score the test seeds in this many processes (each computes the photos' features)")
+    p.add_argument("--extend-cv", action="store_true",
+                   help="with --cv-record: run the CV stages the record lacks (e.g. 4-refine), then choose again")
     p.add_argument("--skip-test", action="store_true", help="run the CV only (no test photo is read)")
     return p
 
@@ -88,7 +95,8 @@ def candidate_pipeline(backbone, candidate, memory, device, n_classes, max_epoch
     pipe = make_segmenter(backbone, blocks=candidate["blocks"], steps=candidate["steps"], memory=memory,
                           device=device, random_state=0, n_classes=n_classes,
                           n_estimators=candidate["n_estimators"],
-                          max_pixels_per_image=candidate["max_pixels_per_image"])
+                          max_pixels_per_image=candidate["max_pixels_per_image"],
+                          refine=candidate.get("refine"))
     return pipe.set_params(features__n_noise_samples=candidate["n_noise_samples"],
                            clf__standardize=candidate["standardize"], clf__batch_size=MLP_BATCH,
                            clf__lr=1e-3 * (MLP_BATCH / 64) ** 0.5, clf__max_epochs=max_epochs)
@@ -106,10 +114,14 @@ def cross_validate(backbone, candidate, images, masks, args, memory, n_classes):
             float(scores.std(ddof=1)), "seconds": time.perf_counter() - start}
 
 
-def search(backbone, images, masks, args, n_classes, memory, quick):
-    """The staged CV of the module docstring; returns the table (one row per candidate) and the winner."""
+def search(backbone, images, masks, args, n_classes, memory, quick, table=None, skipped=None):
+    """The staged CV of the module docstring; returns the table (one row per candidate) and the winner.
+
+    Given the ``table`` of an earlier run, only the stages it lacks are run.
+    """
     grid, stage2 = (QUICK_GRID, QUICK_STAGE2) if quick else (GRID, STAGE2)
-    table, skipped, start = [], [], time.perf_counter()
+    table, skipped, start = list(table or []), list(skipped or []), time.perf_counter()
+    done = {r["stage"] for r in table} | {r["stage"] for r in skipped}
 
     def run(stage, candidate):
         if stage != "1-features" and args.cv_minutes is not None and time.perf_counter() - start > 60 * args.cv_minutes:
@@ -125,27 +137,37 @@ def search(backbone, images, masks, args, n_classes, memory, quick):
               f"load {os.getloadavg()[0]:.1f})", flush=True)
         return row
 
-    for blocks in grid["blocks"]:
-        for steps in grid["steps"]:
-            for standardize in grid["standardize"]:
-                run("1-features", {"blocks": blocks, "steps": steps, "standardize": standardize, **BASE_BUDGET})
-    best1 = max(table, key=lambda r: r["cv_miou"])  # max keeps the first of equal scores
-    base = {k: best1[k] for k in ("blocks", "steps", "standardize", *BASE_BUDGET)}
-    gains = []
-    for change in stage2:
-        row = run("2-budget", {**base, **change})
-        if row is not None and row["cv_miou"] > best1["cv_miou"]:
-            gains.append(change)
-    if len(gains) >= 2:
-        run("3-combined", {**base, **{k: v for change in gains for k, v in change.items()}})
+    def settings(row):
+        return {k: row.get(k) for k in SETTINGS}  # rows of the first run have no "refine": None
+
+    if "1-features" not in done:
+        for blocks in grid["blocks"]:
+            for steps in grid["steps"]:
+                for standardize in grid["standardize"]:
+                    run("1-features", {"blocks": blocks, "steps": steps, "standardize": standardize,
+                                       **BASE_BUDGET, "refine": None})
+    stage1 = [r for r in table if r["stage"] == "1-features"]
+    best1 = max(stage1, key=lambda r: r["cv_miou"])  # max keeps the first of equal scores
+    if "2-budget" not in done:
+        gains = []
+        for change in stage2:
+            row = run("2-budget", {**settings(best1), **change})
+            if row is not None and row["cv_miou"] > best1["cv_miou"]:
+                gains.append(change)
+        if len(gains) >= 2:
+            run("3-combined", {**settings(best1), **{k: v for change in gains for k, v in change.items()}})
+    if "4-refine" not in done:
+        best = max(table, key=lambda r: r["cv_miou"])
+        for change in REFINE_STAGE:
+            run("4-refine", {**settings(best), **change})
     winner = max(table, key=lambda r: r["cv_miou"])
-    return table, {k: winner[k] for k in ("blocks", "steps", "standardize", *BASE_BUDGET)}, skipped
+    return table, settings(winner), skipped
 
 
 def describe(c):
     return (f"blocks {'all' if tuple(c['blocks']) == ALL_BLOCKS else c['blocks']}, steps {c['steps']}, "
             f"std {c['standardize']}, {c['n_estimators']} MLPs, {c['max_pixels_per_image']} px, "
-            f"{c['n_noise_samples']} noise")
+            f"{c['n_noise_samples']} noise, refine {c.get('refine')}")
 
 
 def test_argv(args, chosen, model, out):
@@ -156,6 +178,7 @@ def test_argv(args, chosen, model, out):
             "--max-epochs", str(args.max_epochs), "--n-labeled", str(args.n_labeled),
             "--seeds", *map(str, args.seeds), "--tasks", "coarse", "--methods", "ddpm", "--out", str(out)]
     argv += ["--standardize"] if chosen["standardize"] else []
+    argv += ["--refine", chosen.get("refine") or "none"]
     argv += ["--threads", str(args.threads)] if args.threads is not None else []
     argv += ["--device", args.device] if args.device is not None else []
     return argv + (["--quick"] if args.quick else [])
@@ -236,23 +259,29 @@ def main(argv=None):
 
     load_before = os.getloadavg()
     with _common.torch_threads(args.threads), tempfile.TemporaryDirectory(prefix="ccp-cv-cache-") as tmp:
-        if args.cv_record is None:
+        cv = {}
+        if args.cv_record is not None:
+            cv = {k: v for k, v in json.loads(args.cv_record.read_text()).items()
+                  if k in ("data", "folds", "cv_model", "cv_model_training", "cv_table", "cv_skipped", "chosen",
+                           "cv_seconds", "cv_load_average")}
+            cv["chosen"] = {k: cv["chosen"].get(k) for k in SETTINGS}
+            cv_model = cv["cv_model"] if args.cv_model is None else cv_model
+        if args.cv_record is None or args.extend_cv:
             start = time.perf_counter()
             pool, _, class_names, data = ccp.load_data(args.n_labeled, None, args.quick, with_test=False)
             images, masks = pool[0][:args.n_labeled], pool[1][:args.n_labeled]
             # Clones share one Backbone, so the UNet loads once; the cache key includes the model.
             backbone = load_backbone(ccp.load_model(cv_model, args.quick)[0])
             table, chosen, skipped = search(backbone, images, masks, args, len(class_names["coarse"]),
-                                            args.cache_dir or tmp, args.quick)
+                                            args.cache_dir or tmp, args.quick, cv.get("cv_table"), cv.get("cv_skipped"))
+            seconds = time.perf_counter() - start
+            if cv:  # an extended record keeps the first run's time and load next to this one's
+                seconds = [*np.atleast_1d(cv["cv_seconds"]).tolist(), seconds]
             cv = {"data": f"coarse masks of {data}", "folds": args.folds, "cv_model": str(cv_model),
                   "cv_model_training": training_record(cv_model), "cv_table": table, "cv_skipped": skipped,
-                  "chosen": chosen, "cv_seconds": time.perf_counter() - start,
-                  "cv_load_average": [load_before, os.getloadavg()]}
-        else:
-            cv = {k: v for k, v in json.loads(args.cv_record.read_text()).items()
-                  if k in ("data", "folds", "cv_model", "cv_model_training", "cv_table", "cv_skipped", "chosen",
-                           "cv_seconds", "cv_load_average")}
-            chosen, table = cv["chosen"], cv["cv_table"]
+                  "chosen": chosen, "cv_seconds": seconds,
+                  "cv_load_average": [*cv.get("cv_load_average", []), load_before, os.getloadavg()]}
+        chosen, table = cv["chosen"], cv["cv_table"]
         print(f"chosen by CV: {describe(chosen)}", flush=True)
         test = None
         if not args.skip_test:

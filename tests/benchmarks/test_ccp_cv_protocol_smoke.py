@@ -4,6 +4,8 @@ Checks the protocol's bookkeeping (what was compared, what was chosen, that the 
 choice), never accuracy figures: a smoke run's numbers mean nothing.
 """
 
+import json
+
 import numpy as np
 import pytest
 
@@ -37,6 +39,11 @@ def test_cv_protocol_quick(protocol, tmp_path):
     assert settings["n_estimators"] == chosen["n_estimators"]
     assert settings["max_pixels_per_image"] == chosen["max_pixels_per_image"]
     assert settings["n_noise_samples"] == chosen["n_noise_samples"]
+    assert settings["refine"] == (chosen["refine"] or "none")
+    # stage 4 adds the guided filter to the best of stages 1-3
+    (refined,) = [r for r in table if r["stage"] == "4-refine"]
+    best = max((r for r in table if r["stage"] != "4-refine"), key=lambda r: r["cv_miou"])
+    assert {k: refined[k] for k in chosen} == {**{k: best[k] for k in chosen}, "refine": "guided"}
     assert sorted(settings["seeds"]) == [0, 1]
     for row in record["test"]["rows"]:
         assert len(row["miou_per_seed"]) == 2
@@ -58,6 +65,19 @@ def test_cv_reads_no_test_photo_and_its_choice_is_scored_later(protocol, tmp_pat
 def test_cv_minutes_skips_later_stages_only_and_parallel_folds_score_alike(protocol, tmp_path):
     record = _run(protocol, tmp_path, "--skip-test", "--cv-minutes", "0")
     assert {r["stage"] for r in record["cv_table"]} == {"1-features"}
-    assert len(record["cv_skipped"]) == len(protocol.QUICK_STAGE2)
+    assert len(record["cv_skipped"]) == len(protocol.QUICK_STAGE2) + len(protocol.REFINE_STAGE)
     parallel = _run(protocol, tmp_path, "--skip-test", "--cv-minutes", "0", "--n-jobs", "2")
     assert [r["fold_miou"] for r in parallel["cv_table"]] == [r["fold_miou"] for r in record["cv_table"]]
+
+
+def test_extend_cv_runs_only_the_stages_a_record_lacks(protocol, tmp_path):
+    cv = _run(protocol, tmp_path, "--skip-test")
+    # A record of the protocol before stage 4 existed: no "4-refine" row, no "refine" key.
+    old_rows = [{k: v for k, v in r.items() if k != "refine"} for r in cv["cv_table"] if r["stage"] != "4-refine"]
+    old = {**cv, "cv_table": old_rows, "chosen": {k: v for k, v in cv["chosen"].items() if k != "refine"}}
+    old_path = tmp_path / "old.json"
+    old_path.write_text(json.dumps(old))
+    record = _run(protocol, tmp_path, "--skip-test", "--cv-record", str(old_path), "--extend-cv")
+    assert record["cv_table"][:len(old_rows)] == old_rows
+    assert [r["stage"] for r in record["cv_table"][len(old_rows):]] == ["4-refine"]
+    assert len(record["cv_seconds"]) == 2
