@@ -24,6 +24,7 @@ rerun skips the backbones it already holds (``--redo`` to score them again).
 
 import json
 import os
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -38,7 +39,12 @@ NAME = "weizmann_backbones"
 def _load(spec, tmp):
     """(model argument for the transformer, training facts) of a backbone spec."""
     if spec == "bundled":
-        return None, {"source": "bundled", "step": None, "cpu_hours": None}
+        # The bundled model changes when it is retrained: keep what its card says it is.
+        card = (_common.REPO_ROOT / "sklearn_ddpm" / "_data" / "horse_ddpm" / "MODEL_CARD.md").read_text()
+        lines = {m[1]: m[2] for m in re.finditer(r"^\| ([a-z ]+) \| (.+) \|$", card, re.M)}
+        step = re.match(r"(\d+)", lines.get("steps", ""))
+        return None, {"source": "bundled", "step": int(step[1]) if step else None, "cpu_hours": None,
+                      "model_card": {k: lines.get(k) for k in ("preset", "steps", "training time", "exported")}}
     path = Path(spec)
     if path.is_file():  # a checkpoint: export its EMA weights, keep its training record
         from sklearn_ddpm.ddpm_training import export_checkpoint
