@@ -48,14 +48,14 @@ NAME = "compute_curve"
 BUNDLED = _common.REPO_ROOT / "sklearn_ddpm" / "_data" / "horse_ddpm"
 NOT_KEPT = "the training log was not kept; README/tutorial text"
 DEFAULT_RECORDED = [
-    ["weizmann", "bundled horse DDPM (preset 64, 2,000 steps)", "weizmann_n20.json", str(BUNDLED / "MODEL_CARD.md"),
-     "2000"],
     # The README's earlier CCP figures, same settings as README_SETTINGS, all 130 photos, 3 seeds.
     ["ccp_coarse", "earlier run, 6,192 steps", "ccp_ddpm_coarse_std_allblocks_6192steps.json",
      f"3.34=12,032 s of 1-thread training ({NOT_KEPT})", "6192"],
     ["ccp_coarse", "earlier run resumed to 9,500 steps", "ccp_ddpm_coarse_n20_std_allblocks_9500steps.json",
      f"4.74=12,032 s with 1 thread + 42 min with 2 threads ({NOT_KEPT})", "9500"],
 ]
+# The model card's "training time" line, as export_backbone.py has written it over time: hours, threads.
+CARD_HOURS = r"([\d.]+) h (?:of compute|wall|of training loop \(wall\))[^|]*?(\d+) torch thread"
 DEFAULT_PLOT = _common.REPO_ROOT / "docs" / "images" / "compute_curve.png"
 # The settings of the README's earlier CCP table (26.8 / 27.9), fixed here so that every snapshot
 # of a training run is scored alike while the CV of ccp_cv_protocol.py runs.
@@ -80,6 +80,9 @@ def build_parser():
                    help="dataset (weizmann or ccp_coarse), label, a record in benchmarks/results, the backbone's "
                         "train_info.json, MODEL_CARD.md or HOURS=source, and its optimizer steps (preset 64, "
                         "batch 8) (default: DEFAULT_RECORDED)")
+    p.add_argument("--weizmann-record", type=Path, default=_common.RESULTS_DIR / "weizmann_backbones.json",
+                   help="weizmann_backbones.py record: its backbones are the Weizmann points (one scoring "
+                        "setting for all)")
     p.add_argument("--append", action="store_true",
                    help="keep the points scored into the existing record, score only new snapshots")
     p.add_argument("--plot", type=Path, default=DEFAULT_PLOT, help=f"figure path (default: {DEFAULT_PLOT.name})")
@@ -92,7 +95,7 @@ def core_hours(training):
     if path.is_dir():
         path = path / "train_info.json"
     if path.name == "MODEL_CARD.md":
-        match = re.search(r"\| training time \| ([\d.]+) h (?:of compute|wall)[^|]*?(\d+) torch thread", path.read_text())
+        match = re.search(r"\| training time \| " + CARD_HOURS, path.read_text())
         if not match:
             raise ValueError(f"{path} has no 'training time | X h ... N torch thread' line.")
         return float(match[1]) * int(match[2]), _relative(path)
@@ -167,6 +170,32 @@ def recorded_point(dataset, label, record, training, steps):
             "step": int(steps), "cpu_hours": None}
 
 
+def weizmann_points(path):
+    """The rows of a ``weizmann_backbones.py`` record as points; one series per training run."""
+    if not path.is_file():
+        return []
+    record = json.loads(path.read_text())
+    points = []
+    for spec, row in record["backbones"].items():
+        if row["source"] == "bundled":
+            card = row["model_card"]
+            match = re.match(CARD_HOURS, card["training time"])
+            core, series = float(match[1]) * int(match[2]), f"bundled until {card['exported'][:10]} (fp32)"
+            label = f"{series}, {row['step']} steps"
+        else:
+            sessions_threads = 1  # weizmann_backbones runs are 1-thread train-ddpm runs; the record says so
+            core = row["train_seconds"] * sessions_threads / 3600
+            series = f"{Path(spec).parent.parent.name} ({'/'.join(row.get('autocast', []))})"
+            label = f"{series}, step {row['step']}"
+        points.append({"dataset": "weizmann", "series": series, "label": label, "n_labeled": 20,
+                       "miou_per_seed": row["test_miou_per_seed"], "miou_mean": row["test_miou"],
+                       "miou_std": row["test_miou_std"], "source": _relative(path), "settings": record["classifier"],
+                       "core_hours": core, "core_hours_source": _relative(path), "core_hours_backed": True,
+                       "step": row["step"], "cpu_hours": row["cpu_hours"],
+                       "cpu_hours_source": "measured" if row["cpu_hours"] is not None else None})
+    return points
+
+
 def plot(points, path, x_axis):
     """One panel per dataset (their mIoU ranges differ); hollow markers: x estimated, not measured."""
     import matplotlib
@@ -182,18 +211,19 @@ def plot(points, path, x_axis):
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.8), sharex=True)
     for ax, (dataset, style, name) in zip(axes, [("ccp_coarse", "o-", "CCP coarse (11 classes)"),
                                                  ("weizmann", "s-", "Weizmann horse")]):
-        pts = sorted((p for p in points if p["dataset"] == dataset), key=lambda p: p[x_axis])
-        if pts:
+        mine = [p for p in points if p["dataset"] == dataset]
+        for series in dict.fromkeys(p.get("series", "") for p in mine):  # one line per training run
+            pts = sorted((p for p in mine if p.get("series", "") == series), key=lambda p: p[x_axis])
             line = ax.errorbar([p[x_axis] for p in pts], [p["miou_mean"] for p in pts],
-                               yerr=[p["miou_std"] or 0 for p in pts], fmt=style, capsize=3)
+                               yerr=[p["miou_std"] or 0 for p in pts], fmt=style, capsize=3, label=series or None)
             hollow = [p for p in pts if estimated(p)]
             ax.plot([p[x_axis] for p in hollow], [p["miou_mean"] for p in hollow], style[0], ms=11, mfc="white",
                     color=line[0].get_color(), zorder=3, label="x estimated from steps" if hollow else None)
             for p in pts:
                 ax.annotate(f"{p['step']} steps" if p.get("step") else "random", (p[x_axis], p["miou_mean"]),
                             textcoords="offset points", xytext=(4, -12), fontsize=8)
-            if hollow:
-                ax.legend(loc="lower right", fontsize=8)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="lower right", fontsize=7)
         ax.set_title(f"{name}, n = 20")
         ax.set_xlabel("CPU hours of DDPM training (user + sys)" if x_axis == "cpu_hours" else
                       "core-hours of DDPM training (wall x threads)")
@@ -254,7 +284,7 @@ def main(argv=None):
                        "core_hours_source": f"{_relative(args.protocol)} (test_model_training)",
                        "core_hours_backed": True, "cpu_hours_source": "measured",
                        "cpu_hours": measured_cpu_hours(segments, training.get("step"))})
-    points += [recorded_point(*point) for point in recorded]
+    points += [recorded_point(*point) for point in recorded] + weizmann_points(args.weizmann_record)
     points = [p for p in points if p["core_hours"] is not None]
     rate = cpu_seconds_per_step(segments)
     for p in points:

@@ -89,7 +89,7 @@ python -c "import json; s = json.load(open('../shared/data/weizmann_horse/splits
 print('\\n'.join(n + '.jpg' for n in s['unlabeled'] + s['labeled_pool']))" > train_images.txt
 sklearn-ddpm train-ddpm ../shared/data/weizmann_horse/images runs/horse_ddpm --image-list train_images.txt \\
     --preset {hp['preset']} --batch-size {hp['batch_size']} --lr {hp['lr']:g} --max-steps {info['step']} --checkpoint-every 250 \\
-    --threads 1 --device cpu --seed {hp['random_state']}
+    --threads 1 --device cpu --mixed-precision {'bf16' if 'bfloat16' in autocast else 'no'} --seed {hp['random_state']}
 python scripts/export_backbone.py runs/horse_ddpm
 ```
 

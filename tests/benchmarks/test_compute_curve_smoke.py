@@ -31,20 +31,29 @@ def test_compute_curve_quick(curve, tmp_path):
     plot = tmp_path / "curve.png"
     segments = tmp_path / "segments.json"  # the CPU seconds the training driver measured
     segments.write_text(json.dumps([{"step": 2, "segment_cpu_s": 3.6}]))
+    weizmann = tmp_path / "weizmann_backbones.json"  # rows as weizmann_backbones.py writes them
+    card = {"training time": "1.56 h wall on CPU (x), 1 torch thread, shared", "exported": "2026-11-25 17:30 UTC"}
+    scored = {"test_miou_per_seed": [80.0, 81.0, 82.0], "test_miou": 81.0, "test_miou_std": 1.0}
+    weizmann.write_text(json.dumps({"classifier": "defaults", "backbones": {
+        "bundled": {"source": "bundled", "step": 2000, "cpu_hours": None, "model_card": card, **scored},
+        "runs/h64/checkpoints/step-00000500.pt": {"source": "x", "step": 500, "cpu_hours": 0.25,
+                                                  "train_seconds": 1800.0, "autocast": ["bfloat16"], **scored}}}))
     args = ["--protocol", str(protocol), "--ccp-snapshots", str(run), "--ccp-random", "--plot", str(plot),
-            "--segments", str(segments)]
+            "--segments", str(segments), "--weizmann-record", str(weizmann)]
     record = _run(curve, tmp_path, *args)
     points = {p["label"]: p for p in record["points"]}
     info = json.loads((run / "train_info.json").read_text())
     step = points[f"step {info['step']}"]
     assert step["core_hours"] == pytest.approx(info["train_seconds"] / 3600)  # one thread
     assert points["random-init UNet"]["core_hours"] == 0
-    bundled = points[curve.DEFAULT_RECORDED[0][1]]
-    assert bundled["core_hours"] > 0 and bundled["source"] == "benchmarks/results/weizmann_n20.json"
-    assert bundled["miou_std"] == pytest.approx(np.std(bundled["miou_per_seed"], ddof=1))
+    bundled = points["bundled until 2026-11-25 (fp32), 2000 steps"]
+    assert bundled["core_hours"] == pytest.approx(1.56) and bundled["dataset"] == "weizmann"
+    run64 = points["h64 (bfloat16), step 500"]
+    assert run64["cpu_hours"] == 0.25 and run64["core_hours"] == pytest.approx(0.5)
+    assert run64["series"] != bundled["series"]  # separate lines: different training runs
     assert bundled["core_hours_backed"] and step["core_hours_backed"]
     # a figure from text is kept, and marked as not backed by a training record
-    earlier = points[curve.DEFAULT_RECORDED[1][1]]
+    earlier = points[curve.DEFAULT_RECORDED[0][1]]
     assert earlier["core_hours"] == pytest.approx(3.34) and earlier["core_hours_backed"] is False
     # the x axis: measured CPU hours, and steps x the measured CPU seconds per step for the recorded ones
     assert record["x_axis"] == "cpu_hours" and record["cpu_seconds_per_step"] == pytest.approx(1.8)
