@@ -32,6 +32,9 @@ def test_variants_quick(load, tmp_path):
 
 def test_accuracy_quick(load, tmp_path):
     record = _run(load("cpu_inference"), tmp_path, "--part", "accuracy")
-    assert set(record["miou"]) == {"fp32", "bf16"} and all(len(v) == 1 for v in record["miou"].values())
-    assert record["bf16_minus_fp32_points"] == pytest.approx(record["miou_mean"]["bf16"] - record["miou_mean"]["fp32"])
-    assert record["within_adoption_rule"] == (abs(record["bf16_minus_fp32_points"]) < 0.3)
+    assert set(record["miou"]) == {"guided", "vote"}
+    for refine, scores in record["miou"].items():
+        assert set(scores) == {"fp32", "bf16"} and all(len(v) == 1 for v in scores.values())
+        means = record["miou_mean"][refine]
+        assert record["bf16_minus_fp32_points"][refine] == pytest.approx(means["bf16"] - means["fp32"])
+    assert record["within_adoption_rule"] == (abs(record["bf16_minus_fp32_points"]["guided"]) < 0.3)
