@@ -22,11 +22,18 @@ class BatchedMLPEnsemble(nn.Module):
     Input is ``(B, n_members, d)`` — every member its own samples, as each member of the
     reference ensemble walks its own shuffled order — or ``(B, d)``, shared by all members.
     Output: logits ``(B, n_members, n_classes)``.
+
+    ``ghost_batch``: in training, BatchNorm takes its statistics over consecutive slices of this
+    many samples instead of the whole batch ("ghost batch normalization", Hoffer et al., 2017),
+    so a large batch keeps the normalization noise of the reference's batch of 64. None: the
+    whole batch.
     """
 
-    def __init__(self, n_members, in_features, n_classes, hidden=(128, 32), seeds=None, init_std=0.02):
+    def __init__(self, n_members, in_features, n_classes, hidden=(128, 32), seeds=None, init_std=0.02,
+                 ghost_batch=None):
         super().__init__()
         self.n_members = int(n_members)
+        self.ghost_batch = ghost_batch
         dims = [int(in_features), *[int(h) for h in hidden], int(n_classes)]
         self.weights = nn.ParameterList(
             [nn.Parameter(torch.empty(self.n_members, d_in, d_out)) for d_in, d_out in zip(dims[:-1], dims[1:])]
@@ -66,18 +73,13 @@ class BatchedMLPEnsemble(nn.Module):
                 h = torch.baddbmm(bias[:, None, :], h, weight)
                 continue
             flat = h.permute(1, 0, 2).reshape(batch, n_members * width)
-            # A last batch of one sample cannot give batch statistics; it is normalised with the
-            # running ones instead of aborting training.
-            flat = F.batch_norm(
-                flat,
-                norm.running_mean,
-                norm.running_var,
-                norm.weight,
-                norm.bias,
-                training=batch > 1,
-                momentum=norm.momentum,
-                eps=norm.eps,
-            )
+            if self.ghost_batch and batch > self.ghost_batch:
+                flat = ghost_batch_norm(flat, norm, self.ghost_batch)
+            else:
+                # A last batch of one sample cannot give batch statistics; it is normalised with
+                # the running ones instead of aborting training.
+                flat = F.batch_norm(flat, norm.running_mean, norm.running_var, norm.weight, norm.bias,
+                                    training=batch > 1, momentum=norm.momentum, eps=norm.eps)
             h = flat.reshape(batch, n_members, width).permute(1, 0, 2)
             h = torch.matmul(h, self.weights[k]) + self.biases[k][:, None, :]
         return h.permute(1, 0, 2)  # (B, M, K)
@@ -116,6 +118,34 @@ class BatchedMLPEnsemble(nn.Module):
                     own[name][m * width : (m + 1) * width].copy_(value)
                 else:
                     own[name][m].copy_(value)
+
+
+def ghost_batch_norm(x, norm, ghost_batch):
+    """Training-mode ``norm`` (a ``BatchNorm1d``) of ``x`` ``(N, C)``, slice by slice of ``ghost_batch`` rows.
+
+    The same as ``F.batch_norm`` on each consecutive slice in turn (running statistics included),
+    computed for all full slices at once: a loop over slices costs a kernel launch per slice on a
+    GPU, where large batches are meant to run. A shorter last slice is normalised on its own (with
+    the running statistics when it is a single row).
+    """
+    full = len(x) // ghost_batch * ghost_batch
+    slices = x[:full].reshape(-1, ghost_batch, x.shape[1])
+    mean, var = slices.mean(1, keepdim=True), slices.var(1, unbiased=False, keepdim=True)
+    out = (slices - mean) * torch.rsqrt(var + norm.eps) * norm.weight + norm.bias
+    with torch.no_grad():
+        # running <- (1 - m) * running + m * statistic, once per slice in order: slice j of k is
+        # weighted m * (1 - m) ** (k - 1 - j), the running value (1 - m) ** k
+        k, m = len(slices), norm.momentum
+        decay = m * (1 - m) ** torch.arange(k - 1, -1, -1, dtype=x.dtype, device=x.device)
+        unbiased = var * (ghost_batch / (ghost_batch - 1))
+        for running, stat in ((norm.running_mean, mean), (norm.running_var, unbiased)):
+            running.mul_((1 - m) ** k).add_((decay[:, None] * stat[:, 0].detach()).sum(0))
+    out = out.reshape(full, -1)
+    if full == len(x):
+        return out
+    tail = F.batch_norm(x[full:], norm.running_mean, norm.running_var, norm.weight, norm.bias,
+                        training=len(x) - full > 1, momentum=m, eps=norm.eps)
+    return torch.cat([out, tail])
 
 
 def _fold_batch_norm(norm, weight, bias):
