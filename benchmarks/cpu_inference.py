@@ -1,10 +1,11 @@
 """CPU inference: this checkout against the package at a baseline commit, and what each change buys.
 
-Three parts, each with its own record::
+Four parts, each with its own record::
 
     python benchmarks/cpu_inference.py [--part speed] [--repeats 3] [--baseline 711d20a] [--threads N]
     python benchmarks/cpu_inference.py --part variants [--threads 1]
     python benchmarks/cpu_inference.py --part accuracy [--seeds 3]
+    python benchmarks/cpu_inference.py --part profile [--repeats 3] [--threads 1]
 
 - ``speed`` (``cpu_inference.json``): checks the baseline commit and this checkout's last commit
   out into temporary git worktrees (removed afterwards) and times, for both trees, ``python examples/demo.py`` (what ``make demo``
@@ -22,6 +23,11 @@ Three parts, each with its own record::
   extracted in fp32 and with ``autocast_dtype="bfloat16"``: the mIoU of each, scored with the
   default guided filter and with the members' vote, and their difference, the adoption rule being
   "faster and within 0.3 points" (default pipeline, mean over seeds).
+
+- ``profile`` (``cpu_inference_profile.json``): where the demo's seconds go: ``examples/demo.py``
+  run ``--repeats`` times in fresh processes by ``_demo_profile.py``, which times each stage
+  (imports, feature extraction, training, the members' probabilities, guided filter, uncertainty,
+  overlays, PNGs) in wall and CPU seconds; medians.
 
 Timings on the shared machine are noisy: the load average is recorded before and after.
 """
@@ -320,16 +326,48 @@ def _accuracy_payload(scores, seconds):
     }
 
 
+# -- profile: where the demo's seconds go ---------------------------------------------------------
+QUICK_DEMO = ["--n-estimators", "2", "--max-pixels-per-image", "20"]
+
+
+def profile(args):
+    """``examples/demo.py`` in fresh processes with each stage timed (``_demo_profile.py``); medians."""
+    runs = []
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="cpu_inference_profile_") as tmp:
+        demo_args = ["--output", tmp, "--record", str(Path(tmp) / "demo.json"),
+                     *(["--threads", str(args.threads)] if args.threads else []), *(QUICK_DEMO if args.quick else [])]
+        for repeat in range(args.repeats):
+            _, out = _run(_common.REPO_ROOT, [str(_common.BENCHMARKS_DIR / "_demo_profile.py"), *demo_args],
+                          args.threads)
+            runs.append(json.loads(out.strip().splitlines()[-1]))
+            print(f"run {repeat}: {runs[-1]['total']['wall_s']:.1f} s", flush=True)
+    rows = [{"stage": stage, **{k: statistics.median(run[stage][k] for run in runs) for k in ("wall_s", "cpu_s")},
+             "calls": runs[0][stage]["calls"]} for stage in runs[0]]
+    total_cpu = next(r["cpu_s"] for r in rows if r["stage"] == "total")
+    for row in rows:
+        row["cpu_share"] = row["cpu_s"] / total_cpu
+    payload = {"command": "python examples/demo.py " + " ".join(QUICK_DEMO if args.quick else []) + " (stages timed)",
+               "current_commit": _git("rev-parse", "--short", "HEAD"), "threads": args.threads or "torch default",
+               "repeats": args.repeats, "load_average_before": load_before, "load_average_after": os.getloadavg(),
+               "note": "medians over the runs; cpu_s = the process's user + system seconds, which move less with the "
+                       "machine's load than wall_s; 'total' leaves out the interpreter's start-up",
+               "runs": runs, "rows": rows}
+    path = _common.write_json(NAME, dict(payload, part="profile"), _out(args, "profile"), device="cpu")
+    _common.print_table(rows, ["stage", "wall_s", "cpu_s", "cpu_share"], title="examples/demo.py by stage")
+    return path
+
+
 def main(argv=None):
     p = _common.parser(__doc__)
-    p.add_argument("--part", choices=["speed", "variants", "accuracy"], default="speed")
+    p.add_argument("--part", choices=["speed", "variants", "accuracy", "profile"], default="speed")
     p.add_argument("--baseline", default=BASELINE, help="commit to compare against (speed)")
-    p.add_argument("--repeats", type=int, default=3, help="alternating repeats (speed, variants)")
+    p.add_argument("--repeats", type=int, default=3, help="alternating repeats (speed, variants), demo runs (profile)")
     p.add_argument("--seeds", type=int, default=3, help="classifier seeds (accuracy)")
     args = p.parse_args(argv)
     if args.quick:
         args.repeats = 1
-    path = {"speed": speed, "variants": variants, "accuracy": accuracy}[args.part](args)
+    path = {"speed": speed, "variants": variants, "accuracy": accuracy, "profile": profile}[args.part](args)
     print(f"wrote {path}")
     return path
 

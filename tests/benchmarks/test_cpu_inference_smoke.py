@@ -38,3 +38,12 @@ def test_accuracy_quick(load, tmp_path):
         means = record["miou_mean"][refine]
         assert record["bf16_minus_fp32_points"][refine] == pytest.approx(means["bf16"] - means["fp32"])
     assert record["within_adoption_rule"] == (abs(record["bf16_minus_fp32_points"]["guided"]) < 0.3)
+
+
+def test_profile_quick_times_every_stage_of_the_demo(load, tmp_path):
+    record = _run(load("cpu_inference"), tmp_path, "--part", "profile")
+    stages = {row["stage"]: row for row in record["rows"]}
+    assert {"import torch", "train the ensemble", "guided filter", "write PNGs", "total"} <= set(stages)
+    assert stages["guided filter"]["calls"] == 10 and stages["write PNGs"]["calls"] == 20  # 10 test horses
+    parts = sum(row["wall_s"] for name, row in stages.items() if name != "total")
+    assert 0 < parts <= stages["total"]["wall_s"] and stages["total"]["cpu_share"] == 1
