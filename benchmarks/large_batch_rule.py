@@ -36,7 +36,6 @@ REFERENCE = "batch 64 (reference)"
 #: the rules under trial at the large batch; "sqrt" is the package's "auto" rule before issue 17
 CANDIDATES = {
     "sqrt": {"lr": "sqrt"},
-    "sqrt+warmup1": {"lr": "sqrt", "warmup_epochs": 1},
     "linear+warmup2": {"lr": "linear", "warmup_epochs": 2},
     "sqrt+ghost64": {"lr": "sqrt", "ghost_batch": 64},
     "linear+warmup2+ghost64": {"lr": "linear", "warmup_epochs": 2, "ghost_batch": 64},
@@ -44,7 +43,6 @@ CANDIDATES = {
     "sqrt+ghost64+min16": {"lr": "sqrt", "ghost_batch": 64, "min_epochs": 16},
     # 4 * sqrt(2048 / 64) epochs: with the sqrt lr, the reference's lr x iterations
     "sqrt+ghost64+min23": {"lr": "sqrt", "ghost_batch": 64, "min_epochs": 23},
-    "linear+warmup2+ghost64+min8": {"lr": "linear", "warmup_epochs": 2, "ghost_batch": 64, "min_epochs": 8},
 }
 
 
