@@ -19,7 +19,7 @@ Two scores per backbone, kept apart:
 
 CPU hours come from the checkpoint's own training record: the ``cpu_seconds`` of its sessions
 (process user + system time, all threads). The record is rewritten after every backbone, and a
-rerun skips the backbones it already holds (``--redo`` to score them again).
+rerun skips the backbones it already holds (``--redo`` to score them again); runs on different backbones may share one record.
 """
 
 import json
@@ -148,6 +148,9 @@ def main(argv=None):
                                 range(args.seeds), args.cv))
             facts["score_seconds"] = time.perf_counter() - start
             facts["load_average_1min"] = round(os.getloadavg()[0], 2)
+            # Another run may have added backbones to the record meanwhile: keep them.
+            if path.exists():
+                rows.update({k: v for k, v in json.loads(path.read_text())["backbones"].items() if k not in rows})
             rows[spec] = facts
             _common.write_json(name, payload, args.out, device=device)
             print(f"{spec}: step {facts['step']}, cpu h {facts['cpu_hours']}, cv {facts.get('cv_miou')}, "
