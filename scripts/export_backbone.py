@@ -54,7 +54,9 @@ def _model_card(info, run_info, n_bytes, data_text):
     hardware = ", ".join(devices)
     if devices == ["cpu"]:
         hardware = f"CPU ({cpu_name()}), {', '.join(map(str, threads))} torch thread(s)"
-    cpu_seconds = run_info.get("cpu_seconds")
+    # The exported checkpoint's own sessions: the run's train_info.json may be at a later step.
+    cpu = [s.get("cpu_seconds") for s in sessions]
+    cpu_seconds = None if None in cpu else sum(cpu)
     autocast = sorted({s.get("autocast", "float32") for s in sessions})
     cpu_text = f", autocast {'/'.join(autocast)}"
     if cpu_seconds:
