@@ -1,7 +1,8 @@
 """Export the EMA UNet of a ``train_ddpm`` run as the package's bundled backbone.
 
 Writes a ``DDPMPipeline.save_pretrained``-style folder (``model_index.json``, ``unet/`` with fp16
-safetensors, ``scheduler/``) plus ``MODEL_CARD.md``, replacing the destination folder atomically.
+safetensors, ``scheduler/``) plus ``MODEL_CARD.md`` and the checkpoint's training record
+``train_info.json`` (steps, seconds, CPU seconds, machine and autocast per session) the card is made from, replacing the destination folder atomically.
 Load it with ``UNet2DModel.from_pretrained(folder, subfolder="unet", torch_dtype=torch.float32)``.
 
 Usage (from the repository root)::
@@ -124,8 +125,16 @@ def main(argv=None):
         n_bytes = sum(p.stat().st_size for p in weights)
         if n_bytes > args.max_mb * 1e6:
             raise SystemExit(f"Weights are {n_bytes / 1e6:.1f} MB > --max-mb {args.max_mb}.")
-        card = _model_card(info, _run_info(args.source), n_bytes, args.data)
+        run_info = _run_info(args.source)
+        card = _model_card(info, run_info, n_bytes, args.data)
         (tmp / "MODEL_CARD.md").write_text(card)
+        # The card's source: the exported checkpoint's own training record (the run's train_info.json
+        # may already be at a later step).
+        record = {**{k: run_info.get(k) for k in ("n_images", "unet_kwargs", "scheduler", "torch")},
+                  **{k: info[k] for k in ("step", "train_seconds", "hparams", "sessions", "n_params")},
+                  "cpu_seconds": sum(s.get("cpu_seconds", 0.0) for s in info["sessions"]),
+                  "checkpoint": Path(info["checkpoint"]).name, "data": args.data}
+        (tmp / "train_info.json").write_text(json.dumps(record, indent=1) + "\n")
         # mkdtemp and the safetensors writer create owner-only files; the package data must be readable.
         os.chmod(tmp, 0o755)
         for path in tmp.rglob("*"):
