@@ -180,7 +180,8 @@ def weizmann_points(path):
         if row["source"] == "bundled":
             card = row["model_card"]
             match = re.match(CARD_HOURS, card["training time"])
-            core, series = float(match[1]) * int(match[2]), f"bundled until {card['exported'][:10]} (fp32)"
+            precision = "bfloat16" if "bfloat16" in card["training time"] else "fp32"
+            core, series = float(match[1]) * int(match[2]), f"bundled model exported {card['exported'][:10]} ({precision})"
             label = f"{series}, {row['step']} steps"
         else:
             sessions_threads = 1  # weizmann_backbones runs are 1-thread train-ddpm runs; the record says so

@@ -46,7 +46,7 @@ def test_compute_curve_quick(curve, tmp_path):
     step = points[f"step {info['step']}"]
     assert step["core_hours"] == pytest.approx(info["train_seconds"] / 3600)  # one thread
     assert points["random-init UNet"]["core_hours"] == 0
-    bundled = points["bundled until 2026-11-25 (fp32), 2000 steps"]
+    bundled = points["bundled model exported 2026-11-25 (fp32), 2000 steps"]
     assert bundled["core_hours"] == pytest.approx(1.56) and bundled["dataset"] == "weizmann"
     run64 = points["h64 (bfloat16), step 500"]
     assert run64["cpu_hours"] == 0.25 and run64["core_hours"] == pytest.approx(0.5)
