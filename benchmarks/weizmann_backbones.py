@@ -52,7 +52,6 @@ def _load(spec, tmp):
         folder = Path(tmp) / path.stem
         info = export_checkpoint(path, folder)
         sessions = info.get("sessions", [])
-        cpu = [s.get("cpu_seconds") for s in sessions]
         return str(folder), {
             "source": str(path),
             "step": info["step"],
@@ -61,8 +60,7 @@ def _load(spec, tmp):
             "n_params": info["n_params"],
             "autocast": sorted({s.get("autocast", "float32") for s in sessions}),
             "train_seconds": info["train_seconds"],
-            # None when a session predates the cpu_seconds field: no guessed figure.
-            "cpu_hours": None if None in cpu or not cpu else sum(cpu) / 3600,
+            "cpu_hours": None if info["cpu_seconds"] is None else info["cpu_seconds"] / 3600,
         }
     return str(path), {"source": str(path), "step": None, "cpu_hours": None}
 

@@ -55,9 +55,8 @@ def _model_card(info, run_info, n_bytes, data_text):
     hardware = ", ".join(devices)
     if devices == ["cpu"]:
         hardware = f"CPU ({cpu_name()}), {', '.join(map(str, threads))} torch thread(s)"
-    # The exported checkpoint's own sessions: the run's train_info.json may be at a later step.
-    cpu = [s.get("cpu_seconds") for s in sessions]
-    cpu_seconds = None if None in cpu else sum(cpu)
+    # The exported checkpoint's own CPU time: the run's train_info.json may be at a later step.
+    cpu_seconds = info["cpu_seconds"]
     autocast = sorted({s.get("autocast", "float32") for s in sessions})
     cpu_text = f", autocast {'/'.join(autocast)}"
     if cpu_seconds:
@@ -131,8 +130,7 @@ def main(argv=None):
         # The card's source: the exported checkpoint's own training record (the run's train_info.json
         # may already be at a later step).
         record = {**{k: run_info.get(k) for k in ("n_images", "unet_kwargs", "scheduler", "torch")},
-                  **{k: info[k] for k in ("step", "train_seconds", "hparams", "sessions", "n_params")},
-                  "cpu_seconds": sum(s.get("cpu_seconds", 0.0) for s in info["sessions"]),
+                  **{k: info[k] for k in ("step", "train_seconds", "hparams", "sessions", "n_params", "cpu_seconds")},
                   "checkpoint": Path(info["checkpoint"]).name, "data": args.data}
         (tmp / "train_info.json").write_text(json.dumps(record, indent=1) + "\n")
         # mkdtemp and the safetensors writer create owner-only files; the package data must be readable.

@@ -41,8 +41,9 @@ def export_checkpoint(checkpoint, output_dir, *, dtype="float32"):
     Returns
     -------
     info : dict
-        ``step``, ``train_seconds``, ``hparams``, ``sessions``, ``checkpoint`` (the file used)
-        and ``n_params``.
+        ``step``, ``train_seconds``, ``hparams``, ``sessions``, ``cpu_seconds`` (process CPU time of
+        all sessions; None if a session did not record it), ``checkpoint`` (the file used) and
+        ``n_params``.
 
     Examples
     --------
@@ -58,6 +59,9 @@ def export_checkpoint(checkpoint, output_dir, *, dtype="float32"):
         "train_seconds": float(ckpt["train_seconds"]),
         "hparams": ckpt["hparams"],
         "sessions": ckpt["sessions"],
+        # None when a session predates the cpu_seconds field: no partial figure passed off as the total.
+        "cpu_seconds": (None if any("cpu_seconds" not in s for s in ckpt["sessions"])
+                        else sum(s["cpu_seconds"] for s in ckpt["sessions"])),
         "checkpoint": ckpt.get("path", str(checkpoint)),
         "n_params": sum(p.numel() for p in unet.parameters()),
     }

@@ -187,6 +187,7 @@ def test_sigkill_then_resume(tmp_path):
     # The record's CPU time is the sum of its sessions' (two here: the killed run and the resume).
     cpu = [s["cpu_seconds"] for s in info["sessions"]]
     assert len(cpu) == 2 and all(c > 0 for c in cpu) and info["cpu_seconds"] == pytest.approx(sum(cpu), abs=0.2)
+    assert export_checkpoint(out, tmp_path / "exported")["cpu_seconds"] == pytest.approx(sum(cpu))
 
     # ... and reaches the same step count and weights as a run that was never interrupted.
     ref = train_ddpm(_images(), tmp_path / "ref", **kwargs)
