@@ -69,6 +69,9 @@ def build_parser():
     p.add_argument("--ccp-random", action="store_true", help="also score a random-init preset-64 UNet (0 h)")
     p.add_argument("--protocol", type=Path, default=_common.RESULTS_DIR / "ccp_cv_protocol.json",
                    help="ccp_cv_protocol.py record: the CV-chosen settings and the final point")
+    p.add_argument("--earlier-protocols", type=Path, nargs="*",
+                   default=[_common.RESULTS_DIR / "ccp_cv_protocol_320steps.json"],
+                   help="earlier ccp_cv_protocol.py records of the same training run: their test rows as points")
     p.add_argument("--settings", choices=["protocol", "readme"], default="protocol",
                    help="classifier and feature settings of the snapshots' scoring (default: protocol)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="classifier seeds per snapshot (default: 0)")
@@ -126,6 +129,39 @@ def measured_cpu_hours(segments, step):
     if not done or done[-1]["step"] != step:
         return None
     return sum(s["segment_cpu_s"] for s in done) / 3600
+
+
+def record_cpu_hours(training, segments):
+    """CPU hours of a ``train_info.json`` record: each session's own ``cpu_seconds``, or, for a session
+    that predates that field, the CPU seconds the segment driver measured over its steps (None if
+    neither covers a session)."""
+    total = 0.0
+    for session in (training or {}).get("sessions", []):
+        if session.get("cpu_seconds") is not None:
+            total += session["cpu_seconds"]
+            continue
+        covered = [s for s in segments or [] if session["start_step"] < s["step"] <= session["end_step"]]
+        if not covered or covered[-1]["step"] != session["end_step"]:
+            return None
+        total += sum(s["segment_cpu_s"] for s in covered)
+    return total / 3600 if training else None
+
+
+def protocol_point(record, path, segments):
+    """The test row of a ``ccp_cv_protocol.py`` record (settings chosen by its CV) as a point."""
+    row = record["test"]["rows"][0]
+    training = record["test_model_training"] or {}
+    threads = {s["threads"] for s in training.get("sessions", [])}
+    return {"dataset": "ccp_coarse", "label": f"protocol, step {training.get('step')}", "settings": "protocol",
+            "n_labeled": row["n_labeled"],
+            "n_test_images": record["test"]["n_test_images"], "miou_per_seed": row["miou_per_seed"],
+            "miou_mean": row["miou_mean"], "miou_std": row["miou_std"], "source": _relative(path),
+            "step": training.get("step"),
+            "core_hours": (training["train_seconds"] * threads.pop() / 3600
+                           if training and len(threads) == 1 else None),
+            "core_hours_source": f"{_relative(path)} (test_model_training)",
+            "core_hours_backed": True, "cpu_hours_source": "measured",
+            "cpu_hours": record_cpu_hours(training, segments)}
 
 
 def ccp_point(args, chosen, model, label, tmp):
@@ -271,20 +307,10 @@ def main(argv=None):
             point["settings"] = args.settings
             points.append(point)
             print(f"  ccp {label}: {point['miou_mean']:.1f} mIoU at {point['core_hours']:.2f} core-h", flush=True)
-    if protocol.get("test"):
-        row = protocol["test"]["rows"][0]
-        training = protocol["test_model_training"] or {}
-        threads = {s["threads"] for s in training.get("sessions", [])}
-        points.append({"dataset": "ccp_coarse", "label": "protocol (final backbone)", "settings": "protocol",
-                       "n_labeled": row["n_labeled"],
-                       "n_test_images": protocol["test"]["n_test_images"], "miou_per_seed": row["miou_per_seed"],
-                       "miou_mean": row["miou_mean"], "miou_std": row["miou_std"], "source": _relative(args.protocol),
-                       "step": training.get("step"),
-                       "core_hours": (training["train_seconds"] * threads.pop() / 3600
-                                      if training and len(threads) == 1 else None),
-                       "core_hours_source": f"{_relative(args.protocol)} (test_model_training)",
-                       "core_hours_backed": True, "cpu_hours_source": "measured",
-                       "cpu_hours": measured_cpu_hours(segments, training.get("step"))})
+    for path in [args.protocol, *args.earlier_protocols]:
+        record = json.loads(path.read_text()) if path.is_file() else {}
+        if record.get("test"):
+            points.append(protocol_point(record, path, segments))
     points += [recorded_point(*point) for point in recorded] + weizmann_points(args.weizmann_record)
     points = [p for p in points if p["core_hours"] is not None]
     rate = cpu_seconds_per_step(segments)
