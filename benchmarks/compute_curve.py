@@ -153,6 +153,7 @@ def protocol_point(record, path, segments):
     training = record["test_model_training"] or {}
     threads = {s["threads"] for s in training.get("sessions", [])}
     return {"dataset": "ccp_coarse", "label": f"protocol, step {training.get('step')}", "settings": "protocol",
+            "series": "CCP run of the training record, CV-chosen settings",
             "n_labeled": row["n_labeled"],
             "n_test_images": record["test"]["n_test_images"], "miou_per_seed": row["miou_per_seed"],
             "miou_mean": row["miou_mean"], "miou_std": row["miou_std"], "source": _relative(path),
@@ -202,6 +203,7 @@ def recorded_point(dataset, label, record, training, steps):
     mean, std = _common.mean_sample_std(scores)
     return {"dataset": dataset, "label": label, "n_labeled": 20, "miou_per_seed": scores, "miou_mean": mean,
             "miou_std": std, "source": f"benchmarks/results/{record}", "settings": "record",
+            "series": "earlier run, recorded (its record's settings)",
             "core_hours": hours, "core_hours_source": source, "core_hours_backed": backed is None,
             "step": int(steps), "cpu_hours": None}
 
@@ -256,7 +258,11 @@ def plot(points, path, x_axis):
             hollow = [p for p in pts if estimated(p)]
             ax.plot([p[x_axis] for p in hollow], [p["miou_mean"] for p in hollow], style[0], ms=11, mfc="white",
                     color=line[0].get_color(), zorder=3, label="x estimated from steps" if hollow else None)
-            for p in pts:
+            last = None
+            for p in pts:  # label a point unless it would overlap the previous label
+                if last is not None and p[x_axis] - last < 0.35:
+                    continue
+                last = p[x_axis]
                 ax.annotate(f"{p['step']} steps" if p.get("step") else "random", (p[x_axis], p["miou_mean"]),
                             textcoords="offset points", xytext=(4, -12), fontsize=8)
         if ax.get_legend_handles_labels()[0]:
