@@ -69,9 +69,10 @@ def build_parser():
     p.add_argument("--ccp-random", action="store_true", help="also score a random-init preset-64 UNet (0 h)")
     p.add_argument("--protocol", type=Path, default=_common.RESULTS_DIR / "ccp_cv_protocol.json",
                    help="ccp_cv_protocol.py record: the CV-chosen settings and the final point")
-    p.add_argument("--earlier-protocols", type=Path, nargs="*",
-                   default=[_common.RESULTS_DIR / "ccp_cv_protocol_320steps.json"],
-                   help="earlier ccp_cv_protocol.py records of the same training run: their test rows as points")
+    p.add_argument("--other-protocols", type=Path, nargs="*",
+                   default=sorted(_common.RESULTS_DIR.glob("ccp_cv_protocol_*steps.json")),
+                   help="other ccp_cv_protocol.py records of the same training run, their test rows as points "
+                        "(default: ccp_cv_protocol_*steps.json)")
     p.add_argument("--settings", choices=["protocol", "readme"], default="protocol",
                    help="classifier and feature settings of the snapshots' scoring (default: protocol)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="classifier seeds per snapshot (default: 0)")
@@ -313,7 +314,7 @@ def main(argv=None):
             point["settings"] = args.settings
             points.append(point)
             print(f"  ccp {label}: {point['miou_mean']:.1f} mIoU at {point['core_hours']:.2f} core-h", flush=True)
-    for path in [args.protocol, *args.earlier_protocols]:
+    for path in [args.protocol, *args.other_protocols]:
         record = json.loads(path.read_text()) if path.is_file() else {}
         if record.get("test"):
             points.append(protocol_point(record, path, segments))
