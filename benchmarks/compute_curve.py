@@ -93,6 +93,14 @@ def build_parser():
     return p
 
 
+def record_core_hours(info):
+    """Wall seconds x torch threads of a ``train_info.json`` record, in hours; None when its sessions
+    ran with different thread counts (the seconds of each session are not recorded, so they cannot
+    be split)."""
+    threads = {s["threads"] for s in info["sessions"]}
+    return info["train_seconds"] * threads.pop() / 3600 if len(threads) == 1 else None
+
+
 def core_hours(training):
     """``(core_hours, source)`` from a ``train_info.json`` (or a folder holding one) or a ``MODEL_CARD.md``."""
     path = Path(training)
@@ -104,10 +112,11 @@ def core_hours(training):
             raise ValueError(f"{path} has no 'training time | X h ... N torch thread' line.")
         return float(match[1]) * int(match[2]), _relative(path)
     info = json.loads(path.read_text())
-    threads = {s["threads"] for s in info["sessions"]}
-    if len(threads) != 1:  # the seconds of each session are not recorded, so mixed threads cannot be split
-        raise ValueError(f"{path}: sessions ran with different thread counts {sorted(threads)}.")
-    return info["train_seconds"] * threads.pop() / 3600, _relative(path)
+    hours = record_core_hours(info)
+    if hours is None:
+        threads = sorted({s["threads"] for s in info["sessions"]})
+        raise ValueError(f"{path}: sessions ran with different thread counts {threads}.")
+    return hours, _relative(path)
 
 
 def _relative(path):
@@ -152,15 +161,13 @@ def protocol_point(record, path, segments):
     """The test row of a ``ccp_cv_protocol.py`` record (settings chosen by its CV) as a point."""
     row = record["test"]["rows"][0]
     training = record["test_model_training"] or {}
-    threads = {s["threads"] for s in training.get("sessions", [])}
     return {"dataset": "ccp_coarse", "label": f"protocol, step {training.get('step')}", "settings": "protocol",
             "series": "CCP run of the training record, CV-chosen settings",
             "n_labeled": row["n_labeled"],
             "n_test_images": record["test"]["n_test_images"], "miou_per_seed": row["miou_per_seed"],
             "miou_mean": row["miou_mean"], "miou_std": row["miou_std"], "source": _relative(path),
             "step": training.get("step"),
-            "core_hours": (training["train_seconds"] * threads.pop() / 3600
-                           if training and len(threads) == 1 else None),
+            "core_hours": record_core_hours(training) if training else None,
             "core_hours_source": f"{_relative(path)} (test_model_training)",
             "core_hours_backed": True, "cpu_hours_source": "measured",
             "cpu_hours": record_cpu_hours(training, segments)}
@@ -314,7 +321,8 @@ def main(argv=None):
             point["settings"] = args.settings
             points.append(point)
             print(f"  ccp {label}: {point['miou_mean']:.1f} mIoU at {point['core_hours']:.2f} core-h", flush=True)
-    for path in [args.protocol, *args.other_protocols]:
+    # The default --other-protocols glob may name the --protocol record too: one point per record.
+    for path in dict.fromkeys(p.resolve() for p in [args.protocol, *args.other_protocols]):
         record = json.loads(path.read_text()) if path.is_file() else {}
         if record.get("test"):
             points.append(protocol_point(record, path, segments))
