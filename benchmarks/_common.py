@@ -117,12 +117,14 @@ def machine():
 def peak_rss_bytes():
     """Peak resident memory of this process so far.
 
-    ``getrusage``'s ``ru_maxrss`` (Linux reports KiB, macOS bytes); on Linux also ``VmHWM`` and the
-    current ``VmRSS``, because the kernel updates the rusage high-water mark lazily.
+    ``getrusage``'s ``ru_maxrss`` (Linux reports KiB, macOS bytes); on Linux also ``VmHWM``, the
+    current ``VmRSS`` and every ``current_rss_bytes`` reading so far, because the kernel updates its
+    high-water marks lazily (a page below an earlier reading was seen).
     """
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     peak = int(peak if sys.platform == "darwin" else peak * 1024)
-    return max([peak] + [v for v in (_proc_status("VmHWM"), _proc_status("VmRSS")) if v is not None])
+    readings = (_proc_status("VmHWM"), current_rss_bytes(), _max_rss_read)
+    return max([peak] + [v for v in readings if v is not None])
 
 
 def _proc_status(field):
@@ -135,9 +137,16 @@ def _proc_status(field):
     return None
 
 
+_max_rss_read = None  # the largest current_rss_bytes() reading, part of peak_rss_bytes()
+
+
 def current_rss_bytes():
     """Resident memory of this process now (Linux ``/proc``; None elsewhere)."""
-    return _proc_status("VmRSS")
+    global _max_rss_read
+    rss = _proc_status("VmRSS")
+    if rss is not None:
+        _max_rss_read = max(rss, _max_rss_read or 0)
+    return rss
 
 
 def synchronize(device):
