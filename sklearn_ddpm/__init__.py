@@ -12,7 +12,7 @@ from .metrics import miou_score, miou_scorer, per_class_iou
 from .postprocessing import GuidedFilter
 from .segmenter import load_segmenter, make_segmenter
 
-__version__ = "0.1.0"
+from ._version import __version__
 __all__ = [
     "ActivationCache",
     "Backbone",
