@@ -4,9 +4,10 @@ import math
 
 import numpy as np
 import torch
-from skorch import NeuralNet
 from skorch.callbacks import Callback
 from torch.utils.data import Dataset
+
+from ..utils._skorch import EarlyStop, InterruptibleNet
 
 
 #: Training pixels whose float32 features fit in this many bytes are gathered once, at the
@@ -77,7 +78,7 @@ class MemberPixelDataset(Dataset):
         return self.__getitems__([index])
 
 
-class EnsembleNet(NeuralNet):
+class EnsembleNet(InterruptibleNet):
     """A skorch ``NeuralNet`` whose loss is the sum of the members' losses.
 
     The criterion (``criterion_``, e.g. ``CrossEntropyLoss(reduction="none", weight=...)``) gives
@@ -144,7 +145,7 @@ class ReferenceEarlyStopping(Callback):
                 self.frozen_[m] = net.module_.member_state(m)
                 self.stop_epoch_[m] = epoch
         if all(f is not None for f in self.frozen_):
-            raise KeyboardInterrupt  # skorch's way to end fit early
+            raise EarlyStop  # skorch's way to end fit early (a KeyboardInterrupt it swallows)
 
     def on_train_end(self, net, **kwargs):
         for m, state in enumerate(self.frozen_):

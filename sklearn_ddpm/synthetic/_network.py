@@ -19,7 +19,6 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
-from skorch import NeuralNet
 from skorch.callbacks import ProgressBar
 from torch.utils.data import Dataset
 
@@ -27,6 +26,7 @@ from ..features._extraction import resize_images, to_model_input
 from ..utils import check_images, check_masks, resolve_device
 from ..utils._label_maps import LabelMapClassifierMixin
 from ..utils._persistence import VersionedPickleMixin
+from ..utils._skorch import InterruptibleNet, TrainingInterrupted
 
 
 class SegmentationUNet(torch.nn.Module):
@@ -195,7 +195,7 @@ class SegmentationNetworkClassifier(VersionedPickleMixin, LabelMapClassifierMixi
         targets = torch.from_numpy(np.stack([self._encoded(m) for m in masks]))
         seed = check_random_state(self.random_state).randint(2**31)
         callbacks = [("progress_bar", ProgressBar())] if self.verbose else []
-        self.net_ = NeuralNet(
+        self.net_ = InterruptibleNet(
             module=SegmentationUNet, module__n_classes=len(self.classes_), module__block_out_channels=channels,
             module__layers_per_block=self.layers_per_block, criterion=torch.nn.CrossEntropyLoss,
             criterion__ignore_index=-100, optimizer=torch.optim.Adam, lr=self.lr, max_epochs=self.max_epochs,
@@ -206,7 +206,11 @@ class SegmentationNetworkClassifier(VersionedPickleMixin, LabelMapClassifierMixi
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             self.net_.initialize()
-        self.net_.partial_fit(_PairDataset(x, targets, self.hflip, seed + 1), None)
+        try:
+            self.net_.partial_fit(_PairDataset(x, targets, self.hflip, seed + 1), None)
+        except TrainingInterrupted:
+            del self.net_  # a half-trained network must not look fitted
+            raise KeyboardInterrupt from None
         self.n_parameters_ = sum(p.numel() for p in self.net_.module_.parameters())
         return self
 
