@@ -1,6 +1,7 @@
 """Loading a noise-prediction UNet and its noise schedule into a :class:`Backbone`."""
 
 import json
+import re
 from importlib import resources
 from pathlib import Path
 
@@ -28,7 +29,11 @@ def load_backbone(model=None, scheduler=None):
           pipeline folder (``model_index.json`` with ``unet/``, ``vae/``, ``text_encoder/``,
           ``tokenizer/``, ``scheduler/``; needs ``pip install 'sklearn-ddpm[latent]'``);
         - a guided-diffusion checkpoint file (``.pt``), converted on the fly;
-        - otherwise a Hugging Face hub id (a UNet, DDPM pipeline or Stable Diffusion pipeline repository).
+        - a Hugging Face hub id ``owner/name`` (a UNet, DDPM pipeline or Stable Diffusion pipeline
+          repository), checked with one quick request first (the local cache only under
+          ``HF_HUB_OFFLINE=1``). A path that does not exist and does not look like a hub id (it
+          starts with ".", "/" or "~", ends in a weights extension, or its first folder exists
+          here) is a ``FileNotFoundError`` at once.
     scheduler : diffusers scheduler, default=None
         Overrides the noise schedule. By default the checkpoint's own scheduler config is used
         when it has one, else the paper's linear schedule.
@@ -68,12 +73,12 @@ def load_backbone(model=None, scheduler=None):
         )
     if not isinstance(model, (str, Path)):
         raise TypeError(f"model must be a UNet2DModel, a Backbone, a path or a hub id, got {type(model).__name__}.")
-    path = Path(model)
+    path = Path(model).expanduser()
     if path.is_file():
         return load_guided_diffusion(path, scheduler=scheduler)
     if path.is_dir():
         return _load_folder(path, scheduler, source=str(model))
-    if str(model).startswith((".", "/", "~")) or path.suffix in {".pt", ".pth", ".ckpt"}:
+    if not _looks_like_hub_id(str(model)):
         raise FileNotFoundError(f"model path {str(model)!r} does not exist.")
     return _load_hub(str(model), scheduler)
 
@@ -140,7 +145,46 @@ def _is_pipeline(model):
     return isinstance(model, DiffusionPipeline)
 
 
+# A hub id is "owner/name" (letters, digits, "-", "_", "."); anything else that does not exist is a path.
+_HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*")
+_CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".safetensors", ".bin")
+_HUB_TIMEOUT_S = 10
+
+
+def _looks_like_hub_id(text):
+    """Whether a missing ``model`` path is worth a hub lookup.
+
+    Not when it could only be a mistyped path: it starts with ".", "/" or "~", has a file
+    extension of weights, has more than one separator, or its first part is a local folder
+    (``runs/ddpmX`` with a ``runs/`` here is a typo, not an owner called "runs").
+    """
+    return (_HUB_ID.fullmatch(text) is not None and not text.lower().endswith(_CHECKPOINT_SUFFIXES)
+            and not Path(text.split("/")[0]).exists())
+
+
+def _check_hub_reachable(repo_id):
+    """One quick request for the repository, so that a hub id that cannot load fails in seconds.
+
+    Loading asks for several files, each retried on network errors: a minute of waiting when
+    offline. Skipped under ``HF_HUB_OFFLINE=1``, where the loaders read the local cache only.
+    """
+    from huggingface_hub import HfApi, constants
+
+    if constants.HF_HUB_OFFLINE:
+        return
+    try:
+        HfApi().model_info(repo_id, timeout=_HUB_TIMEOUT_S)
+    except Exception as exc:  # network (httpx) and hub (HTTP 401/404) errors share no base class
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise FileNotFoundError(
+            f"could not load {repo_id!r}: it is not a local path, and the Hugging Face hub id could not be "
+            f"reached ({type(exc).__name__}: {reason}). Offline? With the model in the local hub cache, set "
+            "HF_HUB_OFFLINE=1; otherwise download it elsewhere and pass the folder."
+        ) from exc
+
+
 def _load_hub(repo_id, scheduler):
+    _check_hub_reachable(repo_id)
     errors = []
     for subfolder in ("unet", None):
         try:
@@ -152,7 +196,7 @@ def _load_hub(repo_id, scheduler):
         except (OSError, ValueError) as exc:
             errors.append((str(exc).strip().splitlines() or [type(exc).__name__])[0])
     else:
-        raise OSError(
+        raise FileNotFoundError(
             f"could not load {repo_id!r}: it is not a local path, and loading it as a Hugging Face hub "
             f"id failed ({'; '.join(errors)}). Offline? Download it elsewhere and pass the folder."
         )

@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 import torch
-from diffusers import DDIMScheduler, DDPMPipeline, DDPMScheduler
+from diffusers import DDIMScheduler, DDPMPipeline, DDPMScheduler, UNet2DModel
 from sklearn.base import clone
 
 from sklearn_ddpm.backbone import Backbone, load_backbone, noise_scheduler, tiny_unet
@@ -186,3 +186,44 @@ def test_hub_id_from_offline_cache(tmp_path, unet, cosine_scheduler):
     assert unet_only["fingerprint"] == Backbone(unet).fingerprint and unet_only["steps"] == 1000
     assert "could not load 'test-org/not-in-cache'" in result["missing"]
     assert "Hugging Face hub id" in result["missing"]
+
+
+# ------------------------------------------------------------------------------------------------
+# Mistyped paths fail at once; hub ids are tried only when they look like one, and quickly
+# ------------------------------------------------------------------------------------------------
+def test_mistyped_paths_are_not_found_without_a_hub_lookup(tmp_path, monkeypatch):
+    import sklearn_ddpm.backbone._loading as loading
+
+    def no_hub(*args, **kwargs):
+        raise AssertionError("a path-like argument must not be looked up on the hub")
+
+    monkeypatch.setattr(loading, "_load_hub", no_hub)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()
+    for typo in ("runs/ddpmX", "ddpmX", "./runs/ddpmX", "~/no_such_ddpm", "a/b/c", "owner/model.safetensors",
+                 "owner/model.ckpt", str(tmp_path / "runs" / "ddpmX")):
+        with pytest.raises(FileNotFoundError, match="does not exist"):
+            load_backbone(typo)
+
+
+def test_unreachable_hub_id_fails_after_one_quick_request(monkeypatch):
+    import huggingface_hub
+    from huggingface_hub import constants
+
+    import sklearn_ddpm.backbone._loading as loading
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    probes = []
+
+    def unreachable(self, repo_id, *, timeout=None, **kwargs):
+        probes.append((repo_id, timeout))
+        raise ConnectionError("Name or service not known")
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("no file request (each retried) after the hub was found unreachable")
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "model_info", unreachable)
+    monkeypatch.setattr(UNet2DModel, "load_config", no_download)
+    with pytest.raises(FileNotFoundError, match=r"could not load 'some-owner/some-ddpm'.*HF_HUB_OFFLINE=1"):
+        load_backbone("some-owner/some-ddpm")
+    assert probes == [("some-owner/some-ddpm", loading._HUB_TIMEOUT_S)] and loading._HUB_TIMEOUT_S <= 10
