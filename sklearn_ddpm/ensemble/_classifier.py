@@ -19,6 +19,7 @@ from ..postprocessing import average_mirrored
 from ..utils import check_masks, resolve_device
 from ..utils._label_maps import LabelMapClassifierMixin
 from ..utils._persistence import VersionedPickleMixin
+from ..utils._skorch import TrainingInterrupted
 from ._module import BatchedMLPEnsemble, reference_hidden_sizes
 from ._net import EnsembleNet, MemberPixelDataset, ReferenceEarlyStopping, ShuffleMembers, collate_identity
 from ._pixels import PixelTable, select_training_pixels
@@ -343,7 +344,12 @@ class MLPEnsembleClassifier(VersionedPickleMixin, LabelMapClassifierMixin, BaseE
                 ).initialize()
             )
             dataset = MemberPixelDataset(table, image_index, ys, xs, encoded, seeds[1][members], standardization)
-            net.partial_fit(dataset, None)
+            try:
+                net.partial_fit(dataset, None)
+            except TrainingInterrupted:
+                # Ctrl-C: a half-trained ensemble must not look fitted (nor be saved as such).
+                del self.net_
+                raise KeyboardInterrupt from None
             stopper = dict(net.callbacks_)["reference_early_stopping"]
             self.stop_epochs_ += list(stopper.stop_epoch_)
             self.n_iter_ = max(self.n_iter_, stopper.iterations_)
