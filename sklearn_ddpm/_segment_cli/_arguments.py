@@ -61,8 +61,9 @@ examples:
   sklearn-ddpm evaluate seg.joblib test_photos/ test_masks/ --classes classes.txt
 
 IoU of every class is accumulated over all images (pixels labelled 255 are not scored); mIoU is
-the mean over the classes present in the masks or the predictions. Mask labels the model was not
-fitted on are reported with a warning and count as errors (their IoU is 0).
+the mean over the classes present in the masks or the predictions. A mask label beyond the class
+list (--classes, else the names given at fit, else the model's classes) is an error naming the
+mask; a listed class the model was not fitted on is reported with a warning and scores an IoU of 0.
 
 {SECURITY_NOTE}
 """

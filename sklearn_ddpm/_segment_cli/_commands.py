@@ -172,13 +172,17 @@ def evaluate(args):
     # One bar over images; the extractor's own bar (switched on by `fit`) would nest inside it.
     pipeline[0].set_params(progress=False)
     file_classes = _read_classes(args.classes)
+    features, clf = pipeline[:-1], pipeline[-1]
+    # The class list: --classes, else the names given at fit, else the classes the model predicts;
+    # a label beyond it is an error (as in `fit`), naming the mask, rather than an IoU of 0.
+    listed = model_class_names(clf, file_classes or getattr(pipeline, "class_names_", None))
+    n_listed = len(file_classes) if file_classes else len(listed)
     found = pair_images_and_masks(args.image_dir, args.mask_dir, only=_image_list(args))
     for kind, unpaired in (("images without a mask", found.unpaired_images),
                            ("masks without an image", found.unpaired_masks)):
         if unpaired:
             warnings.warn(f"{len(unpaired)} {kind} are left out: {', '.join(p.name for p in unpaired[:5])}"
                           f"{' ...' if len(unpaired) > 5 else ''}.", UserWarning, stacklevel=1)
-    features, clf = pipeline[:-1], pipeline[-1]
     truths, predictions = [], []
     bar = tqdm(total=len(found.pairs), desc="evaluate", unit="img", disable=args.quiet)
     chunk = pipeline[0].forward_batch_size()  # images read and predicted together
@@ -186,7 +190,7 @@ def evaluate(args):
         images = []
         for image_path, mask_path in found.pairs[start:start + chunk]:
             image = read_image(image_path)
-            mask = read_mask_of(image, mask_path, image_path, len(file_classes) if file_classes else None)
+            mask = read_mask_of(image, mask_path, image_path, n_listed)
             images.append(image)
             truths.append(mask.astype(np.int32))  # a whole test set of int64 maps is needlessly big
         predictions += _as_list(clf.predict(features.transform(images)))
@@ -195,6 +199,7 @@ def evaluate(args):
     known = set(int(c) for c in clf.classes_) | {255}
     unknown = sorted({int(v) for m in truths for v in np.unique(m)} - known)
     if unknown:
+        # Listed classes that no training pixel had: the model never predicts them.
         warnings.warn(f"the masks hold labels {unknown} that the model was not fitted on (its classes: "
                       f"{[int(c) for c in clf.classes_]}); their pixels count as errors and their IoU is 0.",
                       UserWarning, stacklevel=1)

@@ -263,11 +263,28 @@ def test_evaluate_masks_with_a_class_the_model_never_saw(work, capsys, tmp_path)
     mask = read_mask(victim).copy()  # read_mask may return a read-only view
     mask[mask == 1] = 2
     Image.fromarray(mask).save(victim)
+    # Beyond the model's 2 named classes: an error naming the mask, as in `fit` and as --help says.
+    code, stdout, err = run(capsys, "evaluate", work / "seg.joblib", images, masks, *FAST)
+    assert code == 2 and f"{victim.name}: labels [2] are outside the 2 classes" in err, err
+    assert stdout == ""
+    code, _, err = run(capsys, "evaluate", work / "seg.joblib", images, masks, "--classes", work / "classes.txt",
+                       *FAST)
+    assert code == 2 and victim.name in err
+    # Named by --classes but never seen at fit: a warning, and the class scores 0.
+    three = tmp_path / "three.txt"
+    three.write_text("background\nhorse\nrider\n")
     with pytest.warns(UserWarning, match=r"labels \[2\] that the model was not fitted on"):
-        code, stdout, _ = run(capsys, "evaluate", work / "seg.joblib", images, masks, *FAST)
+        code, stdout, _ = run(capsys, "evaluate", work / "seg.joblib", images, masks, "--classes", three, *FAST)
     assert code == 0
-    assert re.search(r"^\s*2\s+class 2\s+0\.0\s", stdout, re.M), stdout
+    assert re.search(r"^\s*2\s+rider\s+0\.0\s", stdout, re.M), stdout
     assert "over 3 classes" in stdout
+
+
+def test_evaluate_help_and_behaviour_agree_on_unlisted_labels(capsys):
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "beyond the class list" in help_text and "is an error" in help_text
 
 
 def test_non_positive_numbers_are_rejected(work, capsys, tmp_path):
