@@ -177,10 +177,59 @@ def write_json(name, payload, out=None, device=None):
     path = Path(out) if out is not None else RESULTS_DIR / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     record = {"benchmark": name, "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": machine(), **payload}
+    record.setdefault("backbone_sha256", backbone_sha256(backbone_source(payload)))
     if device is not None and not str(device).startswith("cuda"):
         record["gpu"] = NO_GPU
     path.write_text(json.dumps(record, indent=2, default=_jsonable) + "\n")
     return path
+
+
+def backbone_sha256(source):
+    """Content hash naming a backbone by its weights: the SHA-256 over every ``*.safetensors`` file of
+    the model folder ``source`` (sorted by path relative to it; each path, then its bytes), or over
+    the single weights file ``source`` (a guided-diffusion ``.pt``, a checkpoint). None when ``source``
+    is None or not a local file or folder (a hub id, an in-memory model): then the record says nothing
+    rather than something guessed. Two exports of the same weights give the same hash; a retrained or
+    resumed model, another."""
+    import hashlib
+
+    if source is None:
+        return None
+    path = Path(str(source))
+    if path.is_file():
+        files = [path]
+    elif path.is_dir():
+        files = sorted(path.rglob("*.safetensors"))
+        if not files:
+            return None
+    else:
+        return None
+    digest = hashlib.sha256()
+    for file in files:
+        if path.is_dir():
+            digest.update(file.relative_to(path).as_posix().encode() + b"\0")
+        with open(file, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def backbone_source(payload):
+    """The local backbone a record's ``payload`` names: its ``test_model``, ``model`` or ``backbone``
+    entry (top level or under ``settings``) when that is a path, or a ``Backbone(source='PATH', ...)``
+    description; None when the payload names none (the hash is then not recorded)."""
+    import re
+
+    for holder in (payload, payload.get("settings") if isinstance(payload.get("settings"), dict) else {}):
+        for key in ("test_model", "model", "backbone"):
+            value = holder.get(key)
+            if value is None:
+                continue
+            match = re.search(r"source='([^']+)'", str(value))
+            candidate = match.group(1) if match else str(value)
+            if Path(candidate).exists():
+                return candidate
+    return None
 
 
 def _jsonable(value):

@@ -51,6 +51,9 @@ import _common
 import ccp
 
 NAME = "ccp_cv_protocol"
+# The record's "protocol" field: the docstring from "The protocol, fixed before any run" up to the
+# paragraph on the backbone (the heading alone was stored before, issue 30).
+PROTOCOL = __doc__[__doc__.index("The protocol, fixed"):__doc__.index("The backbone is not chosen")].strip()
 ALL_BLOCKS = tuple(range(12))
 GRID = {"blocks": [(3, 6, 9), ALL_BLOCKS], "steps": [(50, 150, 250), (10, 50, 150)], "standardize": [True, False]}
 BASE_BUDGET = {"n_estimators": 3, "max_pixels_per_image": 1000, "n_noise_samples": 1}
@@ -287,7 +290,7 @@ def main(argv=None):
         if not args.skip_test:
             test = score_test(args, chosen, tmp)
     payload = {
-        "protocol": __doc__.split("\n\n")[1], **cv,
+        "protocol": PROTOCOL, **cv,
         "test_model": None if test is None else str(args.model),
         "test_model_training": None if test is None else training_record(args.model),
         "load_average_after": os.getloadavg(),

@@ -58,9 +58,21 @@ def write_record(path, script, payload):
     }
     record = {"script": f"examples/{script}", "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
               "machine": machine, **payload}
+    record.setdefault("backbone_sha256", _backbone_sha256(payload))
     with atomic_write(path, "w") as f:
         # numpy scalars and arrays become numbers and lists; anything else its str()
         f.write(json.dumps(record, indent=2, default=lambda v: v.tolist() if hasattr(v, "tolist") else str(v)) + "\n")
     print(f"wrote {path}")
     return path
 
+
+def _backbone_sha256(payload):
+    """The content hash of the backbone the payload names (benchmarks/_common.py owns the definition)."""
+    import sys
+
+    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+    try:
+        import _common
+    finally:
+        sys.path.pop(0)
+    return _common.backbone_sha256(_common.backbone_source(payload))

@@ -1,0 +1,72 @@
+"""benchmarks/report.py: the committed pages equal a fresh rendering of the records, and the rendering
+computes what it says (sample std over the per-seed scores, "not recorded" for a missing hash)."""
+
+import json
+
+import numpy as np
+import pytest
+
+
+def test_committed_pages_match_a_fresh_rendering(load, capsys):
+    report = load("report")
+    assert report.main(["--check"]) == 0, capsys.readouterr().out
+
+
+def test_every_marker_is_rendered(load):
+    report = load("report")
+    for page in report.PAGES:
+        if page.is_file():
+            text = page.read_text()
+            for match in report.MARKER.finditer(text):
+                assert match["body"].strip(), f"{page.name}: table {match['name']} is empty"
+
+
+def test_a_changed_record_makes_the_check_fail(load, tmp_path, monkeypatch, capsys):
+    report = load("report")
+    results = tmp_path / "results"
+    results.mkdir()
+    for path in report.RESULTS.glob("*.json"):
+        (results / path.name).write_text(path.read_text())
+    record = json.loads((results / "weizmann_default_n20.json").read_text())
+    record["rows"][0]["scores"] = [s - 1.0 for s in record["rows"][0]["scores"]]
+    (results / "weizmann_default_n20.json").write_text(json.dumps(record))
+    monkeypatch.setattr(report, "RESULTS", results)
+    assert report.main(["--check"]) == 1
+    assert "weizmann_default_n20" in capsys.readouterr().out
+
+
+def test_mean_std_is_the_sample_std_with_the_seed_count(load):
+    report = load("report")
+    values = [80.0, 81.0, 83.0]
+    assert report.mean_std(values) == f"81.3 ± {np.std(values, ddof=1):.1f} (3 seeds)"
+    assert report.mean_std([80.04]) == "80.0 (1 seed)"
+
+
+def test_backbone_is_not_guessed(load):
+    report = load("report")
+    assert report.backbone({}) == "not recorded"
+    assert report.backbone({"backbone_sha256": None}) == "not recorded"
+    assert report.backbone({"backbone_sha256": "ab" * 32}) == "`" + "ab" * 6 + "`"
+
+
+def test_unknown_table_is_an_error(load):
+    report = load("report")
+    with pytest.raises(KeyError, match="nope"):
+        report.render("<!-- report:nope -->\n<!-- /report:nope -->", "")
+
+
+def test_backbone_hash_names_the_weights(load, tmp_path):
+    common = load("_common")
+    a, b = tmp_path / "a" / "unet", tmp_path / "b" / "unet"
+    for folder, content in ((a, b"weights"), (b, b"weights")):
+        folder.mkdir(parents=True)
+        (folder / "diffusion_pytorch_model.safetensors").write_bytes(content)
+        (folder / "config.json").write_text("{}")
+    assert common.backbone_sha256(a.parent) == common.backbone_sha256(b.parent)
+    (b / "config.json").write_text('{"other": 1}')  # configs are not weights
+    assert common.backbone_sha256(a.parent) == common.backbone_sha256(b.parent)
+    (b / "diffusion_pytorch_model.safetensors").write_bytes(b"other weights")
+    assert common.backbone_sha256(a.parent) != common.backbone_sha256(b.parent)
+    assert common.backbone_sha256("org/hub-id") is None
+    assert common.backbone_source({"backbone": f"Backbone(source='{a.parent}', image_size=(64, 64))"}) == str(a.parent)
+    assert common.backbone_source({"settings": {"model": None}}) is None
