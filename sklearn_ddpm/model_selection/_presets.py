@@ -1,0 +1,131 @@
+"""Named search spaces of :func:`~sklearn_ddpm.model_selection.select_segmenter`.
+
+A search space is a dict with three entries, all optional but ``"stages"``:
+
+``"start"``
+    Pipeline parameters every candidate starts from (they are cross-validated like the rest, and
+    refitted when no stage replaced them). A parameter the caller sets explicitly (a keyword of
+    :func:`~sklearn_ddpm.model_selection.select_segmenter`) wins over ``"start"``.
+``"proxy"``
+    Cheaper settings used only while cross-validating, replaced by the segmenter's own at the
+    refit (the default presets cross-validate 3 MLPs per ensemble and refit 10: 10 members cost
+    about 3.3 times as much and rank candidates alike, ``benchmarks/ccp_cv_protocol.py``).
+``"stages"``
+    A list of scikit-learn ``param_grid`` s (a dict of lists, or a list of such dicts). The stages
+    run in order; each stage's candidates are the best candidate so far with one point of its grid
+    applied, so every stage varies its parameters with the others at their best values so far
+    (greedy coordinate search). A candidate already cross-validated is not run again.
+
+Parameter names are the pipeline's (``features__*``, ``clf__*``, see
+:func:`~sklearn_ddpm.make_segmenter`); ``features__blocks`` also takes ``"all"`` (every decoder
+block of the backbone), resolved by :func:`select_segmenter` once the backbone is loaded.
+
+The presets (stages in order; the value first listed is the segmenter's default or the start):
+
+``"quick"`` (5 candidates)
+    standardize {False, True} x steps {(50, 150, 250), (10, 50, 150)}; refinement {guided, vote}.
+``"default"`` (12 candidates)
+    blocks {"auto", "all"} x steps {(50, 150, 250), (10, 50, 150)} x standardize {False, True};
+    refinement {guided, vote}; pixels per image {1000, 4000}; class balancing {none, "balanced"
+    loss weights}; noise draws averaged {1, 4}.
+``"full"`` (up to 31 candidates)
+    as ``"default"`` with more steps sets, pixels per image {1000, 4000, 16000}, class balancing
+    {none, "balanced" loss weights, at most 250 pixels per class and image, both}, noise draws
+    {1, 4, 8}, the guided filter's radius and eps, and the members' hidden sizes.
+
+The stages follow the staged protocol of ``benchmarks/ccp_cv_protocol.py`` (features first, at a
+cheap classifier budget, then one lever at a time), which is now this module's job.
+"""
+
+from ..postprocessing import GuidedFilter
+
+#: ``features__blocks="all"``: every decoder block of the backbone.
+ALL_BLOCKS = "all"
+
+_PAPER_STEPS = (50, 150, 250)
+_EARLY_STEPS = (10, 50, 150)
+
+SEARCH_PRESETS = {
+    "quick": {
+        "start": {"clf__max_pixels_per_image": 1000, "clf__refine": GuidedFilter()},
+        "proxy": {"clf__n_estimators": 3},
+        "stages": [
+            {"clf__standardize": [False, True], "features__steps": [_PAPER_STEPS, _EARLY_STEPS]},
+            {"clf__refine": [GuidedFilter(), None]},
+        ],
+    },
+    "default": {
+        "start": {"clf__max_pixels_per_image": 1000, "clf__refine": GuidedFilter()},
+        "proxy": {"clf__n_estimators": 3},
+        "stages": [
+            {"features__blocks": ["auto", ALL_BLOCKS], "features__steps": [_PAPER_STEPS, _EARLY_STEPS],
+             "clf__standardize": [False, True]},
+            {"clf__refine": [GuidedFilter(), None]},
+            {"clf__max_pixels_per_image": [1000, 4000]},
+            {"clf__class_weight": [None, "balanced"]},
+            {"features__n_noise_samples": [1, 4]},
+        ],
+    },
+    "full": {
+        "start": {"clf__max_pixels_per_image": 1000, "clf__refine": GuidedFilter()},
+        "proxy": {"clf__n_estimators": 3},
+        "stages": [
+            {"features__blocks": ["auto", ALL_BLOCKS],
+             "features__steps": [_PAPER_STEPS, _EARLY_STEPS, (50,), (10, 50, 150, 250, 500)],
+             "clf__standardize": [False, True]},
+            {"clf__refine": [GuidedFilter(), GuidedFilter(radius=8), GuidedFilter(eps=1e-2), None]},
+            {"clf__max_pixels_per_image": [1000, 4000, 16000]},
+            [{"clf__class_weight": [None, "balanced"], "clf__max_pixels_per_class": [None, 250]}],
+            {"features__n_noise_samples": [1, 4, 8]},
+            {"clf__hidden_layer_sizes": ["auto", (256, 128)]},
+        ],
+    },
+}
+
+
+def resolve_search(search):
+    """A search space as a dict with ``"start"``, ``"proxy"`` and ``"stages"`` (copied).
+
+    ``search`` is a name of :data:`SEARCH_PRESETS`; a dict with a ``"stages"`` entry (a whole
+    search space); a ``param_grid`` dict (one stage: every combination, as ``GridSearchCV``); or
+    a list of stages.
+
+    Examples
+    --------
+    >>> from sklearn_ddpm.model_selection import resolve_search
+    >>> resolve_search({"clf__standardize": [False, True]})
+    {'start': {}, 'proxy': {}, 'stages': [{'clf__standardize': [False, True]}]}
+    >>> len(resolve_search("default")["stages"])
+    5
+    """
+    if isinstance(search, str):
+        if search not in SEARCH_PRESETS:
+            raise ValueError(f"search={search!r} is not a preset; choose from {sorted(SEARCH_PRESETS)} "
+                             "or pass a param_grid dict or a list of stages.")
+        search = SEARCH_PRESETS[search]
+    if isinstance(search, dict) and "stages" in search:
+        unknown = set(search) - {"start", "proxy", "stages"}
+        if unknown:
+            raise ValueError(f"search has unknown entries {sorted(unknown)}; a search space has 'start', 'proxy' "
+                             "and 'stages'.")
+        space = {"start": dict(search.get("start", {})), "proxy": dict(search.get("proxy", {})),
+                 "stages": list(search["stages"])}
+    elif isinstance(search, dict):
+        space = {"start": {}, "proxy": {}, "stages": [search]}
+    elif isinstance(search, (list, tuple)):
+        space = {"start": {}, "proxy": {}, "stages": list(search)}
+    else:
+        raise TypeError(f"search must be a preset name, a param_grid dict or a list of stages, got {search!r}.")
+    if not space["stages"]:
+        raise ValueError("search has no stages: give at least one param_grid.")
+    for stage in space["stages"]:
+        for grid in stage if isinstance(stage, (list, tuple)) else [stage]:
+            if not isinstance(grid, dict):
+                raise TypeError(f"a search stage must be a param_grid dict or a list of them, got {grid!r}.")
+            for name, values in grid.items():
+                if "__" not in name:
+                    raise ValueError(f"search parameter {name!r} is not a pipeline parameter; use "
+                                     "'features__<name>' or 'clf__<name>'.")
+                if isinstance(values, (str, bytes)) or not hasattr(values, "__len__") or len(values) == 0:
+                    raise ValueError(f"search parameter {name!r} needs a non-empty list of values, got {values!r}.")
+    return space
