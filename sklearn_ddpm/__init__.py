@@ -8,6 +8,7 @@ Public API, re-exported from the sub-packages: ``backbone`` (loading UNets, bloc
 from .backbone import Backbone, LatentBackbone, list_decoder_blocks, load_backbone
 from .ensemble import MLPEnsembleClassifier
 from .features import ActivationCache, DDPMFeatureTransformer, PixelFeatures
+from .interactive import InteractiveSegmenter
 from .metrics import miou_score, miou_scorer, per_class_iou
 from .postprocessing import GuidedFilter
 from .segmenter import load_segmenter, make_segmenter
@@ -18,6 +19,7 @@ __all__ = [
     "Backbone",
     "DDPMFeatureTransformer",
     "GuidedFilter",
+    "InteractiveSegmenter",
     "LatentBackbone",
     "MLPEnsembleClassifier",
     "PixelFeatures",

@@ -71,9 +71,10 @@ def make_segmenter(
         Epochs per MLP at most.
     max_pixels_per_image : int or None, default=None
         Labelled pixels sampled per image; None uses all.
-    min_class_pixels : int, default=20
-        Classes with fewer labelled pixels in an image are left out of that image; use 0 for
-        sparse (scribble) masks.
+    min_class_pixels : int or "auto", default="auto"
+        Classes with fewer labelled pixels in an image are left out of that image. "auto": 20 in
+        images at least half labelled (dense masks), 0 in sparser ones (scribbles), so sparse
+        masks train without a flag; 0 keeps every labelled pixel.
     n_classes : int or None, default=None
         Fix the number of classes (labels ``0..n_classes-1``); None infers it from the masks.
     memory : see :class:`~sklearn_ddpm.DDPMFeatureTransformer`
@@ -118,6 +119,46 @@ def make_segmenter(
             refine=GuidedFilter() if isinstance(refine, str) and refine == "guided" else refine, device=device,
             random_state=random_state)),
     ])
+
+
+def save_segmenter(pipeline, path, *, class_names=None, training_files=None):
+    """Write a fitted segmenter to the file ``sklearn-ddpm fit`` writes (one function for both).
+
+    The pipeline gets the attributes ``sklearn-ddpm predict`` and ``evaluate`` read:
+    ``class_names_``, ``versions_`` (package versions) and ``training_files_``. The file is
+    written to a temporary name and renamed, so a failure never leaves a truncated model.
+
+    Parameters
+    ----------
+    pipeline : sklearn.pipeline.Pipeline
+        Fitted, as :func:`make_segmenter` builds it.
+    path : str or path-like
+        The model file (``.joblib``); its folder must exist.
+    class_names : list of str, default=None
+        Names of the classes 0..K-1 (None: "class 0", "class 1", ...).
+    training_files : list of str, default=None
+        Names of the images it was fitted on, for the record.
+
+    Returns
+    -------
+    pathlib.Path
+
+    Examples
+    --------
+    >>> from sklearn_ddpm.segmenter import save_segmenter
+    >>> save_segmenter(pipeline, "seg.joblib", class_names=["background", "horse"])  # doctest: +SKIP
+    """
+    from sklearn.utils.validation import check_is_fitted
+
+    from .utils._atomic import atomic_joblib_dump
+    from .utils._persistence import current_versions
+
+    check_is_fitted(pipeline)
+    pipeline.class_names_ = None if class_names is None else [str(name) for name in class_names]
+    pipeline.versions_ = current_versions()
+    pipeline.training_files_ = None if training_files is None else [str(name) for name in training_files]
+    atomic_joblib_dump(pipeline, Path(path))
+    return Path(path)
 
 
 def load_segmenter(path, device=None, batch_size=None):

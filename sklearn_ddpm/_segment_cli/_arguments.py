@@ -22,11 +22,16 @@ examples:
   sklearn-ddpm fit photos/ masks/ --blocks 5 6 7 8 12 --steps 50 150 250 \\
       --n-estimators 10 --max-pixels-per-image 5000 --classes classes.txt -o seg.joblib
 
-  # scribbles: a few labelled strokes per class, everything else 255
-  sklearn-ddpm fit photos/ scribbles/ --min-class-pixels 0 -o seg.joblib
+  # scribbles: a few labelled strokes per class, everything else 255 (no flag needed)
+  sklearn-ddpm fit photos/ scribbles/ -o seg.joblib
+
+  # label images painted in napari and exported (0 = unlabelled, class k drawn as k + 1)
+  sklearn-ddpm fit photos/ napari_labels/ --mask-convention napari --classes classes.txt -o seg.joblib
 
 Masks hold class indices 0..K-1 (single-channel or palette PNG, or .npy); 255 marks unlabelled
-pixels. A classes file (one name per line, or a JSON/YAML list) fixes K and names the classes;
+pixels (with --mask-convention napari: 0 marks them and class k is k + 1). Sparse masks (an image
+less than half labelled: scribbles, strokes, clicks) keep every labelled pixel; in denser ones a
+class with fewer than 20 pixels in an image is left out of it (--min-class-pixels). A classes file (one name per line, or a JSON/YAML list) fixes K and names the classes;
 without it the classes are called "class 0", "class 1", ...
 Without --model the small horse DDPM bundled with the package is used.
 """
@@ -97,9 +102,14 @@ def register(subparsers):
                      help=f"epochs per MLP at most (default: {_DEFAULTS['max_epochs']})")
     fit.add_argument("--max-pixels-per-image", type=int, default=None, metavar="N",
                      help="sample at most N labelled pixels per image (default: all)")
-    fit.add_argument("--min-class-pixels", type=int, metavar="N", default=_DEFAULTS["min_class_pixels"],
-                     help="leave a class out of an image where it has fewer labelled pixels; use 0 for "
-                          f"scribble masks, a few strokes per class (default: {_DEFAULTS['min_class_pixels']})")
+    fit.add_argument("--min-class-pixels", type=_min_class_pixels, metavar="N|auto",
+                     default=_DEFAULTS["min_class_pixels"],
+                     help="leave a class out of an image where it has fewer labelled pixels; 'auto': 20 in "
+                          "images at least half labelled, 0 (keep all) in sparser, scribble masks "
+                          f"(default: {_DEFAULTS['min_class_pixels']})")
+    fit.add_argument("--mask-convention", choices=("ignore255", "napari"), default="ignore255",
+                     help="ignore255: class k is k, 255 = unlabelled; napari: label images exported from napari, "
+                          "0 = unlabelled, class k is k + 1 (default: ignore255)")
     fit.add_argument("--seed", type=int, metavar="N", default=_DEFAULTS["random_state"],
                      help=f"random seed (default: {_DEFAULTS['random_state']})")
     _common_arguments(fit, _commands.fit, device_default=_DEFAULTS["device"])
@@ -156,6 +166,10 @@ def add_batch_size_argument(parser):
 
 
 def _batch_size(value):
+    return value if value == "auto" else int(value)
+
+
+def _min_class_pixels(value):
     return value if value == "auto" else int(value)
 
 

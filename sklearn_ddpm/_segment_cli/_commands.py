@@ -9,8 +9,7 @@ import numpy as np
 
 from .._outputs._predicting import model_class_names
 from ..datasets._folders import default_class_names, read_class_names, read_image_list
-from ..segmenter import load_segmenter, make_segmenter
-from ..utils._persistence import current_versions
+from ..segmenter import load_segmenter, make_segmenter, save_segmenter
 
 
 # -- fit -------------------------------------------------------------------------------------------
@@ -18,7 +17,7 @@ def fit(args):
     """``sklearn-ddpm fit``: fit a segmenter on IMAGE_DIR and MASK_DIR and save it to ``--output``."""
     from ..datasets._folders import load_image_folder
     from ..utils import resolve_device
-    from ..utils._atomic import atomic_joblib_dump, ensure_directory
+    from ..utils._atomic import ensure_directory
 
     start = time.perf_counter()
     _check_positive(args, "batch_size", "n_estimators", "max_epochs", "max_pixels_per_image")
@@ -29,8 +28,12 @@ def fit(args):
     if class_names is not None and len(class_names) < 2:
         raise ValueError(f"--classes {args.classes} names {len(class_names)} class; a segmenter needs at least two.")
     backbone = _load_backbone(args.model)
-    data = load_image_folder(args.image_dir, args.mask_dir, class_names=class_names, progress=not args.quiet,
-                             only=_image_list(args))
+    napari = args.mask_convention == "napari"
+    # napari label images hold class k as k + 1: their labels are checked once converted.
+    data = load_image_folder(args.image_dir, args.mask_dir, class_names=None if napari else class_names,
+                             progress=not args.quiet, only=_image_list(args))
+    if napari:
+        _convert_napari_masks(data, class_names)
     _check_labelled_classes(data)
     pipeline = make_segmenter(
         backbone, **({"blocks": tuple(args.blocks)} if args.blocks else {}), steps=tuple(args.steps),
@@ -42,10 +45,7 @@ def fit(args):
     if not args.quiet:
         print(f"Training {args.n_estimators} pixel MLPs on {len(data.images)} images ...", file=sys.stderr)
     pipeline.fit(data.images, data.masks)
-    pipeline.class_names_ = class_names
-    pipeline.versions_ = current_versions()
-    pipeline.training_files_ = [p.name for p in data.image_paths]
-    atomic_joblib_dump(pipeline, output)
+    save_segmenter(pipeline, output, class_names=class_names, training_files=[p.name for p in data.image_paths])
     if not args.quiet:
         features, clf = pipeline[0], pipeline[-1]
         names = model_class_names(clf, class_names)
@@ -79,6 +79,21 @@ def _load_backbone(model):
     finally:
         diffusers_logging.set_verbosity(verbosity)
     return backbone
+
+
+def _convert_napari_masks(data, class_names):
+    """``--mask-convention napari``: label images exported from napari (0 = unlabelled, k + 1 = class k)."""
+    from ..datasets._folders import check_mask_labels
+    from ..interactive import napari_to_mask
+
+    for i, (mask, path) in enumerate(zip(data.masks, data.mask_paths)):
+        try:
+            converted = napari_to_mask(mask)
+        except ValueError as exc:
+            raise ValueError(f"{path} (--mask-convention napari): {exc}") from exc
+        if class_names is not None:
+            check_mask_labels(converted, len(class_names), f"{path} (--mask-convention napari, label = class + 1)")
+        data.masks[i] = converted.astype(np.int64)
 
 
 def _check_labelled_classes(data):

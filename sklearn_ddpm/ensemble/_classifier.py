@@ -22,7 +22,7 @@ from ..utils._persistence import VersionedPickleMixin
 from ..utils._skorch import TrainingInterrupted
 from ._module import BatchedMLPEnsemble, reference_hidden_sizes
 from ._net import EnsembleNet, MemberPixelDataset, ReferenceEarlyStopping, ShuffleMembers, collate_identity
-from ._pixels import PixelTable, select_training_pixels
+from ._pixels import DENSE_LABELLED_FRACTION, DENSE_MIN_CLASS_PIXELS, PixelTable, select_training_pixels
 from ._schedule import batch_schedule
 from ._voting import class_probabilities, js_uncertainty, majority_vote, uncertainty_score
 
@@ -105,10 +105,12 @@ class MLPEnsembleClassifier(VersionedPickleMixin, LabelMapClassifierMixin, BaseE
         gradients. The shift and scale are folded into the first layer after training, so
         prediction costs the same and ``net_.module_`` takes raw features. The paper does not
         standardize (False).
-    min_class_pixels : int, default=20
+    min_class_pixels : int or "auto", default="auto"
         A class covering fewer pixels of an image is ignored in that image (reference: tiny specks
         in dense masks are mostly labelling noise); a UserWarning names the classes and pixel
-        counts dropped. 0 keeps all labelled pixels: use it for sparse (scribble) labels.
+        counts dropped. 0 keeps all labelled pixels. "auto" decides per image: the reference's 20
+        where at least half of the image's pixels are labelled (a dense mask), 0 where fewer are
+        (sparse labels: scribbles, strokes, clicks), so both train without a flag.
     max_pixels_per_image, max_pixels_per_class : int or None, default=None
         Subsample the training pixels (all labelled pixels by default, as in the paper).
     n_classes : int or None, default=None
@@ -161,11 +163,12 @@ class MLPEnsembleClassifier(VersionedPickleMixin, LabelMapClassifierMixin, BaseE
     Notes
     -----
     Sparse (scribble) labels are a supported use: masks that are mostly ``ignore_index`` with a
-    few strokes per class, as drawn for scikit-image's ``TrainableSegmenter`` or napari-convpaint.
-    Pass ``min_class_pixels=0`` for them. The default of 20 follows the reference, which trains on
-    dense masks where a class covering so few pixels of an image is mostly labelling noise; on
-    scribbles it drops the strokes, so ``fit`` warns with the classes and pixel counts it drops,
-    and fails with that list and this advice when nothing is left.
+    few strokes per class, as drawn for scikit-image's ``TrainableSegmenter`` or napari-convpaint
+    (:class:`sklearn_ddpm.interactive.InteractiveSegmenter` holds such a labelling session). The
+    default ``min_class_pixels="auto"`` keeps all their labelled pixels (an image less than half
+    labelled) and applies the reference's 20-pixel rule to dense masks, where a class covering so
+    few pixels of an image is mostly labelling noise; ``fit`` warns with the classes and pixel
+    counts it drops, and fails with that list when nothing is left.
 
     Examples
     --------
@@ -191,7 +194,7 @@ class MLPEnsembleClassifier(VersionedPickleMixin, LabelMapClassifierMixin, BaseE
         "class_weight": [None, StrOptions({"balanced"}), dict],
         "ignore_index": [numbers.Integral],
         "standardize": ["boolean"],
-        "min_class_pixels": [Interval(numbers.Integral, 0, None, closed="left")],
+        "min_class_pixels": [StrOptions({"auto"}), Interval(numbers.Integral, 0, None, closed="left")],
         "max_pixels_per_image": [None, Interval(numbers.Integral, 1, None, closed="left")],
         "max_pixels_per_class": [None, Interval(numbers.Integral, 1, None, closed="left")],
         "n_classes": [None, Interval(numbers.Integral, 2, None, closed="left")],
@@ -218,7 +221,7 @@ class MLPEnsembleClassifier(VersionedPickleMixin, LabelMapClassifierMixin, BaseE
         class_weight=None,
         ignore_index=255,
         standardize=False,
-        min_class_pixels=20,
+        min_class_pixels="auto",
         max_pixels_per_image=None,
         max_pixels_per_class=None,
         n_classes=None,
@@ -436,10 +439,10 @@ class MLPEnsembleClassifier(VersionedPickleMixin, LabelMapClassifierMixin, BaseE
                 + (", none left)" if left and label not in left else ")")
                 for label, (pixels, images) in dropped.items()
             )
-            what = (
-                f"min_class_pixels={self.min_class_pixels} dropped the classes covering fewer pixels of an image: "
-                + summary
-            )
+            rule = (f"min_class_pixels='auto' ({DENSE_MIN_CLASS_PIXELS} in images at least "
+                    f"{DENSE_LABELLED_FRACTION:.0%} labelled)" if self.min_class_pixels == "auto"
+                    else f"min_class_pixels={self.min_class_pixels}")
+            what = f"{rule} dropped the classes covering fewer pixels of an image: " + summary
             if len(labels) == 0:
                 raise ValueError(
                     f"y has no labelled pixels left to train on: {what}. For sparse (scribble) labels, a few "

@@ -68,6 +68,32 @@ def _finite(array):
     return array
 
 
+#: ``min_class_pixels="auto"``: the reference's threshold applies to an image whose labelled
+#: pixels are at least this fraction of it (a dense mask, where specks are labelling noise) ...
+DENSE_LABELLED_FRACTION = 0.5
+#: ... and this is the reference's threshold; sparser masks (scribbles, strokes, clicks) keep every
+#: labelled pixel, since each of their classes covers only a few pixels by design.
+DENSE_MIN_CLASS_PIXELS = 20
+
+
+def min_class_pixels_of(mask, min_class_pixels, ignore_index=255):
+    """The ``min_class_pixels`` threshold that applies to one mask ("auto" resolved).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_ddpm.ensemble._pixels import min_class_pixels_of
+    >>> dense, sparse = np.zeros((10, 10), np.uint8), np.full((10, 10), 255, np.uint8)
+    >>> sparse[5, :] = 1
+    >>> min_class_pixels_of(dense, "auto"), min_class_pixels_of(sparse, "auto"), min_class_pixels_of(sparse, 20)
+    (20, 0, 20)
+    """
+    if not (isinstance(min_class_pixels, str) and min_class_pixels == "auto"):
+        return int(min_class_pixels)
+    labelled = np.count_nonzero(np.asarray(mask) != ignore_index)
+    return DENSE_MIN_CLASS_PIXELS if labelled >= DENSE_LABELLED_FRACTION * np.size(mask) else 0
+
+
 def select_training_pixels(
     masks, ignore_index=255, min_class_pixels=20, max_pixels_per_image=None, max_pixels_per_class=None, rng=None
 ):
@@ -75,7 +101,9 @@ def select_training_pixels(
 
     Drops ``ignore_index``; like the reference, a class covering fewer than
     ``min_class_pixels`` pixels of an image is ignored in that image (tiny annotation specks are
-    mostly labelling noise). Optional caps subsample per image and per class within an image.
+    mostly labelling noise). ``min_class_pixels="auto"`` applies the reference's 20 to images with
+    at least half of their pixels labelled and keeps every labelled pixel of sparser ones
+    (:func:`min_class_pixels_of`). Optional caps subsample per image and per class within an image.
 
     Returns
     -------
@@ -90,9 +118,10 @@ def select_training_pixels(
         flat = mask.ravel()
         keep = flat != ignore_index
         classes, counts = np.unique(flat[keep], return_counts=True)
+        threshold = min_class_pixels_of(flat, min_class_pixels, ignore_index)
         picked = []
         for c, count in zip(classes, counts):
-            if count < min_class_pixels:
+            if count < threshold:
                 pixels, images = dropped.get(c.item(), (0, 0))
                 dropped[c.item()] = (pixels + int(count), images + 1)
                 continue

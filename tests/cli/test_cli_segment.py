@@ -364,23 +364,52 @@ def _scribble(masks, per_class=15, seed=0):
         Image.fromarray(sparse.astype(np.uint8)).save(path)
 
 
-def test_fit_on_scribbles_with_min_class_pixels(work, capsys, tmp_path):
+def test_fit_on_scribbles_without_flags(work, capsys, tmp_path):
     from sklearn_ddpm import MLPEnsembleClassifier
 
     images, masks = _copy_set(work, tmp_path)
     _scribble(masks)
-    code, _, err = run(capsys, *_fit_args(work, images, masks, "--min-class-pixels", "0"))
+    # The default ("auto") keeps every stroke of a sparse mask.
+    code, _, err = run(capsys, *_fit_args(work, images, masks, "--max-pixels-per-image", "1000"))
     assert code == 0, err
     clf = joblib.load(images.parent / "m.joblib")[-1]
-    assert clf.min_class_pixels == 0 and clf.classes_.tolist() == [0, 1]
-    # Without the option the classifier's own default applies, and it needs more than 15 pixels.
-    code, _, err = run(capsys, *_fit_args(work, images, masks, output=tmp_path / "default.joblib"))
+    assert clf.min_class_pixels == "auto" and clf.classes_.tolist() == [0, 1]
+    assert clf.n_training_pixels_ == 3 * 2 * 15
+    # The reference's fixed 20-pixel rule drops strokes of 15 pixels.
+    code, _, err = run(capsys, *_fit_args(work, images, masks, "--min-class-pixels", "20",
+                                          output=tmp_path / "twenty.joblib"))
     assert code == 2 and "min_class_pixels" in err
     with pytest.raises(SystemExit):
         main(["fit", "--help"])
     help_text = " ".join(capsys.readouterr().out.split())
-    assert re.search(rf"--min-class-pixels N .*scribble.*default: {MLPEnsembleClassifier().min_class_pixels}\)",
+    assert re.search(rf"--min-class-pixels N\|auto .*scribble.*default: {MLPEnsembleClassifier().min_class_pixels}\)",
                      help_text), help_text
+
+
+def test_fit_on_napari_label_images(work, capsys, tmp_path):
+    from sklearn_ddpm.interactive import mask_to_napari
+
+    images, masks = _copy_set(work, tmp_path)
+    _scribble(masks)
+    expected = {path.name: read_mask(path) for path in masks.iterdir()}
+    for path in masks.iterdir():
+        Image.fromarray(mask_to_napari(expected[path.name]).astype(np.uint8)).save(path)
+    code, _, err = run(capsys, *_fit_args(work, images, masks, "--mask-convention", "napari", "--classes",
+                                          work / "classes.txt", "--max-pixels-per-image", "1000"))
+    assert code == 0, err
+    pipeline = joblib.load(images.parent / "m.joblib")
+    assert pipeline.class_names_ == ["background", "horse"] and pipeline[-1].classes_.tolist() == [0, 1]
+    assert pipeline[-1].n_training_pixels_ == 3 * 2 * 15
+    # Read as 255-convention masks the same files mean other classes (0 would be all unlabelled pixels).
+    code, _, err = run(capsys, *_fit_args(work, images, masks, "--classes", work / "classes.txt",
+                                          output=tmp_path / "wrong.joblib"))
+    assert code == 2 and "outside the 2 classes" in err
+    # A napari label beyond the classes names the file and the convention.
+    victim = sorted(masks.iterdir())[0]
+    Image.fromarray(np.full(expected[victim.name].shape, 3, np.uint8)).save(victim)
+    code, _, err = run(capsys, *_fit_args(work, images, masks, "--mask-convention", "napari", "--classes",
+                                          work / "classes.txt", output=tmp_path / "bad.joblib"))
+    assert code == 2 and victim.name in err and "napari" in err, err
 
 
 @pytest.fixture(scope="module")

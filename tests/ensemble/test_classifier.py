@@ -365,16 +365,33 @@ def _scribbles(masks, per_class, seed=0):
     return sparse
 
 
-def test_scribble_labels_train_with_min_class_pixels_zero():
+def test_scribble_labels_train_with_the_default_min_class_pixels():
     features, masks = _pixel_data(n_images=3, size=(16, 16))
     scribbles = _scribbles(masks, per_class=15)
     assert (scribbles == 255).mean() > 0.8  # mostly unlabelled, as drawn strokes are
+    # The reference's fixed threshold drops every stroke; "auto" (the default) keeps them.
     with pytest.raises(ValueError, match=r"no labelled pixels.*class 0 \(45 pixels in 3 images\).*min_class_pixels=0"):
-        MLPEnsembleClassifier(n_estimators=1, max_epochs=1).fit(features, scribbles)
-    clf = MLPEnsembleClassifier(n_estimators=3, max_epochs=30, lr=1e-2, min_class_pixels=0, random_state=0)
-    clf.fit(features, scribbles)
-    assert clf.n_training_pixels_ == 3 * 3 * 15
+        MLPEnsembleClassifier(n_estimators=1, max_epochs=1, min_class_pixels=20).fit(features, scribbles)
+    clf = MLPEnsembleClassifier(n_estimators=3, max_epochs=30, lr=1e-2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clf.fit(features, scribbles)
+    assert clf.min_class_pixels == "auto" and clf.n_training_pixels_ == 3 * 3 * 15
     assert (clf.predict(features) == masks).mean() > 0.9  # chance: 1/3
+    explicit = MLPEnsembleClassifier(n_estimators=3, max_epochs=30, lr=1e-2, min_class_pixels=0, random_state=0)
+    np.testing.assert_array_equal(explicit.fit(features, scribbles).predict(features), clf.predict(features))
+
+
+def test_auto_min_class_pixels_applies_the_reference_rule_to_dense_masks_only():
+    masks = np.zeros((2, 10, 10), np.int64)
+    masks[:, :, 5:] = 1
+    masks[:, 0, :3] = 2  # a 3-pixel speck of class 2 in two dense masks
+    masks[1, 5:, :] = 255  # image 1: exactly half labelled, still dense
+    _, _, _, labels, dropped = select_training_pixels(masks, min_class_pixels="auto")
+    assert dropped == {2: (6, 2)} and 2 not in labels
+    masks[1, 4, :] = 255  # now under half labelled: sparse, its speck is kept
+    _, _, _, labels, dropped = select_training_pixels(masks, min_class_pixels="auto")
+    assert dropped == {2: (3, 1)} and (labels == 2).sum() == 3
 
 
 def test_classes_dropped_by_min_class_pixels_are_named_in_a_warning():
@@ -382,7 +399,8 @@ def test_classes_dropped_by_min_class_pixels_are_named_in_a_warning():
     masks[:, :, :] = np.where(np.arange(16) < 8, 0, 1)  # classes 0 and 1, 128 pixels each
     masks[0, :2, :5] = 2  # class 2: 10 pixels in image 0, 12 in image 1
     masks[1, :3, :4] = 2
-    expected = r"min_class_pixels=20 dropped .*: class 2 \(22 pixels in 2 images, none left\)"
+    expected = (r"min_class_pixels='auto' \(20 in images at least 50% labelled\) dropped .*: "
+                r"class 2 \(22 pixels in 2 images, none left\)")
     with pytest.warns(UserWarning, match=expected) as record:
         clf = MLPEnsembleClassifier(n_estimators=1, max_epochs=1, random_state=0).fit(features, masks)
     assert len(record) == 1
