@@ -45,7 +45,8 @@ class SelectionResult:
     segmenter_ : sklearn.pipeline.Pipeline
         The chosen settings, refitted on all labelled images.
     best_params_ : dict
-        The chosen pipeline parameters (those the search set; the rest are the segmenter's).
+        The chosen pipeline parameters: those of the best candidate and the search space's
+        ``"start"`` (the rest are the segmenter's, as given to :func:`select_segmenter`).
     best_score_ : float
         The chosen candidate's mean CV score.
     cv_results_ : dict of lists
@@ -230,7 +231,8 @@ def select_segmenter(images, masks, *, model=None, search="default", budget="20m
 
     table = _table(searcher, n_splits)
     best = int(np.nanargmax(np.asarray(table["mean_test_score"], dtype=float)))
-    best_params = dict(searcher.cv_results_["params"][best])
+    # The settings chosen: the search space's start (which every candidate had) and the best candidate's.
+    best_params = {**start, **searcher.cv_results_["params"][best]}
 
     refit_started = time.perf_counter()
     segmenter = clone(base).set_params(**best_params).fit(images, masks)

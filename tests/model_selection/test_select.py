@@ -60,6 +60,23 @@ def test_stages_run_in_order_from_the_best_so_far(tiny_backbone, data):
     assert result.best_params_["features__steps"] == (10,)
 
 
+def test_chosen_settings_include_the_start(tiny_backbone, data):
+    images, masks = data
+    space = {"start": {"clf__max_pixels_per_image": 100}, "proxy": {"clf__n_estimators": 1},
+             "stages": [{"clf__standardize": [False, True]}]}
+    result = select_segmenter(images, masks, model=tiny_backbone, search=space, budget=None, cv=2, progress=False,
+                              blocks=(6,), steps=(10,), n_estimators=2, max_epochs=10, refine=None)
+    assert result.best_params_["clf__max_pixels_per_image"] == 100
+    assert result.segmenter_[-1].n_training_pixels_ == 4 * 100
+    assert result.segmenter_[-1].n_estimators == 2  # the proxy's 1 member was for the search only
+    # An explicit keyword wins over the start.
+    result = select_segmenter(images, masks, model=tiny_backbone, search=space, budget=None, cv=2, progress=False,
+                              blocks=(6,), steps=(10,), n_estimators=2, max_epochs=10, refine=None,
+                              max_pixels_per_image=50)
+    assert "clf__max_pixels_per_image" not in result.best_params_
+    assert result.segmenter_[-1].n_training_pixels_ == 4 * 50
+
+
 def test_one_cache_serves_every_fold_and_candidate(tiny_backbone, data):
     images, masks = data
     cache = ActivationCache()
