@@ -17,13 +17,12 @@ def fit(args):
     """``sklearn-ddpm fit``: fit a segmenter on IMAGE_DIR and MASK_DIR and save it to ``--output``."""
     from ..datasets._folders import load_image_folder
     from ..utils import resolve_device
-    from ..utils._atomic import ensure_directory
+    from ..utils._atomic import check_output_file
 
     start = time.perf_counter()
     _check_positive(args, "batch_size", "n_estimators", "max_epochs", "max_pixels_per_image")
     resolve_device(args.device, fitting=True)  # fail before the slow part, not after it
-    output = Path(args.output)
-    ensure_directory(output.parent, "-o/--output folder")
+    output = check_output_file(args.output, "-o/--output")  # before the training, not after it
     class_names = _read_classes(args.classes)
     if class_names is not None and len(class_names) < 2:
         raise ValueError(f"--classes {args.classes} names {len(class_names)} class; a segmenter needs at least two.")
@@ -111,7 +110,10 @@ def predict(args):
     In this process, or with ``--workers``/``--scheduler`` on a Dask cluster; both write every
     image's outputs with :func:`._predicting.predict_and_write`.
     """
+    from ..utils._atomic import ensure_directory
+
     _check_positive(args, "batch_size", "workers", "images_per_task")
+    ensure_directory(args.output, "-o/--output folder")  # before the model is loaded
     if args.uncertainty:
         try:
             import matplotlib  # noqa: F401  (colours the heat maps)

@@ -94,11 +94,13 @@ def _guided_overrides(args):
 
 
 def _convert(args):
+    from ..utils._atomic import ensure_directory
     from ._guided_diffusion import load_guided_diffusion
 
     out_dir = args.out_dir
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise ValueError(f"{out_dir} already exists and is not an empty folder; choose another OUT_DIR.")
+    ensure_directory(out_dir, "OUT_DIR")  # before the conversion, not after it
     backbone = load_guided_diffusion(args.checkpoint, image_size=args.image_size, noise_schedule=args.noise_schedule,
                                      diffusion_steps=args.diffusion_steps, **_guided_overrides(args))
     backbone.save_pretrained(out_dir)

@@ -38,12 +38,15 @@ class _RenamedToMaxSteps(argparse.Action):
 
 def _handler(args):
     from ..datasets._folders import list_images, read_image_list
+    from ..utils._atomic import ensure_directory
     from ._distributed import is_main_process
     from ._export import export_checkpoint
     from ._train import train_ddpm
 
     # Under torchrun every rank runs this; one of them speaks and writes.
     quiet = args.quiet or not is_main_process()
+    if is_main_process():
+        ensure_directory(args.out_dir, "OUT_DIR")  # before the images are read, not at the first checkpoint
     if args.export_only:
         if not is_main_process():
             return 0

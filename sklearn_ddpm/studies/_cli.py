@@ -39,7 +39,11 @@ def register(subparsers):
 
 
 def _run(args):
+    from ..utils._atomic import atomic_write, check_output_file
     from ._reproduce import reproduce
+
+    if args.output:
+        check_output_file(args.output, "--output")  # before the hours of training, not after them
 
     table = reproduce(
         args.datasets_root, args.checkpoints, datasets=args.datasets, seeds=tuple(args.seeds),
@@ -53,8 +57,6 @@ def _run(args):
                          paper=table.paper_miou.map("{:.1f}".format) + " ± " + table.paper_std.map("{:.1f}".format))
     print(shown[["dataset", "n_train", "n_test", "ours", "paper", "seconds"]].to_string(index=False), file=sys.stdout)
     if args.output:
-        from ..utils._atomic import atomic_write
-
         with atomic_write(args.output, "w") as f:
             table.to_csv(f, index=False)
     return 0

@@ -74,6 +74,12 @@ def register(subparsers):
 def _run(args):
     if args.train_network and not args.label_with:
         raise ValueError("--train-network needs --label-with: the network trains on the pseudo-labelled samples.")
+    from ..utils._atomic import check_output_file, ensure_directory
+
+    # Before sampling, not after it.
+    ensure_directory(args.out_dir, "OUT_DIR")
+    if args.train_network:
+        check_output_file(args.train_network, "--train-network")
     if args.threads is not None:
         import torch
 

@@ -49,8 +49,57 @@ def ensure_directory(path, argument="output folder"):
         ) from exc
     except OSError as exc:
         raise PermissionError(f"{argument} {str(path)!r} cannot be created: {exc.strerror or exc}.") from exc
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise PermissionError(f"{argument} {str(path)!r} is not writable.")
+    _check_can_create_files(path, argument)
+    return path
+
+
+def _check_can_create_files(folder, argument):
+    # A file really created and removed: os.access says yes to root on a read-only mount, and
+    # atomic writes need exactly this (a temporary file next to the target).
+    try:
+        with tempfile.TemporaryFile(dir=folder, prefix=".write-check."):
+            pass
+    except OSError as exc:
+        raise PermissionError(f"{argument} {str(folder)!r} is not writable: {exc.strerror or exc}.") from exc
+
+
+def check_output_file(path, argument="output file"):
+    """Check, before any slow work, that :func:`atomic_write` will be able to write ``path``.
+
+    The folder is created if needed (as :func:`ensure_directory` does) and must take a new file;
+    ``path`` itself must not be a folder. Run it first in a command, so that a bad output path
+    fails at once, naming the argument, instead of after the work, naming a temporary file.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file a command will write (it may exist: it is replaced).
+    argument : str, default="output file"
+        How the file is called in error messages (e.g. ``"-o/--output"``).
+
+    Returns
+    -------
+    pathlib.Path
+
+    Raises
+    ------
+    IsADirectoryError
+        If ``path`` is a folder.
+    NotADirectoryError, PermissionError
+        If its folder cannot be created or written to.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from sklearn_ddpm.utils._atomic import check_output_file
+    >>> check_output_file(tempfile.mkdtemp() + "/models/seg.joblib").name
+    'seg.joblib'
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{argument} {str(path)!r} is a folder; give a file name, e.g. "
+                                f"{str(path / 'model.joblib')!r}.")
+    ensure_directory(path.parent, f"{argument} folder")
     return path
 
 
@@ -95,7 +144,10 @@ def atomic_write(path, mode="wb"):
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except OSError as exc:  # name the target, not the temporary file
+            raise type(exc)(exc.errno, f"cannot write {str(path)!r}: {exc.strerror}") from exc
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
