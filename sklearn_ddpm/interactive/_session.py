@@ -451,7 +451,7 @@ class InteractiveSegmenter:
             Session images to look at; None: all of them (their features are extracted).
         threshold : "auto" or float, default="auto"
             Uncertainty (nats) a pixel needs to be part of a region; "auto" is the 95th
-            percentile of the pixels of ``images`` (the top 5 %), at least 1e-6.
+            percentile of the unlabelled pixels of ``images`` (their top 5 %), at least 1e-6.
         min_pixels : "auto" or int, default="auto"
             Smaller regions are left out; "auto" is 0.05 % of an image's pixels (131 at 512²),
             at least 4.
@@ -473,7 +473,9 @@ class InteractiveSegmenter:
         if isinstance(threshold, str):
             if threshold != "auto":
                 raise ValueError(f"threshold must be 'auto' or a number, got {threshold!r}.")
-            pooled = np.concatenate([m.ravel() for m in maps.values()]) if maps else np.zeros(1)
+            # over the unlabelled pixels: labelled ones are never suggested
+            pooled = np.concatenate([m[self._labels[i] == UNLABELLED] for i, m in maps.items()] + [np.zeros(0)])
+            pooled = pooled if pooled.size else np.zeros(1)
             threshold = max(float(np.percentile(pooled, 95)), 1e-6)
         found = []
         for i, uncertainty in maps.items():
