@@ -30,7 +30,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-PAGES = (ROOT / "README.md", ROOT / "docs" / "benchmarks.md")
+PAGES = (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")))  # any page may hold a marked table
 MARKER = re.compile(r"(<!-- report:(?P<name>[a-z_]+) -->\n)(?P<body>.*?)(<!-- /report:(?P=name) -->)", re.S)
 
 
@@ -237,8 +237,55 @@ def synthetic(prefix):
     for row in r["summary"]:
         speed = np.mean(row["images_per_second"])
         out.append((row["method"], mean_std(row["scores"]), row["n_train_images"], f"{speed:.2f}"))
+    ratio = r["throughput_ratio_network_vs_ddpm"]["per_seed"]
+    probe = r["sampling_probe"]
     return table(("training data", "Weizmann test mIoU", "training images", "test images/s (mean of seeds)"), out) + (
-        f"\n\n{machine(r)}; {date(r)}; backbone {backbone(r)}; record {link('synthetic', prefix)}.")
+        f"\n\nThe network predicts {np.mean(ratio):.1f}× faster than the DDPM-feature pipeline it learnt from "
+        f"({min(ratio):.1f}–{max(ratio):.1f}× per seed, feature extraction included, same run); sampling cost "
+        f"{probe['seconds_per_sample']:.1f} s per sample (a {probe['samples']}-sample probe). "
+        f"{machine(r)} (load {r['load_average_1min_start']} at the start); {date(r)}; backbone {backbone(r)}; "
+        f"record {link('synthetic', prefix)}.")
+
+
+def ddp(prefix):
+    """DDP training on the CPU: processes x threads at the same global batch."""
+    r = load("ddp_training")
+    rows = [(row["config"], f"{row['processes']} × {row['threads_per_process']}", row["global_batch"],
+             f"{row['seconds_per_step']:.2f}", f"{row['load_average_before']}–{row['load_average_after']}")
+            for row in r["rows"]]
+    summary = r["summary"]
+    return table(("configuration", "processes × threads", "global batch", "s/step", "load average (before–after)"),
+                 rows) + (
+        f"\n\n2 processes against 1 with the same threads per process: "
+        f"{summary['speedup_2proc_vs_1proc_same_threads_per_process']:.2f}×; DDP overhead "
+        f"{summary['ddp_overhead_seconds_per_step']:.2f} s/step. One run on {machine(r)}, {date(r)}; "
+        f"record {link('ddp_training', prefix)}.")
+
+
+def sweep(prefix):
+    """The block x step sweep (paper, Figs. 2-3): the best and worst cells, and what it cost."""
+    r = load("block_step_sweep")
+    cells = sorted(r["cells"], key=lambda c: -c["miou"])
+    steps = r["settings"]["steps"]
+    rows = [(f"block {c['block']}, t = {c['step']}", f"{100 * c['miou']:.1f}", f"{100 * c['miou_small']:.1f}",
+             f"{100 * c['miou_large']:.1f}") for c in cells[:3] + cells[-3:]]
+    return table(("cell (3 best, 3 worst)", "test mIoU", "small classes", "large classes"), rows) + (
+        f"\n\n{len(cells)} cells (steps {tuple(steps)}), one seed, 10 bundled train / 10 test horses: "
+        f"{r['seconds']['total']:,.0f} s in all, {r['seconds']['feature_extraction']:.0f} s of it feature extraction; "
+        f"backbone: the bundled DDPM of {date(r)} (the first one, 2,000 fp32 steps; hash {backbone(r)}); "
+        f"{machine(r)}; record {link('block_step_sweep', prefix)}.")
+
+
+def parts(prefix):
+    """k-means parts (paper, Fig. 4), checked against the masks the clustering never saw."""
+    r = load("part_discovery")
+    rows = [(c["cluster"], f"{100 * c['share_of_pixels']:.0f} %", f"{100 * c['share_that_is_horse']:.0f} %")
+            for c in sorted(r["clusters"], key=lambda c: -c["share_that_is_horse"])]
+    s = r["settings"]
+    return table(("cluster", "share of all pixels", "share that is horse"), rows) + (
+        f"\n\nOne k-means (k = {s['n_clusters']}, steps {tuple(s['steps'])}, `random_state={s['random_state']}`) "
+        f"on the {len(r['data']['images'])} bundled test horses; backbone: the bundled DDPM of {date(r)} (the first "
+        f"one, 2,000 fp32 steps; hash {backbone(r)}); {machine(r)}; record {link('part_discovery', prefix)}.")
 
 
 def demo(prefix):
@@ -252,7 +299,7 @@ def demo(prefix):
 
 TABLES = {"headline": headline, "demo": demo, "weizmann": weizmann, "ccp_protocol": ccp_protocol,
           "ccp_test_selected": ccp_test_selected, "backbones": backbones, "levers": levers, "memory": memory,
-          "presets": presets, "synthetic": synthetic}
+          "presets": presets, "synthetic": synthetic, "sweep": sweep, "parts": parts, "ddp": ddp}
 
 
 # -- the pages ----------------------------------------------------------------------------------------

@@ -10,6 +10,8 @@ without editing this file; the benchmark report (benchmarks.md) is rendered from
 import importlib
 import inspect
 import pkgutil
+import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -122,9 +124,28 @@ def write_api_reference():
                   f".. currentmodule:: {name}", "", ".. autosummary::", "   :toctree: generated", "   :nosignatures:", ""]
         lines += [f"   {attr}" for attr in entries] + [""]
     text = "\n".join(lines)
+    shutil.rmtree(DOCS / "reference" / "generated", ignore_errors=True)  # no stale page of a renamed function
     target = DOCS / "reference" / "api.rst"
     if not target.exists() or target.read_text() != text:
         target.write_text(text)
 
 
 write_api_reference()
+
+
+# numpydoc renders the type of "name : type" as reStructuredText, where a trailing underscore
+# (``(n_features_in_,)``, ``default="features__"``) is a hyperlink reference: escape those there.
+_PARAMETER_LINE = re.compile(r"^([\w*][\w*, ]*) : (.+)$")
+_TRAILING_UNDERSCORES = re.compile(r"(?<=\w)(_+)(?=[,)\"'\s]|$)")
+
+
+def _escape_parameter_types(app, what, name, obj, options, lines):
+    for i, line in enumerate(lines):
+        match = _PARAMETER_LINE.match(line)
+        if match:
+            kind = _TRAILING_UNDERSCORES.sub(lambda m: "\\_" * len(m.group(1)), match.group(2))
+            lines[i] = f"{match.group(1)} : {kind}"
+
+
+def setup(app):
+    app.connect("autodoc-process-docstring", _escape_parameter_types, priority=100)
