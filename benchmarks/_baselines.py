@@ -25,17 +25,20 @@ class SkimageSegmenter:
         self.ignore_index = ignore_index
 
     def fit(self, images, masks):
+        return self.fit_features((skimage_features(image) for image in images), masks)
+
+    def fit_features(self, features, masks):
+        """``fit`` on precomputed ``skimage_features`` of the images (an iterable, read once)."""
         from sklearn.ensemble import RandomForestClassifier
 
         rng = np.random.default_rng(self.random_state)
         X, y = [], []
-        for image, mask in zip(images, masks):
-            features = skimage_features(image)
-            features = features.reshape(-1, features.shape[-1])
+        for image_features, mask in zip(features, masks):
+            image_features = image_features.reshape(-1, image_features.shape[-1])
             labels = np.asarray(mask).ravel()
             labelled = np.flatnonzero(labels != self.ignore_index)
             picked = rng.choice(labelled, min(self.pixels_per_image, len(labelled)), replace=False)
-            X.append(features[picked])
+            X.append(image_features[picked])
             y.append(labels[picked])
         self.forest_ = RandomForestClassifier(
             n_estimators=self.n_estimators, max_depth=self.max_depth, random_state=self.random_state, n_jobs=-1
@@ -44,8 +47,9 @@ class SkimageSegmenter:
         return self
 
     def predict(self, images):
-        out = []
-        for image in images:
-            features = skimage_features(image)
-            out.append(self.forest_.predict(features.reshape(-1, features.shape[-1])).reshape(image.shape[:2]))
-        return out
+        return [self.predict_features(skimage_features(image)) for image in images]
+
+    def predict_features(self, features):
+        """Label map of one image from its ``skimage_features`` (H, W, F)."""
+        flat = features.reshape(-1, features.shape[-1])
+        return self.forest_.predict(flat).reshape(features.shape[:2])

@@ -1,0 +1,266 @@
+"""Where to label next: strokes placed where ``InteractiveSegmenter.suggest`` points vs at random
+(issue 27, item 3).
+
+A labelling session (``sklearn_ddpm.interactive.InteractiveSegmenter`` with its defaults: bundled
+horse DDPM, 10 MLPs, guided filter, every labelled pixel trained on) holds the first 20 images of
+``labeled_pool``. It starts from one stroke of every class on every image (``_scribbles``'s
+smallest scribbles: one skeleton piece per class, 24 px long, 3 px wide). Then, each round, a
+simulated annotator is shown ``--k`` regions and labels the true class along the strokes of every
+class inside each (``_scribbles.strokes_in_region``: the skeleton of each class's part of the
+region, 3 px wide), and the ensemble refits:
+
+- ``suggest``: the regions are ``seg.suggest(k)`` (the top-k connected regions of high
+  Jensen-Shannon divergence of the members, across the 20 images);
+- ``random``: the same regions' shapes (each suggestion's pixels, cropped to its bounding box)
+  placed at a uniformly random position of a random image of the session (the same sizes, no
+  uncertainty).
+
+Both arms start from the same strokes and seed; after every round each arm's model is scored on
+held-out images: the next 30 images of ``labeled_pool`` (``labeled_pool[20:50]``, never labelled
+in the session; the test split is not used). This is a curve reported per round, not a choice.
+A seed draws the first strokes, the random placements and the MLPs' randomness.
+
+    python benchmarks/active_learning.py --threads 1 --max-minutes 60
+"""
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+import _common
+from _scribbles import labelled_fraction, simulate_scribbles, strokes_in_region
+
+NAME = "active_learning"
+ARMS = ("suggest", "random")
+
+
+def build_parser():
+    p = _common.parser(__doc__.splitlines()[0])
+    p.add_argument("--datasets", nargs="+", choices=["weizmann", "ccp"], default=["weizmann"])
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="seeds (default: 0 1)")
+    p.add_argument("--rounds", type=int, default=6, help="labelling rounds after the first fit (default: 6)")
+    p.add_argument("--k", type=int, default=10, help="regions labelled per round, across the images (default: 10)")
+    p.add_argument("--n-session", type=int, default=20, help="first N labeled_pool images in the session (default: 20)")
+    p.add_argument("--n-heldout", type=int, default=30,
+                   help="the next N labeled_pool images score each round (default: 30)")
+    p.add_argument("--model", default=None, help="backbone (default: the bundled horse DDPM)")
+    p.add_argument("--max-minutes", type=float, default=None, help="start no new seed after this many minutes")
+    return p
+
+
+def load(dataset, n_session, n_heldout, quick):
+    from sklearn_ddpm.datasets import load_ccp_clothing, load_weizmann_horse
+
+    if dataset == "weizmann":
+        pool = load_weizmann_horse(_common.DATA_DIR / "weizmann_horse", "labeled_pool", n=n_session + n_heldout)
+    else:
+        pool = load_ccp_clothing(_common.DATA_DIR / "ccp_clothing", "labeled_pool", coarse=True,
+                                 n=n_session + n_heldout)
+    images, masks = list(pool.images), [np.asarray(m, np.uint8) for m in pool.masks]
+    if len(images) < n_session + n_heldout:
+        raise ValueError(f"{dataset} labeled_pool has {len(images)} images, {n_session} + {n_heldout} requested.")
+    if quick:
+        images, masks = [im[::2, ::2].copy() for im in images], [m[::2, ::2].copy() for m in masks]
+    return images, masks, list(pool.class_names)
+
+
+def random_regions(suggestions, shapes, rng):
+    """Each suggestion's region shape placed at a random position of a random session image."""
+    out = []
+    for s in suggestions:
+        y0, x0, y1, x1 = s.bbox
+        crop = s.mask[y0:y1, x0:x1]
+        image = int(rng.integers(len(shapes)))
+        h, w = shapes[image]
+        crop = crop[:h, :w]
+        top = int(rng.integers(h - crop.shape[0] + 1))
+        left = int(rng.integers(w - crop.shape[1] + 1))
+        region = np.zeros((h, w), bool)
+        region[top:top + crop.shape[0], left:left + crop.shape[1]] = crop
+        out.append((image, region))
+    return out
+
+
+def score(seg, heldout_features, heldout_masks, n_classes):
+    from sklearn_ddpm.metrics import confusion_matrix_images, iou_from_confusion
+
+    pred = seg.pipeline_[-1].predict(heldout_features)
+    iou = iou_from_confusion(confusion_matrix_images(heldout_masks, pred, ignore_index=255, n_classes=n_classes))
+    return 100 * float(np.nanmean(iou)), [None if np.isnan(v) else 100 * float(v) for v in iou]
+
+
+def run_seed(args, dataset, seed, images, masks, class_names, write):
+    """One seed's curves: both arms, round 0 (the first strokes) to ``args.rounds``."""
+    from sklearn_ddpm.backbone import tiny_unet
+    from sklearn_ddpm.interactive import InteractiveSegmenter
+
+    n, n_classes = args.n_session, len(class_names)
+    session_images, session_masks = images[:n], masks[:n]
+    heldout_images, heldout_masks = images[n:], masks[n:]
+    extra = {"n_estimators": 2, "max_epochs": 2} if args.quick else {}
+    model = tiny_unet() if args.quick else args.model
+    sessions = {}
+    for arm in ARMS:
+        seg = InteractiveSegmenter(model, class_names=class_names, random_state=seed, **extra)
+        seg.add_images(session_images)
+        for i, m in enumerate(session_masks):
+            # The smallest scribbles: one piece of stroke of every class present.
+            seg.set_labels(i, simulate_scribbles(m, 1e-9, random_state=[seed, i]))
+        sessions[arm] = seg
+    heldout_features = None
+    rng = np.random.default_rng([seed, 1])
+    shapes = [m.shape for m in session_masks]
+    curve = {arm: [] for arm in ARMS}
+    for round_ in range(args.rounds + 1):
+        suggestions = None
+        for arm in ARMS:
+            seg = sessions[arm]
+            regions, region_pixels, new_pixels = [], 0, 0
+            if round_ > 0:
+                if arm == "suggest":
+                    suggestions = seg.suggest(k=args.k)
+                    regions = [(s.image, s.mask) for s in suggestions]
+                else:
+                    regions = random_regions(suggestions, shapes, rng)
+                before = seg.n_labelled_pixels
+                for image, region in regions:
+                    seg.add_labels(image, strokes_in_region(session_masks[image], region))
+                    region_pixels += int(region.sum())
+                new_pixels = seg.n_labelled_pixels - before
+            t0 = time.perf_counter()
+            seg.fit()
+            fit_s = time.perf_counter() - t0
+            if heldout_features is None:
+                heldout_features = seg.pipeline_[0].transform(heldout_images)
+            miou, per_class = score(seg, heldout_features, heldout_masks, n_classes)
+            fractions = [labelled_fraction(seg.labels(i)) for i in range(n)]
+            curve[arm].append({
+                "round": round_, "miou": miou, "per_class_iou": per_class,
+                "labelled_pixels": int(seg.n_labelled_pixels), "labelled_fraction_mean": float(np.mean(fractions)),
+                "regions": len(regions), "region_pixels": region_pixels, "new_labelled_pixels": int(new_pixels),
+                "fit_s": fit_s,
+            })
+            print(f"  {dataset} seed {seed} round {round_} {arm:>7}: mIoU {miou:.1f}, "
+                  f"{np.mean(fractions):.2%} labelled (+{new_pixels} px in {len(regions)} regions), "
+                  f"fit {fit_s:.0f} s", flush=True)
+        write({"dataset": dataset, "seed": seed, "complete": False, "curves": curve})
+    return {"dataset": dataset, "seed": seed, "complete": True, "curves": curve}
+
+
+def summarize(runs):
+    """Per dataset, arm and round: mean ± sample std over seeds; and suggest − random paired by seed."""
+    out = []
+    for dataset in sorted({r["dataset"] for r in runs}):
+        done = [r for r in runs if r["dataset"] == dataset and r["complete"]]
+        if not done:
+            continue
+        n_rounds = min(len(r["curves"][arm]) for r in done for arm in ARMS)
+        for round_ in range(n_rounds):
+            row = {"dataset": dataset, "round": round_, "n_seeds": len(done)}
+            for arm in ARMS:
+                miou = [r["curves"][arm][round_]["miou"] for r in done]
+                row[f"{arm}_miou_mean"], row[f"{arm}_miou_std"] = _common.mean_sample_std(miou)
+                row[f"{arm}_labelled_fraction_mean"] = float(np.mean(
+                    [r["curves"][arm][round_]["labelled_fraction_mean"] for r in done]))
+            gain = [r["curves"]["suggest"][round_]["miou"] - r["curves"]["random"][round_]["miou"] for r in done]
+            row["gain_mean"], row["gain_std"] = _common.mean_sample_std(gain)
+            out.append(row)
+    return out
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    if args.quick:
+        args.datasets, args.seeds, args.rounds, args.k = args.datasets[:1], [0, 1], 2, 3
+        args.n_session, args.n_heldout = 3, 2
+    settings = {"quick": args.quick, "datasets": args.datasets, "seeds": args.seeds, "rounds": args.rounds,
+                "k": args.k, "n_session": args.n_session, "n_heldout": args.n_heldout,
+                "model": args.model or "bundled horse DDPM (InteractiveSegmenter's default)",
+                "segmenter": "InteractiveSegmenter defaults (10 MLPs, guided filter, all labelled pixels, "
+                             "min_class_pixels=0)" if not args.quick else "tiny random UNet, 2 MLPs, 2 epochs",
+                "first_strokes": "simulate_scribbles(mask, 1e-9, random_state=[seed, image]): one piece of every class",
+                "annotator": "strokes_in_region(true mask, region): the skeleton strokes of every class inside the "
+                             "region, 3 px wide",
+                "scored_on": f"labeled_pool[{args.n_session}:{args.n_session + args.n_heldout}] after every round "
+                             "(held out of the session; the test split is not used)"}
+    path = Path(args.out) if args.out is not None else _common.RESULTS_DIR / f"{NAME}.json"
+    runs = []
+    if path.is_file():
+        import json
+
+        old = json.loads(path.read_text())
+        if old.get("settings") == settings:
+            runs = [r for r in old.get("runs", []) if r["complete"]]
+            print(f"resuming {path}: {len(runs)} seeds done", flush=True)
+
+    def write(current=None, complete=False):
+        payload = {"settings": settings, "protocol": __doc__.split("\n\n")[1:4],
+                   "runs": runs + ([current] if current else []), "summary": summarize(runs),
+                   "miou_std": _common.STD_NOTE,
+                   "status": "complete" if complete else "partial: the time budget or the run stopped first"}
+        tmp = path.with_suffix(".json.tmp")
+        _common.write_json(NAME, payload, tmp)
+        os.replace(tmp, path)
+        return path
+
+    start = time.perf_counter()
+    with _common.torch_threads(args.threads):
+        for dataset in args.datasets:
+            images, masks, class_names = load(dataset, args.n_session, args.n_heldout, args.quick)
+            for seed in args.seeds:
+                if any(r["dataset"] == dataset and r["seed"] == seed for r in runs):
+                    continue
+                if args.max_minutes is not None and time.perf_counter() - start > 60 * args.max_minutes:
+                    break
+                runs.append(run_seed(args, dataset, seed, images, masks, class_names, write))
+                write()
+    complete = all(any(r["dataset"] == d and r["seed"] == s for r in runs) for d in args.datasets for s in args.seeds)
+    path = write(complete=complete)
+    table = [{**r, "suggest": _common.format_mean_std([x["curves"]["suggest"][r["round"]]["miou"] for x in runs
+                                                       if x["dataset"] == r["dataset"]]),
+              "random": _common.format_mean_std([x["curves"]["random"][r["round"]]["miou"] for x in runs
+                                                 if x["dataset"] == r["dataset"]]),
+              "labelled": f"{r['suggest_labelled_fraction_mean']:.2%} / {r['random_labelled_fraction_mean']:.2%}"}
+             for r in summarize(runs)]
+    _common.print_table(table, ["dataset", "round", "labelled", "suggest", "random", "gain_mean"],
+                        title="held-out mIoU (%) after each round, ± sample std over seeds")
+    print(f"wrote {path}")
+    return path
+
+
+def markdown(record, path):
+    """The docs section of a record (``scribbles.py --render-docs`` calls it)."""
+    from scribbles import DOCS, _rel
+
+    machine, settings = record["machine"], record["settings"]
+    link = _rel(path, DOCS.parent)
+    out = ["## Where to label next: suggested regions vs random ones", "",
+           f"A session of the first {settings['n_session']} `labeled_pool` images starts from one stroke of every "
+           f"class per image; each round a simulated annotator labels the true class along strokes inside "
+           f"{settings['k']} regions — those `InteractiveSegmenter.suggest` returns (top regions of the members' "
+           "Jensen-Shannon divergence), or the same shapes placed at random — and the ensemble refits. Scored after "
+           f"every round on {settings['scored_on']}.", "",
+           f"Record: [`{path.name}`]({link}) ({record['status']}; {record['date']}, {machine['cpu']}, "
+           f"{machine['torch_threads']} torch thread, load average {machine['load_average_1min']} when written).", ""]
+    for dataset in sorted({r["dataset"] for r in record["summary"]}):
+        rows = [r for r in record["summary"] if r["dataset"] == dataset]
+        out += [f"### {dataset}", "",
+                "| round | labelled pixels, suggest / random | mIoU, suggested regions | mIoU, random regions | "
+                "suggest − random |", "|---|---|---|---|---|"]
+
+        def cell(mean, std):
+            return f"{mean:.1f}" if std is None else f"{mean:.1f} ± {std:.1f}"
+
+        for r in rows:
+            out.append(f"| {r['round']} | {100 * r['suggest_labelled_fraction_mean']:.2f} % / "
+                       f"{100 * r['random_labelled_fraction_mean']:.2f} % | {cell(r['suggest_miou_mean'], r['suggest_miou_std'])} | "
+                       f"{cell(r['random_miou_mean'], r['random_miou_std'])} | {cell(r['gain_mean'], r['gain_std'])} |")
+        out += ["", f"± is the sample standard deviation (ddof=1) over {rows[0]['n_seeds']} seeds; the last column "
+                "pairs the arms by seed.", ""]
+    return out
+
+
+if __name__ == "__main__":
+    main()
