@@ -158,9 +158,10 @@ def select_segmenter(images, masks, *, model=None, search="default", budget="20m
         A progress bar over the candidates with the best score and the budget left.
     **segmenter_params
         Keywords of :func:`~sklearn_ddpm.make_segmenter` (``n_estimators``, ``n_classes``,
-        ``device``, ...) and pipeline parameters (``clf__lr``, ``features__noise``, ...): the
-        settings the search does not vary, and the refit's. An explicit keyword also replaces the
-        search space's ``"start"`` value of the same parameter.
+        ``device``, ...) and pipeline parameters (``clf__lr``, ``features__noise``, ...): fixed
+        settings, for the search and the refit. The stages do not vary a setting given here (e.g.
+        ``steps=(50,)`` takes the steps out of the search), and it replaces the search space's
+        ``"start"`` value.
 
     Returns
     -------
@@ -209,7 +210,10 @@ def select_segmenter(images, masks, *, model=None, search="default", budget="20m
     start = {name: value for name, value in space["start"].items()
              if name not in pipeline_params and name.split("__", 1)[-1] not in segmenter_params}
     base.set_params(**_resolve_blocks(start, backbone))
-    stages = [_resolve_stage(stage, backbone) for stage in space["stages"]]
+    # An explicit keyword fixes its setting: the stages do not vary it.
+    fixed = [name for stage in space["stages"] for grid in (stage if isinstance(stage, (list, tuple)) else [stage])
+             for name in grid if name in pipeline_params or name.split("__", 1)[-1] in segmenter_params]
+    stages = [_resolve_stage(stage, backbone, fixed) for stage in space["stages"]]
     proxy = _resolve_blocks(space["proxy"], backbone)
     searched = clone(base).set_params(**proxy)
 
@@ -224,7 +228,7 @@ def select_segmenter(images, masks, *, model=None, search="default", budget="20m
 
     search_started = time.perf_counter()
     searcher = _StagedSearchCV(searched, stages, scoring=scoring, cv=cv, n_jobs=n_jobs, progress=progress,
-                               budget=None if seconds is None else seconds - (search_started - started),
+                               budget=None if seconds is None else max(0.0, seconds - (search_started - started)),
                                reserve=reserve)
     searcher.fit(images, masks, groups=groups)
     search_seconds = time.perf_counter() - search_started
@@ -257,11 +261,12 @@ def _resolve_blocks(params, backbone):
     return dict(params)
 
 
-def _resolve_stage(stage, backbone):
+def _resolve_stage(stage, backbone, fixed=()):
+    """A stage's grids with ``"all"`` blocks resolved and the ``fixed`` parameters left out."""
     grids = stage if isinstance(stage, (list, tuple)) else [stage]
     out = []
     for grid in grids:
-        grid = dict(grid)
+        grid = {name: values for name, values in grid.items() if name not in fixed}
         if "features__blocks" in grid:
             grid["features__blocks"] = [_resolve_blocks({"features__blocks": v}, backbone)["features__blocks"]
                                         for v in grid["features__blocks"]]

@@ -72,7 +72,7 @@ class _StagedSearchCV(BaseSearchCV):
     _parameter_constraints = {
         **BaseSearchCV._parameter_constraints,
         "stages": [list],
-        "budget": [None, Interval(numbers.Real, 0, None, closed="neither")],
+        "budget": [None, Interval(numbers.Real, 0, None, closed="left")],
         "reserve": [None, callable],
         "progress": ["boolean"],
     }

@@ -77,6 +77,15 @@ def test_chosen_settings_include_the_start(tiny_backbone, data):
     assert result.segmenter_[-1].n_training_pixels_ == 4 * 50
 
 
+def test_an_explicit_setting_is_not_searched(tiny_backbone, data):
+    images, masks = data
+    stages = [{"features__steps": [(999,), (10,)], "clf__standardize": [False, True]}]
+    result = select_segmenter(images, masks, model=tiny_backbone, search=stages, budget=None, cv=2, progress=False,
+                              blocks=(6,), steps=(999,), **FAST)
+    assert [p.get("features__steps") for p in result.cv_results_["params"]] == [None, None]
+    assert result.segmenter_[0].steps_ == (999,)
+
+
 def test_one_cache_serves_every_fold_and_candidate(tiny_backbone, data):
     images, masks = data
     cache = ActivationCache()
