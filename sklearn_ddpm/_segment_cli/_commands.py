@@ -23,6 +23,8 @@ def fit(args):
     _check_positive(args, "batch_size", "n_estimators", "max_epochs", "max_pixels_per_image")
     resolve_device(args.device, fitting=True)  # fail before the slow part, not after it
     output = check_output_file(args.output, "-o/--output")  # before the training, not after it
+    # What a Ctrl-C leaves (sklearn_ddpm.cli.main prints it); the model is written whole or not at all.
+    args.interrupted_note = f"nothing was saved; {output} {'is unchanged' if output.exists() else 'was not created'}."
     class_names = _read_classes(args.classes)
     if class_names is not None and len(class_names) < 2:
         raise ValueError(f"--classes {args.classes} names {len(class_names)} class; a segmenter needs at least two.")
@@ -45,6 +47,7 @@ def fit(args):
         print(f"Training {args.n_estimators} pixel MLPs on {len(data.images)} images ...", file=sys.stderr)
     pipeline.fit(data.images, data.masks)
     save_segmenter(pipeline, output, class_names=class_names, training_files=[p.name for p in data.image_paths])
+    args.interrupted_note = f"the model was saved to {output}."
     if not args.quiet:
         features, clf = pipeline[0], pipeline[-1]
         names = model_class_names(clf, class_names)
@@ -114,6 +117,8 @@ def predict(args):
 
     _check_positive(args, "batch_size", "workers", "images_per_task")
     ensure_directory(args.output, "-o/--output folder")  # before the model is loaded
+    args.interrupted_note = (f"the images done so far are in {args.output}, each file whole; add --resume to the "
+                             "same command to skip them.")
     if args.uncertainty:
         try:
             import matplotlib  # noqa: F401  (colours the heat maps)

@@ -1,6 +1,7 @@
 """The ``sklearn-ddpm train-ddpm`` sub-command."""
 
 import argparse
+import shlex
 
 from ._presets import PRESETS
 
@@ -41,12 +42,15 @@ def _handler(args):
     from ..utils._atomic import ensure_directory
     from ._distributed import is_main_process
     from ._export import export_checkpoint
-    from ._train import train_ddpm
+    from ._train import TrainDDPMInterrupted, train_ddpm
 
     # Under torchrun every rank runs this; one of them speaks and writes.
     quiet = args.quiet or not is_main_process()
     if is_main_process():
         ensure_directory(args.out_dir, "OUT_DIR")  # before the images are read, not at the first checkpoint
+    # A Ctrl-C before the first step (or a second one): the checkpoints written are whole.
+    args.interrupted_note = (f"the checkpoints in {args.out_dir} are intact; continue with: "
+                             f"{resume_command(args.argv)}")
     if args.export_only:
         if not is_main_process():
             return 0
@@ -57,27 +61,36 @@ def _handler(args):
     images = args.image_dir
     if args.image_list:
         images = list_images(args.image_dir, only=read_image_list(args.image_list))
-    out = train_ddpm(
-        images,
-        args.out_dir,
-        preset=args.preset,
-        image_size=args.image_size,
-        max_steps=args.max_steps,
-        max_minutes=args.max_minutes,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        checkpoint_every=args.checkpoint_every,
-        keep_checkpoints=args.keep_checkpoints,
-        resume=args.resume,
-        device=args.device,
-        mixed_precision=args.mixed_precision,
-        random_state=args.seed,
-        progress=not quiet,
-        num_threads=args.threads,
-    )
+    try:
+        out = train_ddpm(
+            images,
+            args.out_dir,
+            preset=args.preset,
+            image_size=args.image_size,
+            max_steps=args.max_steps,
+            max_minutes=args.max_minutes,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            checkpoint_every=args.checkpoint_every,
+            keep_checkpoints=args.keep_checkpoints,
+            resume=args.resume,
+            device=args.device,
+            mixed_precision=args.mixed_precision,
+            random_state=args.seed,
+            progress=not quiet,
+            num_threads=args.threads,
+        )
+    except TrainDDPMInterrupted as exc:
+        raise KeyboardInterrupt(f"{exc}; resume with: {resume_command(args.argv)}") from None
     if not quiet:
         print(f"Saved the EMA model to {out}")
     return 0
+
+
+def resume_command(argv):
+    """The command line that continues the run of ``argv``: the same one, with ``--resume``."""
+    kept = [a for a in argv if a not in ("--resume", "--no-resume")]
+    return shlex.join(["sklearn-ddpm", *kept, "--resume"])
 
 
 def register(subparsers):

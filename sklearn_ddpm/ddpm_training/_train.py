@@ -1,9 +1,12 @@
 """The training loop of :func:`train_ddpm`: resumable, with EMA weights and mixed precision (bf16 on CPUs)."""
 
+import contextlib
 import json
 import math
 import os
+import signal
 import sys
+import threading
 import time
 import warnings
 from numbers import Integral, Real
@@ -328,65 +331,137 @@ def _train(ctx, images, output_dir, ckpt_dir, *, spec, preset, image_size, max_s
         running, loss_sum, n_sum = None, None, 0
         t_last = time.perf_counter()
         deadline = None if max_minutes is None else time.monotonic() + 60.0 * float(max_minutes)
-        for step in range(start_step, max_steps):
-            if lr_warmup_steps:
-                for group in optimizer.param_groups:
-                    group["lr"] = lr * min(1.0, (step + 1) / lr_warmup_steps)
-            # Every rank draws the whole batch's noise and timesteps (cheap) and keeps its rows,
-            # so the shared generators stay in step.
-            x0 = sample_batch(pil_images, np_rng, batch_size, image_size, rows).to(device)
-            noise = torch.randn((batch_size, *x0.shape[1:]), generator=gen)[rows].to(device)
-            t = torch.randint(0, scheduler.config.num_train_timesteps, (batch_size,), generator=gen)[rows].to(device)
-            xt = scheduler.add_noise(x0, noise, t)
-            with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
-                pred = model(xt, t).sample
-            loss = torch.nn.functional.mse_loss(pred.float(), noise)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            scaler.step(optimizer)
-            scaler.update()
-            # On every rank: the weights are identical after the step, so are the EMAs, and rank 0
-            # would be the straggler at the next all-reduce if it alone did this work.
-            ema.step(unet.parameters())
+        saved_step, stopped_by = start_step, None
+        ctrl_c = _CtrlC()
+        try:
+            for step in range(start_step, max_steps):
+                if lr_warmup_steps:
+                    for group in optimizer.param_groups:
+                        group["lr"] = lr * min(1.0, (step + 1) / lr_warmup_steps)
+                # Every rank draws the whole batch's noise and timesteps (cheap) and keeps its rows,
+                # so the shared generators stay in step.
+                x0 = sample_batch(pil_images, np_rng, batch_size, image_size, rows).to(device)
+                noise = torch.randn((batch_size, *x0.shape[1:]), generator=gen)[rows].to(device)
+                t = torch.randint(0, scheduler.config.num_train_timesteps, (batch_size,), generator=gen)[rows].to(device)
+                xt = scheduler.add_noise(x0, noise, t)
+                with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+                    pred = model(xt, t).sample
+                loss = torch.nn.functional.mse_loss(pred.float(), noise)
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                scaler.step(optimizer)
+                scaler.update()
+                # On every rank: the weights are identical after the step, so are the EMAs, and rank 0
+                # would be the straggler at the next all-reduce if it alone did this work.
+                ema.step(unet.parameters())
 
-            # Reading the loss synchronises a GPU, so it is summed on the device and read every
-            # 10 steps (and before each checkpoint, so a diverged run is never saved).
-            loss_sum = loss.detach() if loss_sum is None else loss_sum + loss.detach()
-            n_sum += 1
-            done = step + 1
-            bar.update(1)
-            now = time.perf_counter()
-            train_seconds += now - t_last
-            t_last = now
-            # Rank 0's clock decides; the others must stop at the same step or the next
-            # all-reduce would wait for ever.
-            out_of_time = deadline is not None and _distributed.rank0_flag(time.monotonic() > deadline, ctx, device)
-            if done % 10 == 0 or done == max_steps or done % checkpoint_every == 0 or out_of_time:
-                # Each rank's loss is the mean over its equal share, so their mean is the batch's.
-                mean = _distributed.sum_over_ranks(loss_sum, ctx).item() / n_sum / ctx.world_size
-                if not math.isfinite(mean):
-                    raise RuntimeError(
-                        f"Training diverged before step {done} (loss={mean}); lower lr or resume "
-                        f"from an earlier checkpoint."
-                    )
-                log_rows.append((done, mean, optimizer.param_groups[0]["lr"], round(train_seconds, 2)))
-                running = mean if running is None else 0.8 * running + 0.2 * mean
-                bar.set_postfix(loss=f"{running:.4f}", refresh=False)
-                loss_sum, n_sum = None, 0
-            if done % checkpoint_every == 0 or done == max_steps or out_of_time:
-                sessions[-1]["end_step"] = done
-                sessions[-1]["cpu_seconds"] = round(time.process_time() - cpu_t0, 1)
-                save(done)
-                t_last = time.perf_counter()  # checkpoint I/O is not training time
-            if out_of_time:
-                break
+                # Reading the loss synchronises a GPU, so it is summed on the device and read every
+                # 10 steps (and before each checkpoint, so a diverged run is never saved).
+                loss_sum = loss.detach() if loss_sum is None else loss_sum + loss.detach()
+                n_sum += 1
+                done = step + 1
+                bar.update(1)
+                now = time.perf_counter()
+                train_seconds += now - t_last
+                t_last = now
+                # Rank 0's clock and Ctrl-C decide; the others must stop at the same step or the next
+                # all-reduce would wait for ever.
+                if ctx.enabled or ctrl_c.pressed:
+                    if _distributed.rank0_flag(ctrl_c.pressed, ctx, device):
+                        stopped_by = "interrupt"
+                if deadline is not None and stopped_by is None:
+                    if _distributed.rank0_flag(time.monotonic() > deadline, ctx, device):
+                        stopped_by = "time"
+                out_of_time = stopped_by is not None
+                if done % 10 == 0 or done == max_steps or done % checkpoint_every == 0 or out_of_time:
+                    # Each rank's loss is the mean over its equal share, so their mean is the batch's.
+                    mean = _distributed.sum_over_ranks(loss_sum, ctx).item() / n_sum / ctx.world_size
+                    if not math.isfinite(mean):
+                        raise RuntimeError(
+                            f"Training diverged before step {done} (loss={mean}); lower lr or resume "
+                            f"from an earlier checkpoint."
+                        )
+                    log_rows.append((done, mean, optimizer.param_groups[0]["lr"], round(train_seconds, 2)))
+                    running = mean if running is None else 0.8 * running + 0.2 * mean
+                    bar.set_postfix(loss=f"{running:.4f}", refresh=False)
+                    loss_sum, n_sum = None, 0
+                if done % checkpoint_every == 0 or done == max_steps or out_of_time:
+                    sessions[-1]["end_step"] = done
+                    sessions[-1]["cpu_seconds"] = round(time.process_time() - cpu_t0, 1)
+                    with ctrl_c.deferred():  # a second Ctrl-C must not cut a checkpoint short
+                        save(done)
+                    saved_step = done
+                    t_last = time.perf_counter()  # checkpoint I/O is not training time
+                if out_of_time:
+                    break
+        finally:
+            ctrl_c.restore()
         bar.close()
     if ctx.is_main:
-        export_checkpoint(ckpt_dir, output_dir)
+        with ctrl_c.deferred():
+            export_checkpoint(ckpt_dir, output_dir)
     _distributed.barrier(ctx)  # no rank returns before the model it trained is on disk
+    if stopped_by == "interrupt":
+        raise TrainDDPMInterrupted(saved_step, Path(output_dir))
     return output_dir
+
+
+class TrainDDPMInterrupted(KeyboardInterrupt):
+    """Ctrl-C ended :func:`train_ddpm` at a step boundary, after a checkpoint of that step and its export.
+
+    Attributes
+    ----------
+    step : int
+        The last optimizer step taken, the step of the checkpoint and of the exported model.
+    output_dir : pathlib.Path
+        The run's folder; calling :func:`train_ddpm` again on it continues from ``step``.
+    """
+
+    def __init__(self, step, output_dir):
+        super().__init__(f"interrupted at step {step}: checkpoint saved in {output_dir / CHECKPOINT_DIR}, the model "
+                         f"of that step exported to {output_dir}")
+        self.step, self.output_dir = step, output_dir
+
+
+class _CtrlC:
+    """Turns the first Ctrl-C (SIGINT) of a training loop into a flag read at the next step boundary.
+
+    A ``KeyboardInterrupt`` raised inside a step could leave the weights updated and the EMA not,
+    so the checkpoint would not be a state an uninterrupted run passes through. A second Ctrl-C
+    raises at once (the default handler is back), except while a checkpoint or the export is
+    being written (:meth:`deferred`). Outside the main thread signals cannot be caught: no-op.
+    """
+
+    def __init__(self):
+        self.pressed = False
+        self._previous = None
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._on_sigint)
+
+    def _on_sigint(self, signum, frame):
+        self.pressed = True
+        self.restore()
+
+    def restore(self):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+    @contextlib.contextmanager
+    def deferred(self):
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        held = []
+        previous = signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        if held:
+            self.pressed = True
 
 
 def _autocast_dtype(mixed_precision, device):
