@@ -145,7 +145,7 @@ class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimat
     >>> images = np.random.default_rng(0).integers(0, 255, (2, 40, 48, 3), dtype=np.uint8)
     >>> features = DDPMFeatureTransformer(tiny_unet(), blocks=(3, 6), steps=(50,)).fit_transform(images)
     >>> features.shape
-    (2, 40, 48, 96)
+    (2, 40, 48, 64)
     """
 
     _parameter_constraints = {
