@@ -11,7 +11,7 @@ from .features import ActivationCache, DDPMFeatureTransformer, PixelFeatures
 from .interactive import InteractiveSegmenter
 from .metrics import miou_score, miou_scorer, per_class_iou
 from .postprocessing import GuidedFilter
-from .segmenter import load_segmenter, make_segmenter
+from .segmenter import load_segmenter, make_segmenter, save_segmenter
 
 from ._version import __version__
 __all__ = [
@@ -31,4 +31,5 @@ __all__ = [
     "miou_score",
     "miou_scorer",
     "per_class_iou",
+    "save_segmenter",
 ]

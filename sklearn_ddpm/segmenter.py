@@ -5,7 +5,9 @@ A segmenter is a scikit-learn :class:`~sklearn.pipeline.Pipeline` of a
 :class:`~sklearn_ddpm.MLPEnsembleClassifier` (step ``"clf"``): ``fit(images, masks)``,
 ``predict(images)`` returns one label map per image at the image's own size.
 
-Security: joblib (pickle) files execute code when they are loaded. Load only files you trust.
+Security: :func:`save_segmenter` writes the safe format of :mod:`sklearn_ddpm.io` (loading it runs
+no code from the file); :func:`load_segmenter` refuses joblib (pickle) files, which execute code
+when they are loaded, unless ``trust_pickle=True``.
 """
 
 import inspect
@@ -16,7 +18,6 @@ from sklearn.pipeline import Pipeline
 from .ensemble import MLPEnsembleClassifier
 from .features import DDPMFeatureTransformer
 from .postprocessing import GuidedFilter
-from .utils._persistence import collect_version_changes, warn_version_changes
 
 
 def _default(estimator, name):
@@ -93,7 +94,8 @@ def make_segmenter(
     random_state : int, default=0
         Seed of both the diffusion noise and the MLPs.
     progress : bool, default=False
-        Show a progress bar while extracting features.
+        Show progress bars: the feature extraction's, and one over the ensemble's training epochs
+        with its early stop's state.
 
     Returns
     -------
@@ -117,7 +119,7 @@ def make_segmenter(
             n_estimators=n_estimators, max_epochs=max_epochs, max_pixels_per_image=max_pixels_per_image,
             min_class_pixels=min_class_pixels, n_classes=n_classes,
             refine=GuidedFilter() if isinstance(refine, str) and refine == "guided" else refine, device=device,
-            random_state=random_state)),
+            random_state=random_state, progress=progress)),
     ])
 
 
@@ -125,15 +127,17 @@ def save_segmenter(pipeline, path, *, class_names=None, training_files=None):
     """Write a fitted segmenter to the file ``sklearn-ddpm fit`` writes (one function for both).
 
     The pipeline gets the attributes ``sklearn-ddpm predict`` and ``evaluate`` read:
-    ``class_names_``, ``versions_`` (package versions) and ``training_files_``. The file is
-    written to a temporary name and renamed, so a failure never leaves a truncated model.
+    ``class_names_``, ``versions_`` (package versions) and ``training_files_``. The file is in
+    the safe format of :mod:`sklearn_ddpm.io` (safetensors + JSON: loading it runs no code from
+    the file), whatever its name; it is written to a temporary name and renamed, so a failure
+    never leaves a truncated model. ``joblib.dump(pipeline, ...)`` still works for a pickle.
 
     Parameters
     ----------
     pipeline : sklearn.pipeline.Pipeline
         Fitted, as :func:`make_segmenter` builds it.
     path : str or path-like
-        The model file (``.joblib``); its folder must exist.
+        The model file (``.skddpm`` by convention); its folder must exist.
     class_names : list of str, default=None
         Names of the classes 0..K-1 (None: "class 0", "class 1", ...).
     training_files : list of str, default=None
@@ -146,28 +150,33 @@ def save_segmenter(pipeline, path, *, class_names=None, training_files=None):
     Examples
     --------
     >>> from sklearn_ddpm.segmenter import save_segmenter
-    >>> save_segmenter(pipeline, "seg.joblib", class_names=["background", "horse"])  # doctest: +SKIP
+    >>> save_segmenter(pipeline, "seg.skddpm", class_names=["background", "horse"])  # doctest: +SKIP
     """
     from sklearn.utils.validation import check_is_fitted
 
-    from .utils._atomic import atomic_joblib_dump
+    from .io import save_model
     from .utils._persistence import current_versions
 
     check_is_fitted(pipeline)
     pipeline.class_names_ = None if class_names is None else [str(name) for name in class_names]
     pipeline.versions_ = current_versions()
     pipeline.training_files_ = None if training_files is None else [str(name) for name in training_files]
-    atomic_joblib_dump(pipeline, Path(path))
-    return Path(path)
+    return save_model(pipeline, Path(path))
 
 
-def load_segmenter(path, device=None, batch_size=None):
+def load_segmenter(path, device=None, batch_size=None, *, trust_pickle=False):
     """Load a segmenter saved by ``sklearn-ddpm fit`` (or any fitted sklearn-ddpm ``Pipeline``).
 
     Parameters
     ----------
     path : str or path-like
-        A ``.joblib`` file. **It can execute code when loaded: only load files you trust.**
+        A file written by :func:`save_segmenter` (``sklearn-ddpm fit``): loading it runs no code
+        from the file. The format is recognised from the content, not the name.
+    trust_pickle : bool, default=False
+        Also load a joblib/pickle file (e.g. one written by an older ``sklearn-ddpm fit``).
+        **Unpickling runs whatever code the file holds: only for files you trust.** Without it
+        such a file is refused before any of it is read as a pickle. The one switch for the
+        command line (``--trust-pickle``), Dask workers and the napari plugin.
     device : str, default=None
         Run the feature extractor and the MLPs on this device; None keeps the fitted one (the CPU,
         with a warning, when that was CUDA and CUDA is absent).
@@ -182,31 +191,25 @@ def load_segmenter(path, device=None, batch_size=None):
 
     Raises
     ------
-    FileNotFoundError, ValueError, sklearn.exceptions.NotFittedError
+    FileNotFoundError, sklearn.exceptions.NotFittedError
+    sklearn_ddpm.io.UnsafeModelFileError
+        A pickle/joblib file without ``trust_pickle=True`` (a ``ValueError``).
+    ValueError
+        A damaged file, one from a newer version, or one that holds something else.
 
     Examples
     --------
     >>> from sklearn_ddpm import load_segmenter
-    >>> pipeline = load_segmenter("seg.joblib")  # doctest: +SKIP
+    >>> pipeline = load_segmenter("seg.skddpm")  # doctest: +SKIP
     >>> labels = pipeline.predict([image])  # doctest: +SKIP
     """
-    import joblib
     from sklearn.utils.validation import check_is_fitted
 
+    from .io import load_model
     from .utils import resolve_device
 
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"model file not found: {path}")
-    try:
-        # Each estimator checks its own recorded versions; one warning for the file is enough.
-        with collect_version_changes() as changes:
-            pipeline = joblib.load(path)
-    except Exception as exc:
-        raise ValueError(f"{path} is not a readable model file ({type(exc).__name__}: {exc}); "
-                         "was it written by `sklearn-ddpm fit` and copied completely?") from exc
-    if changes:
-        warn_version_changes(changes, str(path))
+    pipeline = load_model(path, trust_pickle=trust_pickle)  # warns once for the file's versions
     steps = getattr(pipeline, "steps", None)
     if not steps or not isinstance(steps[0][1], DDPMFeatureTransformer) or not isinstance(steps[-1][1], MLPEnsembleClassifier):
         raise ValueError(f"{path} holds a {type(pipeline).__name__}, not a Pipeline of a DDPMFeatureTransformer "

@@ -12,6 +12,7 @@ from sklearn.pipeline import Pipeline
 
 from sklearn_ddpm import DDPMFeatureTransformer, MLPEnsembleClassifier, miou_score, per_class_iou
 from sklearn_ddpm import load_segmenter, make_segmenter
+from sklearn_ddpm.io import save_model
 from sklearn_ddpm.plotting import label_palette, label_to_color, overlay
 from sklearn_ddpm.utils._atomic import atomic_joblib_dump, atomic_write, ensure_directory
 
@@ -119,9 +120,9 @@ def test_unfitted_pipeline_raises_not_fitted(tiny_backbone, tmp_path):
     pipeline = _pipeline(tiny_backbone)
     with pytest.raises(NotFittedError):
         pipeline.predict(images)
-    joblib.dump(pipeline, tmp_path / "unfitted.joblib")
+    save_model(pipeline, tmp_path / "unfitted.skddpm")
     with pytest.raises(NotFittedError):
-        load_segmenter(tmp_path / "unfitted.joblib")
+        load_segmenter(tmp_path / "unfitted.skddpm")
 
 
 def test_more_classes_in_evaluation_count_as_errors(fitted):
@@ -150,15 +151,17 @@ def test_cuda_fitted_model_falls_back_to_cpu(fitted, tmp_path):
     # A file written on a GPU machine records device="cuda" in both steps.
     pipeline.set_params(features__device="cuda", clf__device="cuda")
     try:
+        save_model(pipeline, tmp_path / "gpu.skddpm")
         joblib.dump(pipeline, tmp_path / "gpu.joblib")
         with pytest.warns(UserWarning, match="CUDA is not available"):
             np.testing.assert_array_equal(pipeline.predict(images), expected)
-        with pytest.warns(UserWarning, match="CUDA is not available"):
-            loaded = load_segmenter(tmp_path / "gpu.joblib")
-        assert loaded[-1].device == "cpu" and loaded[0].device == "cpu"
-        np.testing.assert_array_equal(loaded.predict(images), expected)
-        with pytest.raises(RuntimeError, match="CUDA is not available"):
-            load_segmenter(tmp_path / "gpu.joblib", device="cuda")
+        for path, trust in ((tmp_path / "gpu.skddpm", False), (tmp_path / "gpu.joblib", True)):
+            with pytest.warns(UserWarning, match="CUDA is not available"):
+                loaded = load_segmenter(path, trust_pickle=trust)
+            assert loaded[-1].device == "cpu" and loaded[0].device == "cpu"
+            np.testing.assert_array_equal(loaded.predict(images), expected)
+            with pytest.raises(RuntimeError, match="CUDA is not available"):
+                load_segmenter(path, device="cuda", trust_pickle=trust)
     finally:
         pipeline.set_params(features__device="cpu", clf__device="cpu")
 
@@ -175,33 +178,35 @@ def test_version_mismatch_warns_once_per_file(fitted, tmp_path, monkeypatch):
         pipeline.versions_ = dict(fake)
         try:
             joblib.dump(pipeline, tmp_path / "old.joblib")
+            save_model(pipeline, tmp_path / "old.skddpm")
         finally:
             del pipeline.versions_
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        load_segmenter(tmp_path / "old.joblib")
-    about_versions = [w for w in caught if "0.0.1" in str(w.message)]
-    assert len(about_versions) == 1, [str(w.message) for w in about_versions]
-    (warning,) = about_versions
-    assert issubclass(warning.category, _persistence.VersionMismatchWarning)
-    message = str(warning.message)
-    assert "old.joblib" in message and "torch 0.0.1" in message and "diffusers 0.0.2" in message
-    assert f"now {real['torch']}" in message
+    for name, trust in (("old.joblib", True), ("old.skddpm", False)):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            load_segmenter(tmp_path / name, trust_pickle=trust)
+        about_versions = [w for w in caught if "0.0.1" in str(w.message)]
+        assert len(about_versions) == 1, [str(w.message) for w in about_versions]
+        (warning,) = about_versions
+        assert issubclass(warning.category, _persistence.VersionMismatchWarning)
+        message = str(warning.message)
+        assert name in message and "torch 0.0.1" in message and "diffusers 0.0.2" in message
+        assert f"now {real['torch']}" in message
 
 
 def test_same_versions_do_not_warn(fitted, tmp_path):
-    joblib.dump(fitted[0], tmp_path / "same.joblib")
+    save_model(fitted[0], tmp_path / "same.skddpm")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        load_segmenter(tmp_path / "same.joblib")
+        load_segmenter(tmp_path / "same.skddpm")
 
 
 def test_load_segmenter_batch_size_counts_images(tiny_backbone, tmp_path):
     images, masks = make_squares(n_images=2, size=(16, 16))
     pipeline = _pipeline(tiny_backbone).set_params(features__steps=(50, 150), features__batch_size=2)
-    joblib.dump(pipeline.fit(images, masks), tmp_path / "m.joblib")
-    assert load_segmenter(tmp_path / "m.joblib", batch_size=3)[0].batch_size == 3
-    assert load_segmenter(tmp_path / "m.joblib")[0].batch_size == 2
+    save_model(pipeline.fit(images, masks), tmp_path / "m.skddpm")
+    assert load_segmenter(tmp_path / "m.skddpm", batch_size=3)[0].batch_size == 3
+    assert load_segmenter(tmp_path / "m.skddpm")[0].batch_size == 2
 
 
 def test_make_segmenter_assembles_the_pipeline(tiny_backbone):
@@ -229,11 +234,16 @@ def test_make_segmenter_defaults_are_the_estimators():
 
 def test_corrupt_or_foreign_model_files(tmp_path):
     (tmp_path / "junk.joblib").write_bytes(b"\x80\x04 not really a pickle")
-    with pytest.raises(ValueError, match="junk.joblib is not a readable model file"):
+    with pytest.raises(ValueError, match="junk.joblib is a pickle file.*--trust-pickle"):
         load_segmenter(tmp_path / "junk.joblib")
+    with pytest.raises(ValueError, match="junk.joblib is not a readable model file"):
+        load_segmenter(tmp_path / "junk.joblib", trust_pickle=True)
     joblib.dump({"a": 1}, tmp_path / "dict.joblib")
+    save_model({"a": 1}, tmp_path / "dict.skddpm")
     with pytest.raises(ValueError, match="holds a dict, not a Pipeline"):
-        load_segmenter(tmp_path / "dict.joblib")
+        load_segmenter(tmp_path / "dict.joblib", trust_pickle=True)
+    with pytest.raises(ValueError, match="holds a dict, not a Pipeline"):
+        load_segmenter(tmp_path / "dict.skddpm")
     with pytest.raises(FileNotFoundError, match="model file not found"):
         load_segmenter(tmp_path / "missing.joblib")
 

@@ -4,11 +4,13 @@ import argparse
 import inspect
 
 from ..backbone._cli import image_size_argument
+from ..model_selection import SEARCH_PRESETS, parse_budget
 from ..segmenter import make_segmenter
 from . import _commands
 
-SECURITY_NOTE = ("Security: a .joblib model file can execute code when it is loaded (it is a pickle); "
-                 "only load files you trust.")
+SECURITY_NOTE = ("Security: `fit` writes the safe model format (safetensors + JSON, see docs/security.md): loading "
+                 "it runs no code from the file. A joblib/pickle model file runs any code it holds when loaded, so "
+                 "it is refused unless --trust-pickle is given: only give it for files you trust.")
 
 # The defaults the commands show are those of the pipeline they build, decided in make_segmenter.
 _DEFAULTS = {name: p.default for name, p in inspect.signature(make_segmenter).parameters.items()}
@@ -16,17 +18,17 @@ _DEFAULTS = {name: p.default for name, p in inspect.signature(make_segmenter).pa
 _FIT_EPILOG = """\
 examples:
   # fit on a folder of photos and a folder of masks with the same file names (a.jpg <-> a.png)
-  sklearn-ddpm fit photos/ masks/ --model runs/my_ddpm -o seg.joblib
+  sklearn-ddpm fit photos/ masks/ --model runs/my_ddpm -o seg.skddpm
 
   # the paper's blocks and steps, 10 MLPs, at most 5000 labelled pixels per image, named classes
   sklearn-ddpm fit photos/ masks/ --blocks 5 6 7 8 12 --steps 50 150 250 \\
-      --n-estimators 10 --max-pixels-per-image 5000 --classes classes.txt -o seg.joblib
+      --n-estimators 10 --max-pixels-per-image 5000 --classes classes.txt -o seg.skddpm
 
   # scribbles: a few labelled strokes per class, everything else 255 (no flag needed)
-  sklearn-ddpm fit photos/ scribbles/ -o seg.joblib
+  sklearn-ddpm fit photos/ scribbles/ -o seg.skddpm
 
   # label images painted in napari and exported (0 = unlabelled, class k drawn as k + 1)
-  sklearn-ddpm fit photos/ napari_labels/ --mask-convention napari --classes classes.txt -o seg.joblib
+  sklearn-ddpm fit photos/ napari_labels/ --mask-convention napari --classes classes.txt -o seg.skddpm
 
 Masks hold class indices 0..K-1 (single-channel or palette PNG, or .npy); 255 marks unlabelled
 pixels (with --mask-convention napari: 0 marks them and class k is k + 1). Sparse masks (an image
@@ -39,16 +41,16 @@ Without --model the small horse DDPM bundled with the package is used.
 _PREDICT_EPILOG = f"""\
 examples:
   # label masks (palette PNGs of class indices, at each image's original size)
-  sklearn-ddpm predict seg.joblib new_photos/ -o predictions/
+  sklearn-ddpm predict seg.skddpm new_photos/ -o predictions/
 
   # also colour overlays and uncertainty maps; skip images already done by an interrupted run
-  sklearn-ddpm predict seg.joblib new_photos/ -o predictions/ --overlay --uncertainty --resume
+  sklearn-ddpm predict seg.skddpm new_photos/ -o predictions/ --overlay --uncertainty --resume
 
   # on a Dask cluster of 4 worker processes on this machine (pip install 'sklearn-ddpm[distributed]')
-  sklearn-ddpm predict seg.joblib new_photos/ -o predictions/ --workers 4
+  sklearn-ddpm predict seg.skddpm new_photos/ -o predictions/ --workers 4
 
   # on a running Dask cluster (every worker must see the same paths, e.g. a shared file system)
-  sklearn-ddpm predict seg.joblib /data/photos/ -o /data/predictions/ --scheduler tcp://scheduler:8786
+  sklearn-ddpm predict seg.skddpm /data/photos/ -o /data/predictions/ --scheduler tcp://scheduler:8786
 
 Outputs: OUT_DIR/NAME.png (labels), OUT_DIR/overlay/NAME.png (with a legend of the class names),
 OUT_DIR/uncertainty/NAME.png (heat map) and NAME.npy (float32 Jensen-Shannon divergence of the
@@ -62,13 +64,15 @@ machine's cores divided among its workers). See docs/scaling.md.
 
 _EVALUATE_EPILOG = f"""\
 examples:
-  sklearn-ddpm evaluate seg.joblib test_photos/ test_masks/
-  sklearn-ddpm evaluate seg.joblib test_photos/ test_masks/ --classes classes.txt
+  sklearn-ddpm evaluate seg.skddpm test_photos/ test_masks/
+  sklearn-ddpm evaluate seg.skddpm test_photos/ test_masks/ --classes classes.txt
 
 IoU of every class is accumulated over all images (pixels labelled 255 are not scored); mIoU is
 the mean over the classes present in the masks or the predictions. A mask label beyond the class
 list (--classes, else the names given at fit, else the model's classes) is an error naming the
 mask; a listed class the model was not fitted on is reported with a warning and scores an IoU of 0.
+--json FILE and --csv FILE also write the scores: per class its IoU (a fraction) with the pixel
+counts it comes from (intersection, union, true and predicted pixels), and the mIoU.
 
 {SECURITY_NOTE}
 """
@@ -79,11 +83,13 @@ def register(subparsers):
     fit = _add_command(
         subparsers, "fit", help="fit a segmenter on a folder of images and a folder of masks",
         description="Fit DDPM pixel features + an ensemble of pixel MLPs on images and their masks "
-                    "(paired by file name) and save the fitted scikit-learn pipeline with joblib.",
+                    "(paired by file name) and save the fitted scikit-learn pipeline in the safe model format "
+                    "(safetensors + JSON: loading it runs no code from the file).",
         epilog=_FIT_EPILOG)
     fit.add_argument("image_dir", metavar="IMAGE_DIR", help="folder of training images (any Pillow format)")
     fit.add_argument("mask_dir", metavar="MASK_DIR", help="folder of masks with the images' file names")
-    fit.add_argument("-o", "--output", required=True, metavar="FILE", help="where to save the model (.joblib)")
+    fit.add_argument("-o", "--output", required=True, metavar="FILE", help="where to save the model (.skddpm by convention; the safe "
+                     "format whatever the name)")
     fit.add_argument("--model", default=None, metavar="BACKBONE",
                      help="diffusers model folder (a DDPM or a Stable Diffusion pipeline), guided-diffusion .pt or "
                           "hub id (default: bundled horse DDPM)")
@@ -112,6 +118,17 @@ def register(subparsers):
                           "0 = unlabelled, class k is k + 1 (default: ignore255)")
     fit.add_argument("--seed", type=int, metavar="N", default=_DEFAULTS["random_state"],
                      help=f"random seed (default: {_DEFAULTS['random_state']})")
+    select = fit.add_argument_group("choosing the settings by cross-validation (docs/model_selection.md)")
+    select.add_argument("--select", action="store_true",
+                        help="choose blocks, steps, standardization, refinement, pixels per image, class balancing "
+                             "and noise draws by GroupKFold cross-validation on the labelled images, refit the best "
+                             "on all of them, and write the CV table next to the model (MODEL.cv.json); options "
+                             "given explicitly (--blocks, --steps, --max-pixels-per-image) stay fixed")
+    select.add_argument("--budget", type=duration, default="20m", metavar="TIME",
+                        help="time for --select, search and refit, e.g. 20m, 1h, 900 (seconds); no candidate starts "
+                             "that would not finish within it, and the best so far is refitted (default: 20m)")
+    select.add_argument("--search", default="default", choices=sorted(SEARCH_PRESETS),
+                        help="the search space of --select (default: default)")
     _common_arguments(fit, _commands.fit, device_default=_DEFAULTS["device"])
 
     predict = _add_command(
@@ -142,6 +159,11 @@ def register(subparsers):
     evaluate.add_argument("--classes", default=None, metavar="FILE",
                           help="class names (default: those given at fit, else class 0, class 1, ...); "
                                "labels beyond them are an error")
+    evaluate.add_argument("--json", default=None, metavar="FILE",
+                          help="also write the scores to FILE: mIoU and, per class, IoU (a fraction), intersection "
+                               "and union pixel counts, true and predicted pixels")
+    evaluate.add_argument("--csv", default=None, metavar="FILE",
+                          help="also write them as CSV: one row per class, then a mIoU row")
     _common_arguments(evaluate, _commands.evaluate)
     return fit, predict, evaluate
 
@@ -153,7 +175,15 @@ def _add_command(subparsers, name, *, help, description, epilog, with_model=Fals
     if with_model:
         parser.add_argument("model_file", metavar="MODEL", help="a model saved by `sklearn-ddpm fit`")
         parser.add_argument("image_dir", metavar="IMAGE_DIR", help="folder of images")
+        add_trust_pickle_argument(parser)
     return parser
+
+
+def add_trust_pickle_argument(parser):
+    """Add ``--trust-pickle``, the one switch that lets a command load a joblib/pickle model file."""
+    parser.add_argument("--trust-pickle", action="store_true",
+                        help="also load a joblib/pickle model file (e.g. from an older sklearn-ddpm fit). Loading a "
+                             "pickle runs any code it holds: only for files you trust")
 
 
 def add_batch_size_argument(parser):
@@ -167,6 +197,11 @@ def add_batch_size_argument(parser):
 
 def _batch_size(value):
     return value if value == "auto" else int(value)
+
+
+def duration(value):
+    """``--budget``: seconds of a duration such as 20m, 1h30m or 900 (argparse names this type in its errors)."""
+    return parse_budget(value, "--budget")
 
 
 def _min_class_pixels(value):

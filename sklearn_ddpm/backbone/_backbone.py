@@ -286,9 +286,21 @@ class Backbone:
 
         unet = UNet2DModel.from_config(state["unet_config"])
         unet.load_state_dict(load_safetensors(state["unet_weights"]))
-        scheduler_class = getattr(diffusers, state["scheduler_class"])
+        scheduler_class = library_class(diffusers, state["scheduler_class"], diffusers.SchedulerMixin)
         self.__init__(unet.eval(), scheduler_class.from_config(state["scheduler_config"]), state["source"])
         self._fingerprint = state["fingerprint"]
+
+
+def library_class(library, name, base):
+    """``library.<name>``, refused unless it is a subclass of ``base``.
+
+    Saved state names its classes (the scheduler's, a latent backbone's VAE and text encoder);
+    this keeps a crafted file from naming any other attribute of the library to be called.
+    """
+    cls = getattr(library, str(name), None)
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        raise TypeError(f"{name!r} is not a {base.__name__} of {library.__name__}")
+    return cls
 
 
 def _check_no_prompt(backbone, prompt):

@@ -22,7 +22,7 @@ from diffusers import UNet2DConditionModel
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
-from ._backbone import Backbone, _contiguous_input, _resolved, _update_with_module, plain_config
+from ._backbone import Backbone, _contiguous_input, _resolved, _update_with_module, library_class, plain_config
 from ._blocks import _as_hw
 
 LATENT_EXTRA_HINT = "pip install 'sklearn-ddpm[latent]'"
@@ -334,17 +334,21 @@ class LatentBackbone(Backbone):
         transformers = import_transformers()
         unet = UNet2DConditionModel.from_config(state["unet_config"])
         unet.load_state_dict(load_safetensors(state["unet_weights"]))
-        vae = getattr(diffusers, state["vae_class"]).from_config(state["vae_config"])
+        vae = library_class(diffusers, state["vae_class"], diffusers.ModelMixin).from_config(state["vae_config"])
         vae.load_state_dict(load_safetensors(state["vae_weights"]))
-        text_encoder_class = getattr(transformers, state["text_encoder_class"])
+        text_encoder_class = library_class(transformers, state["text_encoder_class"], transformers.PreTrainedModel)
         text_encoder = text_encoder_class(text_encoder_class.config_class.from_dict(state["text_encoder_config"]))
         # strict=False: weights a model re-creates as buffers (position ids) need not be stored
         text_encoder.load_state_dict(load_safetensors(state["text_encoder_weights"]), strict=False)
         with tempfile.TemporaryDirectory() as folder:
             for name, data in state["tokenizer_files"].items():
+                if Path(name).name != name or name in (".", ".."):  # a crafted state must not write elsewhere
+                    raise ValueError(f"tokenizer file name {name!r} is not a plain file name")
                 (Path(folder) / name).write_bytes(data)
-            tokenizer = getattr(transformers, state["tokenizer_class"]).from_pretrained(folder)
-        scheduler = getattr(diffusers, state["scheduler_class"]).from_config(state["scheduler_config"])
+            tokenizer_class = library_class(transformers, state["tokenizer_class"], transformers.PreTrainedTokenizerBase)
+            tokenizer = tokenizer_class.from_pretrained(folder)
+        scheduler = library_class(diffusers, state["scheduler_class"], diffusers.SchedulerMixin).from_config(
+            state["scheduler_config"])
         self.__init__(unet, vae, text_encoder, tokenizer, scheduler, state["source"])
         self._text_embeddings = dict(state["text_embeddings"])
         self._fingerprint = state["fingerprint"]

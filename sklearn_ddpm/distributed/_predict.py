@@ -1,6 +1,5 @@
 """Segment a folder of images on a Dask cluster: one model per worker, tasks of a few images."""
 
-import io
 import os
 import tempfile
 import uuid
@@ -18,7 +17,7 @@ from .._outputs._predicting import predict_and_write
 
 def predict_folder(model, image_dir, out_dir, *, client=None, n_workers=None, images_per_task=8, overlay=False,
                    uncertainty=False, resume=False, only=None, class_names=None, device=None, batch_size=None,
-                   torch_threads=None, progress=True):
+                   torch_threads=None, progress=True, trust_pickle=False):
     """Write label maps (and overlays, uncertainty maps) for every image of a folder on a Dask cluster.
 
     The images are split into tasks of ``images_per_task``. Every worker loads the model once, in a
@@ -33,8 +32,8 @@ def predict_folder(model, image_dir, out_dir, *, client=None, n_workers=None, im
     Parameters
     ----------
     model : str, path-like or sklearn.pipeline.Pipeline
-        A file saved by ``sklearn-ddpm fit`` (each worker loads it: **a joblib file can execute code
-        when loaded, only use files you trust**), or a fitted segmenter, which is sent to every worker.
+        A file saved by ``sklearn-ddpm fit`` (each worker loads it), or a fitted segmenter, which is
+        sent to every worker in the safe format of :mod:`sklearn_ddpm.io`.
     image_dir : str or path-like
         Folder of images (any Pillow format).
     out_dir : str or path-like
@@ -66,6 +65,10 @@ def predict_folder(model, image_dir, out_dir, *, client=None, n_workers=None, im
         the workers on it (at least 1), so that the workers do not oversubscribe the CPU.
     progress : bool, default=True
         Show a progress bar over the images.
+    trust_pickle : bool, default=False
+        Let the client and the workers load ``model`` when it is a joblib/pickle file (as
+        :func:`~sklearn_ddpm.load_segmenter`). **Unpickling runs any code the file holds: only
+        for files you trust.** Without it such a file is refused before a worker starts.
 
     Returns
     -------
@@ -76,7 +79,7 @@ def predict_folder(model, image_dir, out_dir, *, client=None, n_workers=None, im
     Examples
     --------
     >>> from sklearn_ddpm.distributed import predict_folder
-    >>> summary = predict_folder("seg.joblib", "photos/", "predictions/", n_workers=2)  # doctest: +SKIP
+    >>> summary = predict_folder("seg.skddpm", "photos/", "predictions/", n_workers=2)  # doctest: +SKIP
     >>> len(summary.written), summary.failed  # doctest: +SKIP
     (40, [])
 
@@ -84,7 +87,7 @@ def predict_folder(model, image_dir, out_dir, *, client=None, n_workers=None, im
 
     >>> from distributed import Client
     >>> with Client("tcp://scheduler:8786") as client:  # doctest: +SKIP
-    ...     predict_folder("seg.joblib", "/data/photos", "/data/predictions", client=client, resume=True)
+    ...     predict_folder("seg.skddpm", "/data/photos", "/data/predictions", client=client, resume=True)
     """
     from tqdm.auto import tqdm
 
@@ -96,12 +99,12 @@ def predict_folder(model, image_dir, out_dir, *, client=None, n_workers=None, im
         if value is not None and value != "auto" and value < 1:
             raise ValueError(f"{name} must be at least 1, got {value}.")
     paths = list_images(image_dir, only=only)
-    writer, todo, summary = start_run(_fitted_pipeline(model), paths, out_dir, overlay=overlay,
+    writer, todo, summary = start_run(_fitted_pipeline(model, trust_pickle), paths, out_dir, overlay=overlay,
                                       uncertainty=uncertainty, class_names=class_names, resume=resume)
     if not todo:
         return summary
     run_start_ns = _file_system_now_ns(writer.out)
-    model_source = str(model) if isinstance(model, (str, os.PathLike)) else _joblib_bytes(model)
+    model_source = str(model) if isinstance(model, (str, os.PathLike)) else _safe_bytes(model)
 
     cluster = None
     if client is None:
@@ -112,7 +115,8 @@ def predict_folder(model, image_dir, out_dir, *, client=None, n_workers=None, im
     plugin_name = f"sklearn-ddpm-segmenter-{uuid.uuid4().hex}"
     try:
         threads = _torch_threads_per_host(client) if torch_threads is None else {}
-        client.register_plugin(_SegmenterPlugin(model_source, device, batch_size, torch_threads, threads),
+        client.register_plugin(_SegmenterPlugin(model_source, device, batch_size, torch_threads, threads,
+                                                trust_pickle),
                                name=plugin_name)
         chunks = [todo[i:i + images_per_task] for i in range(0, len(todo), images_per_task)]
         futures = {client.submit(_predict_task, plugin_name, chunk, writer, run_start_ns, pure=False): chunk
@@ -157,8 +161,9 @@ class _SegmenterPlugin(distributed.WorkerPlugin):
     its ``setup`` is where the worker's torch threads are set, before any task runs.
     """
 
-    def __init__(self, model_source, device, batch_size, torch_threads, threads_per_host):
-        self.model_source = model_source  # a path, or the joblib bytes of an in-memory pipeline
+    def __init__(self, model_source, device, batch_size, torch_threads, threads_per_host, trust_pickle=False):
+        self.model_source = model_source  # a path, or the safe-format bytes of an in-memory pipeline
+        self.trust_pickle = trust_pickle
         self.device, self.batch_size = device, batch_size
         self.torch_threads, self.threads_per_host = torch_threads, threads_per_host
         self.pipeline = None
@@ -168,7 +173,7 @@ class _SegmenterPlugin(distributed.WorkerPlugin):
         from distributed.comm import get_address_host
 
         torch.set_num_threads(self.torch_threads or self.threads_per_host.get(get_address_host(worker.address), 1))
-        self.pipeline = _load(self.model_source, self.device, self.batch_size)
+        self.pipeline = _load(self.model_source, self.device, self.batch_size, self.trust_pickle)
         # One bar over the whole run is the client's; the workers' extractors stay silent.
         self.pipeline[0].set_params(progress=False)
 
@@ -176,19 +181,19 @@ class _SegmenterPlugin(distributed.WorkerPlugin):
         self.pipeline = None
 
 
-def _load(model_source, device, batch_size):
-    """The fitted pipeline of a path or of joblib bytes, through the checks of ``load_segmenter``."""
+def _load(model_source, device, batch_size, trust_pickle=False):
+    """The fitted pipeline of a path or of safe-format bytes, through the checks of ``load_segmenter``."""
     from ..segmenter import load_segmenter
 
     if isinstance(model_source, str):
-        return load_segmenter(model_source, device=device, batch_size=batch_size)
+        return load_segmenter(model_source, device=device, batch_size=batch_size, trust_pickle=trust_pickle)
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "segmenter.joblib"
+        path = Path(tmp) / "segmenter.skddpm"
         path.write_bytes(model_source)
         return load_segmenter(path, device=device, batch_size=batch_size)
 
 
-def _fitted_pipeline(model):
+def _fitted_pipeline(model, trust_pickle=False):
     """The pipeline of ``model`` on this process, for its class names and ensemble size."""
     from sklearn.pipeline import Pipeline
 
@@ -196,19 +201,17 @@ def _fitted_pipeline(model):
 
     if isinstance(model, (str, os.PathLike)):
         # On the CPU: the client only reads the model's classes; the workers run it.
-        return load_segmenter(model, device="cpu")
+        return load_segmenter(model, device="cpu", trust_pickle=trust_pickle)
     if not isinstance(model, Pipeline):
         raise TypeError(f"model must be a path to a file saved by `sklearn-ddpm fit` or a fitted Pipeline, "
                         f"got {type(model).__name__}.")
     return model
 
 
-def _joblib_bytes(pipeline):
-    import joblib
+def _safe_bytes(pipeline):
+    from ..io import dumps_model
 
-    buffer = io.BytesIO()
-    joblib.dump(pipeline, buffer)
-    return buffer.getvalue()
+    return dumps_model(pipeline)
 
 
 def _file_system_now_ns(folder):

@@ -10,16 +10,17 @@ examples:
   sklearn-ddpm synthesize samples/ --n-samples 1000
 
   # ... labelled by a segmenter from `sklearn-ddpm fit`, the 10% most uncertain dropped
-  sklearn-ddpm synthesize samples/ --n-samples 1000 --label-with seg.joblib
+  sklearn-ddpm synthesize samples/ --n-samples 1000 --label-with seg.skddpm
 
-  # ... and a segmentation network trained on the kept pairs (DatasetDDPM), saved with joblib
-  sklearn-ddpm synthesize samples/ --n-samples 1000 --label-with seg.joblib --train-network net.joblib
+  # ... and a segmentation network trained on the kept pairs (DatasetDDPM), in the safe model format
+  sklearn-ddpm synthesize samples/ --n-samples 1000 --label-with seg.skddpm --train-network net.skddpm
 
 Outputs: OUT_DIR/sample_NNNNNN.png and OUT_DIR/samples.json (the sampling settings; a resumed run
 must use the same ones); with --label-with, OUT_DIR/pseudo_labels/sample_NNNNNN.png (class indices)
 and pseudo_labels.json (each sample's uncertainty and whether it is kept). Every file is written
-atomically. The network predicts from Python: joblib.load("net.joblib").predict(images).
-Security: a .joblib file can execute code when it is loaded; only load files you trust.
+atomically. The network predicts from Python: sklearn_ddpm.io.load_model("net.skddpm").predict(images).
+Security: model files are written in the safe format (safetensors + JSON: loading runs no code from
+the file); a joblib/pickle --label-with file runs any code it holds, so it needs --trust-pickle.
 """
 
 
@@ -53,6 +54,9 @@ def register(subparsers):
                         help=f"random seed (default: {sampling['random_state']})")
     labels = parser.add_argument_group("pseudo-labels")
     labels.add_argument("--label-with", default=None, metavar="MODEL", help="a segmenter saved by `sklearn-ddpm fit`")
+    labels.add_argument("--trust-pickle", action="store_true",
+                        help="also load a joblib/pickle --label-with file; loading a pickle runs any code it holds: "
+                             "only for files you trust")
     labels.add_argument("--drop-fraction", type=float, default=DEFAULT_DROP_FRACTION, metavar="F",
                         help=f"share of the samples dropped as most uncertain (default: {DEFAULT_DROP_FRACTION}, "
                              "the reference's)")
@@ -60,7 +64,8 @@ def register(subparsers):
                         help="take N of the dropped samples from the most certain end (the reference code: 30)")
     network = parser.add_argument_group("segmentation network (DatasetDDPM)")
     network.add_argument("--train-network", default=None, metavar="FILE",
-                         help="train a network on the kept pairs and save it here (.joblib); needs --label-with")
+                         help="train a network on the kept pairs and save it here (safe format, .skddpm by "
+                              "convention); needs --label-with")
     network.add_argument("--network-epochs", type=int, default=epochs, metavar="N", help=f"epochs (default: {epochs})")
     network.add_argument("--network-size", type=int, default=None, metavar="N",
                          help="square input size of the network (default: the DDPM's)")
@@ -85,7 +90,12 @@ def _run(args):
 
         torch.set_num_threads(args.threads)
     from ..backbone import load_backbone
+    from ..segmenter import load_segmenter
     from ._sampling import sample_images
+
+    # Before sampling: a model file that cannot (or may not) be loaded fails at once.
+    segmenter = load_segmenter(args.label_with, device=args.device, trust_pickle=args.trust_pickle) \
+        if args.label_with else None
 
     say = (lambda *a: None) if args.quiet else (lambda message: print(message, file=sys.stdout))
     backbone = load_backbone(args.model)
@@ -95,24 +105,22 @@ def _run(args):
     say(f"{len(paths)} samples in {args.out_dir}.")
     if not args.label_with:
         return 0
-    from ..segmenter import load_segmenter
     from ._pseudo_labels import label_samples
 
-    segmenter = load_segmenter(args.label_with, device=args.device)
     pseudo = label_samples(segmenter, args.out_dir, drop_fraction=args.drop_fraction,
                            drop_most_certain=args.drop_most_certain, progress=not args.quiet)
     say(f"Pseudo-labels in {pseudo.record.parent}: {int(pseudo.kept.sum())} kept, {int((~pseudo.kept).sum())} "
         f"dropped as most uncertain (record: {pseudo.record}).")
     if not args.train_network:
         return 0
-    from ..utils._atomic import atomic_joblib_dump
+    from ..io import save_model
     from ._network import SegmentationNetworkClassifier
 
     images, masks = pseudo.load(kept_only=True)
     net = SegmentationNetworkClassifier(image_size=args.network_size or max(backbone.image_size),
                                         max_epochs=args.network_epochs, n_classes=int(max(segmenter[-1].classes_)) + 1,
                                         device=args.device, random_state=args.seed, verbose=0 if args.quiet else 1)
-    atomic_joblib_dump(net.fit(images, masks), args.train_network)
+    save_model(net.fit(images, masks), args.train_network)
     say(f"Wrote the segmentation network ({net.n_parameters_:,} parameters, {len(images)} training pairs) to "
         f"{args.train_network}.")
     return 0

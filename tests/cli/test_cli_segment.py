@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 from sklearn.pipeline import Pipeline
 
-from sklearn_ddpm import miou_score
+from sklearn_ddpm import load_segmenter, miou_score
 from sklearn_ddpm.backbone import Backbone, tiny_unet
 from sklearn_ddpm.cli import main
 from sklearn_ddpm.datasets import read_image, read_mask
@@ -38,7 +38,7 @@ def work(tmp_path_factory, weizmann_root):
     code = main(["fit", str(root / "train" / "images"), str(root / "train" / "masks"), "--model", str(root / "tiny"),
                  "--blocks", "6", "9", "--steps", "50", "150", "--n-estimators", "2", "--max-epochs", "3",
                  "--max-pixels-per-image", "400", "--classes", str(root / "classes.txt"),
-                 "-o", str(root / "seg.joblib"), *FAST])
+                 "-o", str(root / "seg.skddpm"), *FAST])
     assert code == 0
     return root
 
@@ -51,7 +51,7 @@ def run(capsys, *argv):
 
 # -- the three commands end to end -----------------------------------------------------------------
 def test_fit_saves_a_fitted_pipeline(work):
-    pipeline = joblib.load(work / "seg.joblib")
+    pipeline = load_segmenter(work / "seg.skddpm")
     assert isinstance(pipeline, Pipeline)
     assert pipeline.class_names_ == ["background", "horse"]
     assert pipeline[-1].classes_.tolist() == [0, 1]
@@ -62,12 +62,12 @@ def test_fit_saves_a_fitted_pipeline(work):
 
 def test_predict_writes_masks_at_original_sizes(work, capsys, tmp_path):
     out = tmp_path / "pred"
-    code, stdout, _ = run(capsys, "predict", work / "seg.joblib", work / "test" / "images", "-o", out,
+    code, stdout, _ = run(capsys, "predict", work / "seg.skddpm", work / "test" / "images", "-o", out,
                           "--overlay", "--uncertainty", "--threads", "1")
     assert code == 0 and "Wrote predictions for 3 images" in stdout
     paths = sorted((work / "test" / "images").iterdir())
     images = [read_image(p) for p in paths]
-    expected = joblib.load(work / "seg.joblib").predict(images)
+    expected = load_segmenter(work / "seg.skddpm").predict(images)
     for path, image, want in zip(paths, images, expected):
         written = Image.open(out / f"{path.stem}.png")
         assert written.mode == "P" and written.size == (image.shape[1], image.shape[0])
@@ -86,12 +86,12 @@ def test_predict_writes_masks_at_original_sizes(work, capsys, tmp_path):
 
 def test_predict_resume_only_redoes_missing_files(work, capsys, tmp_path):
     out = tmp_path / "pred"
-    assert run(capsys, "predict", work / "seg.joblib", work / "test" / "images", "-o", out, *FAST)[0] == 0
+    assert run(capsys, "predict", work / "seg.skddpm", work / "test" / "images", "-o", out, *FAST)[0] == 0
     files = sorted(out.glob("*.png"))
     assert len(files) == 3
     files[0].unlink()
     stamps = {p: p.stat().st_mtime_ns for p in files[1:]}
-    code, stdout, _ = run(capsys, "predict", work / "seg.joblib", work / "test" / "images", "-o", out,
+    code, stdout, _ = run(capsys, "predict", work / "seg.skddpm", work / "test" / "images", "-o", out,
                           "--resume", "--threads", "1")
     assert code == 0 and "Wrote predictions for 1 images" in stdout and "2 already done" in stdout
     assert files[0].is_file()
@@ -99,14 +99,14 @@ def test_predict_resume_only_redoes_missing_files(work, capsys, tmp_path):
 
 
 def test_evaluate_prints_the_miou_of_the_predictions(work, capsys, tmp_path):
-    code, stdout, _ = run(capsys, "evaluate", work / "seg.joblib", work / "test" / "images", work / "test" / "masks",
+    code, stdout, _ = run(capsys, "evaluate", work / "seg.skddpm", work / "test" / "images", work / "test" / "masks",
                           *FAST)
     assert code == 0
     assert re.search(r"^\s*0\s+background\s+\d+\.\d", stdout, re.M) and re.search(r"^\s*1\s+horse\s", stdout, re.M)
     reported = float(re.search(r"mIoU (\d+\.\d) % over 2 classes and 3 images", stdout).group(1))
     # Recompute independently from the PNGs `predict` writes and the ground-truth files.
     out = tmp_path / "pred"
-    assert run(capsys, "predict", work / "seg.joblib", work / "test" / "images", "-o", out, *FAST)[0] == 0
+    assert run(capsys, "predict", work / "seg.skddpm", work / "test" / "images", "-o", out, *FAST)[0] == 0
     names = sorted(p.stem for p in (work / "test" / "masks").iterdir())
     truth = [read_mask(work / "test" / "masks" / f"{n}.png") for n in names]
     predicted = [read_mask(out / f"{n}.png") for n in names]
@@ -132,7 +132,7 @@ def _copy_set(work, tmp_path, folder="train"):
 
 def _fit_args(work, images, masks, *extra, output=None):
     return ["fit", images, masks, "--model", work / "tiny", "--blocks", "6", "--steps", "50", "--n-estimators", "1",
-            "--max-epochs", "1", "--max-pixels-per-image", "50", "-o", output or images.parent / "m.joblib",
+            "--max-epochs", "1", "--max-pixels-per-image", "50", "-o", output or images.parent / "m.skddpm",
             *FAST, *extra]
 
 
@@ -140,9 +140,9 @@ def test_empty_folders(work, capsys, tmp_path):
     (tmp_path / "empty").mkdir()
     code, _, err = run(capsys, *_fit_args(work, tmp_path / "empty", work / "train" / "masks"))
     assert code == 2 and "IMAGE_DIR" in err and "holds no image files" in err
-    code, _, err = run(capsys, "predict", work / "seg.joblib", tmp_path / "empty", "-o", tmp_path / "o", *FAST)
+    code, _, err = run(capsys, "predict", work / "seg.skddpm", tmp_path / "empty", "-o", tmp_path / "o", *FAST)
     assert code == 2 and "holds no image files" in err
-    code, _, err = run(capsys, "evaluate", work / "seg.joblib", work / "test" / "images", tmp_path / "empty", *FAST)
+    code, _, err = run(capsys, "evaluate", work / "seg.skddpm", work / "test" / "images", tmp_path / "empty", *FAST)
     assert code == 2 and "MASK_DIR" in err and "holds no mask files" in err
 
 
@@ -158,7 +158,7 @@ def test_corrupt_image_at_predict_is_skipped_and_reported(work, capsys, tmp_path
     images, _ = _copy_set(work, tmp_path, "test")
     victim = sorted(images.iterdir())[0]
     victim.write_bytes(b"garbage")
-    code, stdout, err = run(capsys, "predict", work / "seg.joblib", images, "-o", tmp_path / "out", *FAST)
+    code, stdout, err = run(capsys, "predict", work / "seg.skddpm", images, "-o", tmp_path / "out", *FAST)
     assert code == 1 and f"skipped unreadable image {victim}" in err
     assert sorted(p.stem for p in (tmp_path / "out").glob("*.png")) == sorted(p.stem for p in images.iterdir())[1:]
 
@@ -170,7 +170,7 @@ def test_mask_of_another_size(work, capsys, tmp_path):
     Image.fromarray(mask[:-3]).save(victim)
     code, _, err = run(capsys, *_fit_args(work, images, masks))
     assert code == 2 and victim.name in err and "a mask must have its image's size" in err
-    code, _, err = run(capsys, "evaluate", work / "seg.joblib", images, masks, *FAST)
+    code, _, err = run(capsys, "evaluate", work / "seg.skddpm", images, masks, *FAST)
     assert code == 2 and victim.name in err
 
 
@@ -182,7 +182,7 @@ def test_labels_outside_the_named_classes(work, capsys, tmp_path):
     Image.fromarray(mask).save(victim)
     code, _, err = run(capsys, *_fit_args(work, images, masks, "--classes", work / "classes.txt"))
     assert code == 2 and f"{victim.name}: labels [7] are outside the 2 classes" in err
-    code, _, err = run(capsys, "evaluate", work / "seg.joblib", images, masks, "--classes", work / "classes.txt", *FAST)
+    code, _, err = run(capsys, "evaluate", work / "seg.skddpm", images, masks, "--classes", work / "classes.txt", *FAST)
     assert code == 2 and victim.name in err
 
 
@@ -199,7 +199,7 @@ def test_class_missing_from_some_training_images_works(work, capsys, tmp_path):
     first = sorted(masks.iterdir())[0]
     Image.fromarray(np.zeros_like(read_mask(first))).save(first)  # no horse in this one
     code, _, _ = run(capsys, *_fit_args(work, images, masks))
-    assert code == 0 and joblib.load(images.parent / "m.joblib")[-1].classes_.tolist() == [0, 1]
+    assert code == 0 and load_segmenter(images.parent / "m.skddpm")[-1].classes_.tolist() == [0, 1]
 
 
 def test_bad_backbones(work, capsys, tmp_path):
@@ -214,45 +214,48 @@ def test_bad_backbones(work, capsys, tmp_path):
     weights = truncated / "unet" / "diffusion_pytorch_model.safetensors"
     weights.write_bytes(weights.read_bytes()[:1000])
     for model in (tmp_path / "garbage.pt", wrong, truncated):
-        args = _fit_args(work, images, masks, output=tmp_path / "m.joblib")
+        args = _fit_args(work, images, masks, output=tmp_path / "m.skddpm")
         args[args.index("--model") + 1] = model
         code, _, err = run(capsys, *args)
         assert code == 2 and f"--model {str(model)!r} could not be loaded" in err, err
     args[args.index("--model") + 1] = tmp_path / "missing.pt"
     code, _, err = run(capsys, *args)
     assert code == 2 and "--model" in err and "does not exist" in err
-    assert not (tmp_path / "m.joblib").exists()
+    assert not (tmp_path / "m.skddpm").exists()
 
 
 def test_output_that_cannot_be_written(work, capsys, tmp_path):
     (tmp_path / "a_file").write_text("x")
     blocked = tmp_path / "a_file" / "out"
     code, _, err = run(capsys, *_fit_args(work, work / "train" / "images", work / "train" / "masks",
-                                          output=blocked / "seg.joblib"))
+                                          output=blocked / "seg.skddpm"))
     assert code == 2 and "-o/--output folder" in err and "is a file, not a folder" in err
-    code, _, err = run(capsys, "predict", work / "seg.joblib", work / "test" / "images", "-o", blocked, *FAST)
+    code, _, err = run(capsys, "predict", work / "seg.skddpm", work / "test" / "images", "-o", blocked, *FAST)
     assert code == 2 and str(blocked) in err
 
 
 def test_broken_or_unfitted_model_files(work, capsys, tmp_path):
-    truncated = tmp_path / "truncated.joblib"
-    truncated.write_bytes((work / "seg.joblib").read_bytes()[:5000])
+    truncated = tmp_path / "truncated.skddpm"
+    truncated.write_bytes((work / "seg.skddpm").read_bytes()[:5000])
     code, _, err = run(capsys, "predict", truncated, work / "test" / "images", "-o", tmp_path / "o", *FAST)
-    assert code == 2 and "truncated.joblib is not a readable model file" in err
-    unfitted = joblib.load(work / "seg.joblib")
+    assert code == 2 and "truncated.skddpm is a damaged sklearn-ddpm model file" in err
+    unfitted = load_segmenter(work / "seg.skddpm")
     del unfitted[-1].net_
     joblib.dump(unfitted, tmp_path / "unfitted.joblib")
     code, _, err = run(capsys, "evaluate", tmp_path / "unfitted.joblib", work / "test" / "images",
                        work / "test" / "masks", *FAST)
+    assert code == 2 and "unfitted.joblib is a pickle file" in err and "--trust-pickle" in err
+    code, _, err = run(capsys, "evaluate", tmp_path / "unfitted.joblib", work / "test" / "images",
+                       work / "test" / "masks", "--trust-pickle", *FAST)
     assert code == 2 and "is not fitted yet" in err
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the behaviour without CUDA")
 def test_cuda_without_cuda(work, capsys, tmp_path):
     code, _, err = run(capsys, *_fit_args(work, work / "train" / "images", work / "train" / "masks", "--device", "cuda",
-                                          output=tmp_path / "m.joblib"))
+                                          output=tmp_path / "m.skddpm"))
     assert code == 2 and "CUDA is not available" in err
-    code, _, err = run(capsys, "predict", work / "seg.joblib", work / "test" / "images", "-o", tmp_path / "o",
+    code, _, err = run(capsys, "predict", work / "seg.skddpm", work / "test" / "images", "-o", tmp_path / "o",
                        "--device", "cuda", *FAST)
     assert code == 2 and "CUDA is not available" in err
 
@@ -264,17 +267,17 @@ def test_evaluate_masks_with_a_class_the_model_never_saw(work, capsys, tmp_path)
     mask[mask == 1] = 2
     Image.fromarray(mask).save(victim)
     # Beyond the model's 2 named classes: an error naming the mask, as in `fit` and as --help says.
-    code, stdout, err = run(capsys, "evaluate", work / "seg.joblib", images, masks, *FAST)
+    code, stdout, err = run(capsys, "evaluate", work / "seg.skddpm", images, masks, *FAST)
     assert code == 2 and f"{victim.name}: labels [2] are outside the 2 classes" in err, err
     assert stdout == ""
-    code, _, err = run(capsys, "evaluate", work / "seg.joblib", images, masks, "--classes", work / "classes.txt",
+    code, _, err = run(capsys, "evaluate", work / "seg.skddpm", images, masks, "--classes", work / "classes.txt",
                        *FAST)
     assert code == 2 and victim.name in err
     # Named by --classes but never seen at fit: a warning, and the class scores 0.
     three = tmp_path / "three.txt"
     three.write_text("background\nhorse\nrider\n")
     with pytest.warns(UserWarning, match=r"labels \[2\] that the model was not fitted on"):
-        code, stdout, _ = run(capsys, "evaluate", work / "seg.joblib", images, masks, "--classes", three, *FAST)
+        code, stdout, _ = run(capsys, "evaluate", work / "seg.skddpm", images, masks, "--classes", three, *FAST)
     assert code == 0
     assert re.search(r"^\s*2\s+rider\s+0\.0\s", stdout, re.M), stdout
     assert "over 3 classes" in stdout
@@ -288,7 +291,7 @@ def test_evaluate_help_and_behaviour_agree_on_unlisted_labels(capsys):
 
 
 def test_non_positive_numbers_are_rejected(work, capsys, tmp_path):
-    code, _, err = run(capsys, "predict", work / "seg.joblib", work / "test" / "images", "-o", tmp_path / "o",
+    code, _, err = run(capsys, "predict", work / "seg.skddpm", work / "test" / "images", "-o", tmp_path / "o",
                        "--batch-size", "0", *FAST)
     assert code == 2 and "--batch-size must be at least 1" in err
 
@@ -298,24 +301,24 @@ def test_image_list_restricts_every_command(work, capsys, tmp_path):
     listing = tmp_path / "subset.txt"
     listing.write_text(f"# one split\n{names[0]}\n{Path(names[1]).stem}\n")
     out = tmp_path / "pred"
-    code, stdout, _ = run(capsys, "predict", work / "seg.joblib", work / "test" / "images", "-o", out,
+    code, stdout, _ = run(capsys, "predict", work / "seg.skddpm", work / "test" / "images", "-o", out,
                           "--image-list", listing, "--threads", "1", "--quiet")
     assert code == 0 and sorted(p.name for p in out.glob("*.png")) == sorted(Path(n).stem + ".png" for n in names[:2])
-    code, stdout, _ = run(capsys, "evaluate", work / "seg.joblib", work / "test" / "images", work / "test" / "masks",
+    code, stdout, _ = run(capsys, "evaluate", work / "seg.skddpm", work / "test" / "images", work / "test" / "masks",
                           "--image-list", listing, "--threads", "1")
     assert code == 0 and "2 images" in stdout
     listing.write_text("not_there.jpg\n")
-    code, _, err = run(capsys, "evaluate", work / "seg.joblib", work / "test" / "images", work / "test" / "masks",
+    code, _, err = run(capsys, "evaluate", work / "seg.skddpm", work / "test" / "images", work / "test" / "masks",
                        "--image-list", listing)
     assert code == 2 and "not_there" in err
 
 
 def test_fit_accepts_a_non_square_image_size(work, capsys, tmp_path):
-    output = tmp_path / "portrait.joblib"
+    output = tmp_path / "portrait.skddpm"
     code, _, _ = run(capsys, *_fit_args(work, work / "train" / "images", work / "train" / "masks", "--image-size",
                                         "48x32", output=output))
     assert code == 0
-    assert joblib.load(output)[0].image_size_ == (48, 32)
+    assert load_segmenter(output)[0].image_size_ == (48, 32)
     with pytest.raises(SystemExit):
         main([str(a) for a in _fit_args(work, work / "train" / "images", work / "train" / "masks",
                                         "--image-size", "48x")])
@@ -323,7 +326,7 @@ def test_fit_accepts_a_non_square_image_size(work, capsys, tmp_path):
 
 # -- issue 15 --------------------------------------------------------------------------------------
 def test_batch_size_counts_images_per_forward_pass(work, capsys, tmp_path):
-    output = tmp_path / "b.joblib"
+    output = tmp_path / "b.skddpm"
     args = _fit_args(work, work / "train" / "images", work / "train" / "masks", "--batch-size", "2", output=output)
     args[args.index("--steps") + 1:args.index("--steps") + 2] = ["50", "150"]
     with UNetBatchSpy() as spy:
@@ -333,10 +336,7 @@ def test_batch_size_counts_images_per_forward_pass(work, capsys, tmp_path):
     # of 2 inputs (the last image's pass is padded to the same size; any earlier pass is the
     # backbone's one-input shape probe).
     assert spy.rows[-4:] == [2, 2, 2, 2] and max(spy.rows) == 2
-    assert joblib.load(output)[0].batch_size == 2
-
-    from sklearn_ddpm import load_segmenter
-
+    assert load_segmenter(output)[0].batch_size == 2
     assert load_segmenter(output, batch_size=5)[0].batch_size == 5
 
 
@@ -372,12 +372,12 @@ def test_fit_on_scribbles_without_flags(work, capsys, tmp_path):
     # The default ("auto") keeps every stroke of a sparse mask.
     code, _, err = run(capsys, *_fit_args(work, images, masks, "--max-pixels-per-image", "1000"))
     assert code == 0, err
-    clf = joblib.load(images.parent / "m.joblib")[-1]
+    clf = load_segmenter(images.parent / "m.skddpm")[-1]
     assert clf.min_class_pixels == "auto" and clf.classes_.tolist() == [0, 1]
     assert clf.n_training_pixels_ == 3 * 2 * 15
     # The reference's fixed 20-pixel rule drops strokes of 15 pixels.
     code, _, err = run(capsys, *_fit_args(work, images, masks, "--min-class-pixels", "20",
-                                          output=tmp_path / "twenty.joblib"))
+                                          output=tmp_path / "twenty.skddpm"))
     assert code == 2 and "min_class_pixels" in err
     with pytest.raises(SystemExit):
         main(["fit", "--help"])
@@ -397,25 +397,25 @@ def test_fit_on_napari_label_images(work, capsys, tmp_path):
     code, _, err = run(capsys, *_fit_args(work, images, masks, "--mask-convention", "napari", "--classes",
                                           work / "classes.txt", "--max-pixels-per-image", "1000"))
     assert code == 0, err
-    pipeline = joblib.load(images.parent / "m.joblib")
+    pipeline = load_segmenter(images.parent / "m.skddpm")
     assert pipeline.class_names_ == ["background", "horse"] and pipeline[-1].classes_.tolist() == [0, 1]
     assert pipeline[-1].n_training_pixels_ == 3 * 2 * 15
     # Read as 255-convention masks the same files mean other classes (0 would be all unlabelled pixels).
     code, _, err = run(capsys, *_fit_args(work, images, masks, "--classes", work / "classes.txt",
-                                          output=tmp_path / "wrong.joblib"))
+                                          output=tmp_path / "wrong.skddpm"))
     assert code == 2 and "outside the 2 classes" in err
     # A napari label beyond the classes names the file and the convention.
     victim = sorted(masks.iterdir())[0]
     Image.fromarray(np.full(expected[victim.name].shape, 3, np.uint8)).save(victim)
     code, _, err = run(capsys, *_fit_args(work, images, masks, "--mask-convention", "napari", "--classes",
-                                          work / "classes.txt", output=tmp_path / "bad.joblib"))
+                                          work / "classes.txt", output=tmp_path / "bad.skddpm"))
     assert code == 2 and victim.name in err and "napari" in err, err
 
 
 @pytest.fixture(scope="module")
 def unnamed(work):
     """A model fitted without --classes."""
-    output = work / "unnamed.joblib"
+    output = work / "unnamed.skddpm"
     assert main([str(a) for a in _fit_args(work, work / "train" / "images", work / "train" / "masks",
                                            output=output)]) == 0
     return output

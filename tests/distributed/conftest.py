@@ -4,8 +4,7 @@ import distributed
 import pytest
 from PIL import Image
 
-from sklearn_ddpm import make_segmenter
-from sklearn_ddpm.utils._atomic import atomic_joblib_dump
+from sklearn_ddpm import make_segmenter, save_segmenter
 
 from ..conftest import make_squares
 
@@ -18,9 +17,7 @@ def segmenter_file(tmp_path_factory, tiny_backbone):
     pipeline = make_segmenter(tiny_backbone, blocks=(3, 6), steps=(50,), batch_size=2, n_estimators=2, max_epochs=2,
                               max_pixels_per_image=300)
     pipeline.fit(images, masks)
-    path = tmp_path_factory.mktemp("model") / "seg.joblib"
-    atomic_joblib_dump(pipeline, path)
-    return path
+    return save_segmenter(pipeline, tmp_path_factory.mktemp("model") / "seg.skddpm")
 
 
 @pytest.fixture(scope="package")
