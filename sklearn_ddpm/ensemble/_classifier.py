@@ -21,8 +21,16 @@ from ..utils._label_maps import LabelMapClassifierMixin
 from ..utils._persistence import VersionedPickleMixin
 from ..utils._skorch import TrainingInterrupted
 from ._module import BatchedMLPEnsemble, reference_hidden_sizes
-from ._net import EnsembleNet, MemberPixelDataset, ReferenceEarlyStopping, ShuffleMembers, collate_identity
+from ._net import (
+    EnsembleNet,
+    MemberPixelDataset,
+    ReferenceEarlyStopping,
+    ShuffleMembers,
+    EpochProgress,
+    collate_identity,
+)
 from ._pixels import DENSE_LABELLED_FRACTION, DENSE_MIN_CLASS_PIXELS, PixelTable, select_training_pixels
+from ._bands import prediction_bands
 from ._schedule import batch_schedule
 from ._voting import class_probabilities, js_uncertainty, majority_vote, uncertainty_score
 
@@ -128,6 +136,10 @@ class MLPEnsembleClassifier(VersionedPickleMixin, LabelMapClassifierMixin, BaseE
     random_state : int, RandomState instance or None, default=None
         Seeds members' inits, data orders and pixel subsampling. None draws from numpy's global
         RandomState (``np.random.seed`` makes it reproducible), as in scikit-learn.
+    progress : bool, default=False
+        Show a bar over the training epochs with the early stop's state (members stopped, the
+        current epoch's batches, the loss): one line, unlike ``verbose``'s per-batch bar and epoch
+        table.
     verbose : int, default=0
         1 prints skorch's epoch log and a progress bar.
     **kwargs
@@ -202,6 +214,7 @@ class MLPEnsembleClassifier(VersionedPickleMixin, LabelMapClassifierMixin, BaseE
         "device": [str, torch.device],
         "predict_batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
+        "progress": ["boolean"],
         "verbose": ["verbose"],
     }
 
@@ -229,6 +242,7 @@ class MLPEnsembleClassifier(VersionedPickleMixin, LabelMapClassifierMixin, BaseE
         device="cpu",
         predict_batch_size=4096,
         random_state=None,
+        progress=False,
         verbose=0,
         **kwargs,
     ):
@@ -253,6 +267,7 @@ class MLPEnsembleClassifier(VersionedPickleMixin, LabelMapClassifierMixin, BaseE
         self.device = device
         self.predict_batch_size = predict_batch_size
         self.random_state = random_state
+        self.progress = progress
         self.verbose = verbose
         for key, value in kwargs.items():
             setattr(self, key, value)
@@ -383,6 +398,8 @@ class MLPEnsembleClassifier(VersionedPickleMixin, LabelMapClassifierMixin, BaseE
         ]
         if self.verbose:
             callbacks.append(("progress_bar", ProgressBar()))
+        elif self.progress:
+            callbacks.append(("epoch_progress", EpochProgress()))
         return EnsembleNet(
             module=BatchedMLPEnsemble,
             module__n_members=len(init_seeds),
@@ -467,34 +484,97 @@ class MLPEnsembleClassifier(VersionedPickleMixin, LabelMapClassifierMixin, BaseE
 
     def _member_probabilities(self, table, i):
         """Members' class probabilities ``(n_pixels, M, K)`` for all pixels of image ``i``, raster order."""
+        return torch.cat([p for _, _, p in self._member_probability_bands(table, i)])
+
+    def _member_probability_bands(self, table, i):
+        """``(top, bottom, probabilities (n_pixels, M, K))`` for bands of rows of image ``i``, top to bottom.
+
+        Compact features give bands of ``predict_batch_size // width`` rows (each computed as it is
+        reached: a large image's probabilities are never held whole); other inputs one band.
+        """
         module = self.net_.module_
         module.eval()
         device = next(module.parameters()).device
-        chunks = []
-        with torch.inference_mode():
+        untrained = ~torch.as_tensor(getattr(self, "trained_classes_", np.ones(len(self.classes_), bool)))
+
+        def probabilities_of(logits):
+            # Classes without training pixels are removed in logit space: zeroing their probabilities
+            # afterwards and renormalising gave 0 / 0 = NaN wherever an untrained class had taken all
+            # the mass (the trained classes' probabilities underflow to 0 at extreme logits).
+            logits = logits.float()
+            if untrained.any():
+                logits[..., untrained.to(logits.device)] = -torch.inf
+            return class_probabilities(logits).cpu()
+
+        def bands_of(table):
+            # inference mode is entered around each step, never held across a yield: two of these
+            # generators interleave (flip_tta), and a caller's code runs between the bands
             if isinstance(table.source, PixelFeatures):
                 # The first layer is linear, so the features project it at native resolution and
                 # upsample the narrower result (module.forward_hidden takes it from there).
                 band = max(1, self.predict_batch_size // int(table.sizes[i][1]))
-                bands = table.source.projected_bands(i, module.weights[0], module.biases[0], band, device)
-                for _, _, hidden in bands:
-                    chunks.append(class_probabilities(module.forward_hidden(hidden).float()).cpu())
+                with torch.inference_mode():
+                    bands = table.source.projected_bands(i, module.weights[0], module.biases[0], band, device)
+                while True:
+                    with torch.inference_mode():
+                        item = next(bands, None)
+                        if item is None:
+                            return
+                        top, bottom, hidden = item
+                        probabilities = probabilities_of(module.forward_hidden(hidden))
+                    yield top, bottom, probabilities
             else:
                 ys, xs = table.image_pixels(i)
-                for start in range(0, len(ys), self.predict_batch_size):
-                    sl = slice(start, start + self.predict_batch_size)
-                    logits = module(table.gather(np.full(len(ys[sl]), i), ys[sl], xs[sl]).to(device))
-                    chunks.append(class_probabilities(logits.float()).cpu())
-        probabilities = torch.cat(chunks)
+                chunks = []
+                with torch.inference_mode():
+                    for start in range(0, len(ys), self.predict_batch_size):
+                        sl = slice(start, start + self.predict_batch_size)
+                        logits = module(table.gather(np.full(len(ys[sl]), i), ys[sl], xs[sl]).to(device))
+                        chunks.append(probabilities_of(logits))
+                yield 0, int(table.sizes[i][0]), torch.cat(chunks)
+
+        mirrored = None
         if isinstance(table.source, PixelFeatures) and table.source.mirrored is not None:
-            # flip_tta: the same pixels seen in the mirror image, averaged member by member
-            mirrored = self._member_probabilities(PixelTable.from_input(table.source.mirrored), i)
-            probabilities = average_mirrored(probabilities, mirrored, int(table.sizes[i][1]))
-        untrained = ~torch.as_tensor(getattr(self, "trained_classes_", np.ones(probabilities.shape[-1], bool)))
-        if untrained.any():
-            probabilities[..., untrained] = 0
-            probabilities /= probabilities.sum(-1, keepdim=True)
-        return probabilities
+            mirrored = bands_of(PixelTable.from_input(table.source.mirrored))
+        for top, bottom, probabilities in bands_of(table):
+            if mirrored is not None:
+                # flip_tta: the same pixels seen in the mirror image, averaged member by member
+                probabilities = average_mirrored(probabilities, next(mirrored)[2], int(table.sizes[i][1]))
+            if not torch.isfinite(probabilities).all():
+                # Never vote or filter over a NaN: it spreads, and the argmax of NaN is class 0.
+                bad = ~torch.isfinite(probabilities).all(-1)
+                raise FloatingPointError(
+                    f"image {i}: the ensemble gave non-finite class probabilities for {int(bad.any(-1).sum())} of its "
+                    f"{len(probabilities)} pixels (members {torch.nonzero(bad.any(0)).flatten().tolist()}) in rows "
+                    f"{top}:{bottom}; its features or the fitted weights hold NaN or infinity."
+                )
+            yield top, bottom, probabilities
+
+    def predict_bands(self, X):
+        """Labels, probabilities and uncertainty of each image, a band of rows at a time.
+
+        For images too large to hold their per-pixel outputs (or features) whole: with the
+        compact features of ``DDPMFeatureTransformer(tile=...)``, memory is bounded by a band, and
+        the bands can be written to disk as they come. The values are those of :meth:`predict`,
+        :meth:`predict_proba` and :meth:`predict_uncertainty` (``refine`` runs on overlapping
+        blocks of rows with enough context to give the same numbers, to float rounding).
+
+        Parameters
+        ----------
+        X : PixelFeatures, array of shape (N, H, W, D) or list of (H, W, D) arrays
+
+        Yields
+        ------
+        i : int
+            The image.
+        top, bottom : int
+            Its rows in this band.
+        outputs : dict
+            ``"labels"`` ``(rows, W)`` of ``classes_``; ``"probabilities"`` ``(rows, W, K)`` float32,
+            the mean member probabilities (refined by ``refine``); ``"uncertainty"`` ``(rows, W)``
+            float32, the members' Jensen-Shannon divergence.
+        """
+        return prediction_bands(self, X)
 
     def _per_image(self, X, reduce, guided=True):
         """Apply ``reduce(member_probabilities, image)`` to every image and shape the results.

@@ -152,3 +152,56 @@ class ReferenceEarlyStopping(Callback):
             if state is not None:
                 net.module_.load_member_state(m, state)
         self.frozen_ = [None] * len(self.frozen_)
+
+
+class EpochProgress(Callback):
+    """A tqdm bar over the epochs, with the early stop's state: members stopped, the current epoch's batches.
+
+    One line, updated in place at most every ``refresh_seconds`` within an epoch: the reference's
+    stop rule runs every member at least ``min_epochs`` epochs over all training pixels, so on a
+    CPU one epoch can take minutes and a bar per epoch alone would look stuck.
+    """
+
+    def __init__(self, refresh_seconds=0.5):
+        self.refresh_seconds = refresh_seconds
+
+    def on_train_begin(self, net, X=None, **kwargs):
+        from tqdm.auto import tqdm
+
+        self.bar_ = tqdm(total=net.max_epochs, desc="Training pixel MLPs", unit="epoch", leave=True)
+        self.batches_ = max(1, math.ceil(len(X) / net.batch_size)) if X is not None else None
+        self.batch_, self.last_ = 0, 0.0
+
+    def on_epoch_begin(self, net, **kwargs):
+        self.batch_ = 0
+
+    def on_batch_end(self, net, training=None, **kwargs):
+        import time
+
+        if not training:
+            return
+        self.batch_ += 1
+        now = time.monotonic()
+        if now - self.last_ >= self.refresh_seconds:
+            self.last_ = now
+            self._show(net)
+
+    def on_epoch_end(self, net, **kwargs):
+        self.bar_.update(1)
+        self._show(net)
+
+    def on_train_end(self, net, **kwargs):
+        self._show(net)
+        self.bar_.close()
+
+    def _show(self, net):
+        stopper = dict(net.callbacks_).get("reference_early_stopping")
+        state = {}
+        if stopper is not None and getattr(stopper, "frozen_", None) is not None:
+            state["stopped"] = f"{sum(f is not None for f in stopper.stop_epoch_)}/{len(stopper.stop_epoch_)} members"
+        if self.batches_:
+            state["batch"] = f"{self.batch_}/{self.batches_}"
+        losses = getattr(net, "member_losses_", None)
+        if losses is not None:
+            state["loss"] = f"{float(losses.mean()):.3f}"
+        self.bar_.set_postfix(state, refresh=True)

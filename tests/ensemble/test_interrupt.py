@@ -59,3 +59,13 @@ def test_segmentation_network_fit_reraises_keyboard_interrupt(monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         clf.fit(images, masks)
     assert not hasattr(clf, "net_")
+
+
+def test_progress_bar_over_epochs_shows_the_early_stop(capsys):
+    X, y = make_classification(n_samples=300, random_state=0)
+    MLPEnsembleClassifier(n_estimators=3, max_epochs=6, patience=1, min_epochs=1, progress=True,
+                          random_state=0).fit(X, y)
+    err = capsys.readouterr().err
+    assert "Training pixel MLPs" in err and "epoch" in err
+    assert "stopped=3/3 members" in err  # the early stop's state, at the end
+    assert "batch=5/5" in err  # 300 pixels at batch 64
