@@ -71,8 +71,8 @@ class PixelFeatures:
 
     def __repr__(self):
         return (
-            f"PixelFeatures(n_images={len(self)}, n_features={self.n_features}, "
-            f"layers={len(self.maps)}, nbytes={self.nbytes / 2**20:.1f} MiB)"
+            f"{type(self).__name__}(n_images={len(self)}, n_features={self.n_features}, "
+            f"layers={len(self.layer_names)}, nbytes={self.nbytes / 2**20:.1f} MiB)"
         )
 
     @property
@@ -94,10 +94,17 @@ class PixelFeatures:
     def channel_slices(self):
         """Map each ``(timestep, block)`` to its columns in a pixel's feature vector."""
         slices, start = {}, 0
-        for name, m in zip(self.layer_names, self.maps):
-            slices[name] = slice(start, start + m.shape[-1])
-            start += m.shape[-1]
+        for name, channels in zip(self.layer_names, self._layer_channels()):
+            slices[name] = slice(start, start + channels)
+            start += channels
         return slices
+
+    def _layer_channels(self):
+        return [int(m.shape[-1]) for m in self.maps]
+
+    def _native_maps(self, i):
+        """Image ``i``'s ``(h, w, C)`` map of every layer, in feature order."""
+        return [m[i] for m in self.maps]
 
     def select(self, layers):
         """A view with only the given ``(timestep, block)`` layers, in the given order."""
@@ -177,8 +184,8 @@ class PixelFeatures:
         device = weight.device if device is None else torch.device(device)
         weight = weight.to(device, torch.float32)
         by_size = {}
-        for columns, m in zip(self.channel_slices().values(), self.maps):
-            native = m[i].to(device, torch.float32)  # (h, w, C)
+        for columns, native in zip(self.channel_slices().values(), self._native_maps(i)):
+            native = native.to(device, torch.float32)  # (h, w, C)
             # (C, batch * k): one matmul projects every batch member
             columns_weight = weight[..., columns, :].movedim(-2, 0).reshape(native.shape[-1], -1)
             projection = native @ columns_weight

@@ -47,7 +47,7 @@ def source_coordinates(positions, out_size, in_size):
     return low, high, weight
 
 
-def bilinear_gather(table, image_index, ys, xs, heights, widths, map_size, out=None):
+def bilinear_gather(table, image_index, ys, xs, heights, widths, map_size, out=None, row_offset=0):
     """Bilinearly sample rows of a channels-last activation table.
 
     Parameters
@@ -62,6 +62,9 @@ def bilinear_gather(table, image_index, ys, xs, heights, widths, map_size, out=N
         ``(h, w)`` of the table.
     out : torch.Tensor of shape (n, C), default=None
         Where to write the float32 result.
+    row_offset : int, default=0
+        ``table`` holds rows ``row_offset:`` of maps of height ``map_size[0]`` (a strip of a large
+        image's features); every sampled pixel must read rows inside it.
 
     Returns
     -------
@@ -71,7 +74,9 @@ def bilinear_gather(table, image_index, ys, xs, heights, widths, map_size, out=N
     flat = table.reshape(-1, table.shape[-1])
     y0, y1, wy = source_coordinates(ys, heights, h)
     x0, x1, wx = source_coordinates(xs, widths, w)
-    base = image_index.to(torch.long) * (h * w)
+    if row_offset:
+        y0, y1 = y0 - row_offset, y1 - row_offset
+    base = image_index.to(torch.long) * (table.shape[1] * w)
     wy, wx = wy[:, None], wx[:, None]
     # One index_select of the four neighbours: several times faster than four advanced indexings.
     corners = torch.cat([base + y0 * w + x0, base + y0 * w + x1, base + y1 * w + x0, base + y1 * w + x1])
@@ -87,12 +92,28 @@ def bilinear_gather(table, image_index, ys, xs, heights, widths, map_size, out=N
 
 def interpolation_matrix(out_size, in_size, dtype=torch.float32, device=None):
     """``(out_size, in_size)`` weights of bilinear upsampling along one axis: ``A @ x`` upsamples ``x``."""
-    low, high, weight = source_coordinates(torch.arange(out_size, device=device), out_size, in_size)
-    rows = torch.arange(out_size, device=device)
-    matrix = torch.zeros(out_size, in_size, device=device)
-    matrix.index_put_((rows, low), 1 - weight, accumulate=True)
-    matrix.index_put_((rows, high), weight, accumulate=True)  # low == high at the far edge: weights add to 1
-    return matrix.to(dtype)
+    matrix, first = interpolation_rows(torch.arange(out_size, device=device), out_size, in_size, dtype)
+    full = torch.zeros(out_size, in_size, dtype=dtype, device=device)
+    full[:, first : first + matrix.shape[1]] = matrix
+    return full
+
+
+def interpolation_rows(positions, out_size, in_size, dtype=torch.float32):
+    """Rows ``positions`` of :func:`interpolation_matrix`, restricted to the source pixels they read.
+
+    Returns ``(weights, first)``: ``weights[:, j]`` is column ``first + j`` of the full matrix, and
+    the columns span ``first`` to the last one with a non-zero weight. The entries are the full
+    matrix's, bit for bit, without ever building an ``(out_size, in_size)`` matrix (10,000² float32
+    for a large image's tiled features).
+    """
+    low, high, weight = source_coordinates(positions, out_size, in_size)
+    first = int(low.min()) if len(low) else 0
+    width = (int(high.max()) + 1 - first) if len(low) else 0
+    rows = torch.arange(len(positions), device=positions.device)
+    matrix = torch.zeros(len(positions), width, device=positions.device)
+    matrix.index_put_((rows, low - first), 1 - weight, accumulate=True)
+    matrix.index_put_((rows, high - first), weight, accumulate=True)  # low == high at the far edge: weights add to 1
+    return matrix.to(dtype), first
 
 
 def _support(matrix):
@@ -107,37 +128,72 @@ class BandUpsampler:
     Parameters
     ----------
     maps : list of torch.Tensor of shape (h_i, w_i, C)
-        One image's maps, possibly of different resolutions, all with ``C`` channels.
+        One image's maps, possibly of different resolutions, all with ``C`` channels; or, with
+        ``source_heights``, strips of rows of such maps.
     out_size : (int, int)
         Output ``(height, width)``.
     column_group : int, default=64
         Output columns computed per matrix product: each group reads only the few source columns
         its pixels blend, so the cost per pixel does not grow with the source width.
+    source_heights : list of int, default=None
+        Full height of each map when ``maps`` hold only rows ``row_offsets[i]:`` of them (a band
+        of a large image's features); a band may then read only rows inside the strips.
+    row_offsets : list of int, default=None
+        First row of each strip (0s when None).
     """
 
-    def __init__(self, maps, out_size, column_group=64):
+    def __init__(self, maps, out_size, column_group=64, source_heights=None, row_offsets=None):
         self.height, self.width = (int(v) for v in out_size)
         self.channels = int(maps[0].shape[-1])
-        dtype, device = maps[0].dtype, maps[0].device
-        self.flat = [m.reshape(m.shape[0], -1) for m in maps]  # (h_i, w_i * C)
+        self.dtype, device = maps[0].dtype, maps[0].device
+        self.flat = [m.reshape(m.shape[0], m.shape[1] * m.shape[2]) for m in maps]  # (h_i, w_i * C)
         self.widths = [int(m.shape[1]) for m in maps]
-        self.row_weights = [interpolation_matrix(self.height, int(m.shape[0]), dtype, device) for m in maps]
+        self.heights = [int(m.shape[0]) for m in maps] if source_heights is None else [int(h) for h in source_heights]
+        self.row_offsets = [0] * len(maps) if row_offsets is None else [int(r) for r in row_offsets]
         # Column weights of all maps side by side: one product blends and sums every map's columns.
-        columns = torch.cat([interpolation_matrix(self.width, w, dtype, device) for w in self.widths], 1)
+        starts = [0]
+        for w in self.widths[:-1]:
+            starts.append(starts[-1] + w)
         self.column_groups = []
         for start in range(0, self.width, column_group):
-            block = columns[start : start + column_group]
-            used = block.abs().sum(0).nonzero()[:, 0]
-            self.column_groups.append((start, start + len(block), block[:, used].contiguous(), used))
+            stop = min(self.width, start + column_group)
+            positions = torch.arange(start, stop, device=device)
+            blocks, used = [], []
+            for offset, w in zip(starts, self.widths):
+                block, first = interpolation_rows(positions, self.width, w, self.dtype)
+                keep = block.abs().sum(0).nonzero()[:, 0]
+                blocks.append(block[:, keep])
+                used.append(keep + first + offset)
+            self.column_groups.append((start, stop, torch.cat(blocks, 1).contiguous(), torch.cat(used)))
+
+    def source_rows(self, top, bottom):
+        """``[(first, stop)]`` of the rows of each map that output rows ``top:bottom`` read."""
+        positions = torch.arange(top, bottom)
+        spans = []
+        for height in self.heights:
+            weights, first = interpolation_rows(positions, self.height, height)
+            lo, hi = _support(weights)
+            spans.append((first + lo, first + hi))
+        return spans
+
+    def use_strips(self, maps, row_offsets):
+        """Read from new strips of the same maps (rows ``row_offsets[i]:`` of map ``i``)."""
+        self.flat = [m.reshape(m.shape[0], m.shape[1] * m.shape[2]) for m in maps]
+        self.row_offsets = [int(r) for r in row_offsets]
 
     def band(self, top, bottom):
         """Output rows ``top:bottom``: a contiguous ``(bottom - top, width, C)`` tensor."""
         rows = bottom - top
+        positions = torch.arange(top, bottom, device=self.flat[0].device)
         parts = []
-        for flat, width, weights in zip(self.flat, self.widths, self.row_weights):
-            band_weights = weights[top:bottom]
+        for flat, width, height, offset in zip(self.flat, self.widths, self.heights, self.row_offsets):
+            band_weights, first = interpolation_rows(positions, self.height, height, self.dtype)
             lo, hi = _support(band_weights)
-            parts.append((band_weights[:, lo:hi] @ flat[lo:hi]).reshape(rows, width, self.channels))
+            start = first + lo - offset
+            if start < 0 or start + hi - lo > len(flat):
+                raise ValueError(f"output rows {top}:{bottom} read source rows {first + lo}:{first + hi}, outside "
+                                 f"the strip {offset}:{offset + len(flat)}.")
+            parts.append((band_weights[:, lo:hi] @ flat[start : start + hi - lo]).reshape(rows, width, self.channels))
         source = torch.cat(parts, 1) if len(parts) > 1 else parts[0]  # (rows, sum of widths, C)
         out = torch.empty((rows, self.width, self.channels), dtype=source.dtype, device=source.device)
         for start, stop, weights, used in self.column_groups:

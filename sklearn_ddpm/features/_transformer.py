@@ -21,7 +21,8 @@ from ..utils._validation import check_int_tuple
 from ._batching import auto_batch_size
 from ._cache import ActivationCache, resolve_cache
 from ._container import PixelFeatures
-from ._extraction import noise_for, resize_images, to_model_input
+from ._extraction import noise_for, resize_images, tile_noise, to_model_input
+from ._tiled import tiled_features
 
 PAPER_BLOCKS = (5, 6, 7, 8, 12)
 PAPER_STEPS = (50, 150, 250)
@@ -69,8 +70,29 @@ class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimat
     steps : tuple of int, default=(50, 150, 250)
         Diffusion timesteps ``t`` at which the image is noised.
     image_size : int or (int, int), default=None
-        Resolution the images are resized to; the model's native one when None (for a latent
-        backbone, image pixels: 512 for Stable Diffusion 1.5).
+        Resolution the images (or, with ``tile="auto"``, the tiles) are resized to: the UNet's
+        input; the model's native one when None (for a latent backbone, image pixels: 512 for
+        Stable Diffusion 1.5).
+    tile : None, "auto" or int, default=None
+        None: every image is resized whole to ``image_size`` (the paper's setting). Otherwise the
+        image is resized to ``scale`` image pixels per model pixel and read as overlapping square
+        tiles of this many model pixels a side ("auto": ``image_size``, which must then be square),
+        each run through the UNet on its own; every block's activations are blended across the
+        tiles' overlaps into one map of the whole image (linear ramps), so a large image keeps its
+        detail and the memory of a forward pass is that of a tile. An image that fits one tile gets
+        the features the untiled transformer gives it at ``image_size = tile``, bit for bit when
+        every image of the call fits one tile. Features of an image whose blended maps would
+        exceed 256 MiB are computed band by band when read (at prediction) and never held whole.
+        See docs/large_images.md.
+    tile_overlap : None or int, default=None
+        Least number of model pixels neighbouring tiles share (None: a quarter of the tile). The
+        step between tiles is ``tile - tile_overlap`` rounded down to a multiple of the UNet's size
+        multiple; the last tile of a row ends at the image's edge.
+    scale : float, default=1.0
+        Image pixels per model pixel when tiling: 1 reads the image at full resolution, 4 at a
+        quarter of it (a 4,000-pixel-wide image becomes 1,000 model pixels, about 21 tiles of 64
+        across). Must be 1 without ``tile``. Like ``blocks`` and ``steps``, a setting to choose by
+        cross-validation (``GridSearchCV``).
     scheduler : diffusers scheduler, default=None
         Noise schedule for ``q(x_t | x_0)``; the checkpoint's own when it has one, else linear
         1000 steps.
@@ -136,6 +158,12 @@ class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimat
         Length of a pixel's feature vector.
     layer_names_ : list of (int, int)
         ``(timestep, block)`` of each feature group, in feature order.
+    input_size_ : (int, int)
+        The UNet's input: ``image_size_``, or the tile.
+    tile_size_ : int or None
+        Tile side in model pixels (None without tiles).
+    tile_overlap_ : int
+        Least overlap of neighbouring tiles in model pixels (set with tiles only).
 
     Examples
     --------
@@ -153,6 +181,9 @@ class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimat
         "blocks": [StrOptions({"auto"}), "array-like", Interval(numbers.Integral, 0, None, closed="left")],
         "steps": ["array-like", Interval(numbers.Integral, 0, None, closed="left")],
         "image_size": [None, Interval(numbers.Integral, 8, None, closed="left"), tuple, list],
+        "tile": [None, StrOptions({"auto"}), Interval(numbers.Integral, 8, None, closed="left")],
+        "tile_overlap": [None, Interval(numbers.Integral, 0, None, closed="left")],
+        "scale": [Interval(numbers.Real, 0, None, closed="neither")],
         "scheduler": [None, HasMethods(["add_noise"])],
         "noise": [StrOptions({"shared", "per_step"})],
         "n_noise_samples": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -176,6 +207,9 @@ class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimat
         blocks="auto",
         steps=PAPER_STEPS,
         image_size=None,
+        tile=None,
+        tile_overlap=None,
+        scale=1.0,
         scheduler=None,
         noise="shared",
         n_noise_samples=1,
@@ -195,6 +229,9 @@ class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimat
         self.blocks = blocks
         self.steps = steps
         self.image_size = image_size
+        self.tile = tile
+        self.tile_overlap = tile_overlap
+        self.scale = scale
         self.scheduler = scheduler
         self.noise = noise
         self.n_noise_samples = n_noise_samples
@@ -255,6 +292,7 @@ class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimat
         factor = self.backbone_.size_multiple
         if any(s % factor for s in self.image_size_):
             raise ValueError(f"image_size {self.image_size_} must be divisible by {factor} for this UNet.")
+        self._check_tiles(factor)
         self.noise_seed_ = (
             int(self.random_state)
             if isinstance(self.random_state, numbers.Integral)
@@ -264,6 +302,35 @@ class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimat
         channels = self._block_channels()
         self.n_features_out_ = len(self.steps_) * sum(channels[b] for b in self.blocks_)
         return self
+
+    def _check_tiles(self, factor):
+        """Resolve ``tile``, ``tile_overlap`` and ``scale``: sets ``input_size_`` and ``tile_size_``."""
+        self.tile_size_ = None
+        self.input_size_ = self.image_size_
+        if self.tile is None:
+            if self.scale != 1:
+                raise ValueError(f"scale={self.scale} applies to tiles: set tile='auto' or a tile size, or scale=1.")
+            if self.tile_overlap is not None:
+                raise ValueError("tile_overlap applies to tiles: set tile='auto' or a tile size, or tile_overlap=None.")
+            return
+        if isinstance(self.tile, str):
+            if self.image_size_[0] != self.image_size_[1]:
+                raise ValueError(f"tile='auto' uses image_size as the tile, which must be square (got "
+                                 f"{self.image_size_}); pass tile=<side in model pixels>.")
+            tile = self.image_size_[0]
+        else:
+            tile = int(self.tile)
+            if self.image_size is not None and self.image_size_ != (tile, tile):
+                raise ValueError(f"tile={tile} and image_size={self.image_size} both set the UNet's input; "
+                                 "set image_size=None (or tile='auto').")
+        if tile % factor:
+            raise ValueError(f"tile={tile} must be divisible by {factor} for this UNet.")
+        overlap = tile // 4 if self.tile_overlap is None else int(self.tile_overlap)
+        if overlap >= tile:
+            raise ValueError(f"tile_overlap={overlap} must be smaller than the tile ({tile}).")
+        self.tile_size_ = tile
+        self.tile_overlap_ = overlap
+        self.input_size_ = (tile, tile)
 
     def transform(self, X):
         """Compute pixel features.
@@ -329,37 +396,56 @@ class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimat
         if self.batch_size != "auto":
             return int(self.batch_size)
         device = resolve_device(self.device if device is None else device, fitting=False)
-        return auto_batch_size(self.backbone_.decoder_blocks(self.image_size_), device)
+        return auto_batch_size(self.backbone_.decoder_blocks(self.input_size_), device)
 
     def _block_channels(self):
-        return {b.index: b.channels for b in self.backbone_.decoder_blocks(self.image_size_)}
+        return {b.index: b.channels for b in self.backbone_.decoder_blocks(self.input_size_)}
 
     def _compact_features(self, images):
+        if self.tile is None:
+            maps = self._unit_maps(resize_images(images, self.image_size_))
+            maps = [maps[name] for name in self.layer_names_]
+            return PixelFeatures(maps, self.layer_names_, [image.shape[:2] for image in images], images=images)
+        return tiled_features(self, images)
+
+    def _progress_bar(self, n_units, desc="DDPM features", unit="img·step"):
+        """A bar over ``n_units`` UNet inputs times the steps (shown with ``progress=True``)."""
+        return tqdm(total=n_units * len(self.steps_), desc=desc, unit=unit, disable=not self.progress)
+
+    def _unit_maps(self, units, bar=None, offsets=None):
+        """Activations of UNet inputs: ``{(t, b): tensor (n, h, w, C)}`` of ``feature_dtype``.
+
+        ``units``: ``(n, height, width, 3)`` uint8 at ``input_size_`` (resized images or tiles).
+        ``offsets``: each tile's ``(row, column)`` in its image's model grid, which picks its noise
+        from the image's noise field (:func:`tile_noise`); None: every unit gets the untiled noise.
+        """
         device = resolve_device(self.device, fitting=False)
         backbone = self.backbone_
         cache = resolve_cache(self.memory)
         dtype = torch.float16 if self.feature_dtype == "float16" else torch.float32
         autocast = resolve_autocast_dtype(self.autocast_dtype, device)
-        resized = resize_images(images, self.image_size_)
+        resized = units
         per_step = self.noise == "per_step"
-        # Every forward pass runs `rows` images at one timestep, whatever is cached: a row's
+        # Every forward pass runs `rows` inputs at one timestep, whatever is cached: a row's
         # activations depend on the size of its pass (and the device and threads), not on its
         # neighbours (see Backbone.decoder_activations), so cached features are computed ones.
         batch = self.forward_batch_size(device)
-        rows = -(-len(images) // -(-len(images) // batch))  # as few passes as possible, of equal size
+        rows = -(-len(units) // -(-len(units) // batch))  # as few passes as possible, of equal size
         threads = torch.get_num_threads() if device.type == "cpu" else None
         computed_by = (rows, device.type, threads, str(autocast))
         noise_key = (self.noise, self.noise_seed_, self.n_noise_samples, self.feature_dtype)
         model_key = (backbone.fingerprint, backbone.conditioning_key(self.prompt))  # weights, VAE, text embedding
+        offsets = [(0, 0)] * len(units) if offsets is None else [tuple(int(v) for v in o) for o in offsets]
         keys = [
-            (model_key, hashlib.sha1(image.tobytes()).hexdigest(), self.image_size_, noise_key, computed_by)
-            for image in resized
+            (model_key, hashlib.sha1(unit.tobytes()).hexdigest(), self.input_size_, noise_key, computed_by)
+            + ((("tile_at",) + offset,) if any(offset) else ())  # a tile's noise depends on where it lies
+            for unit, offset in zip(resized, offsets)
         ]
 
         # The output maps are allocated once; cache entries are views into them, not copies.
-        blocks = {b.index: b for b in backbone.decoder_blocks(self.image_size_)}
+        blocks = {b.index: b for b in backbone.decoder_blocks(self.input_size_)}
         maps = {
-            (t, b): torch.empty((len(images), *blocks[b].resolution, blocks[b].channels), dtype=dtype)
+            (t, b): torch.empty((len(units), *blocks[b].resolution, blocks[b].channels), dtype=dtype)
             for t, b in self.layer_names_
         }
         todo = {t: [] for t in self.steps_}  # images whose activations at t are not all cached
@@ -382,8 +468,9 @@ class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimat
                     chunk = needed[start : start + rows]
                     x0s.update(zip(chunk, encode(to_model_input(resized[_padded(chunk, rows)]))))
             shape = next(iter(x0s.values())).shape
-        bar = tqdm(total=sum(map(len, todo.values())), desc="DDPM features", unit="img·step",
-                   disable=not self.progress or not any(todo.values()))
+        own_bar = bar is None
+        bar = self._progress_bar(len(units)) if own_bar else bar
+        bar.update(len(units) * len(self.steps_) - sum(map(len, todo.values())))  # cached
         for t, indices in todo.items():
             t_batch = torch.full((rows,), t)
             for start in range(0, len(indices), rows):
@@ -391,7 +478,15 @@ class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimat
                 x0 = torch.stack([x0s[i] for i in _padded(chunk, rows)])
                 sums = {}
                 for draw in range(self.n_noise_samples):
-                    eps = noise_for(self.noise_seed_, draw, t, shape, per_step).expand(rows, *shape)
+                    if any(map(any, (offsets[i] for i in chunk))):
+                        scale = shape[-1] / self.input_size_[1]  # a latent backbone's noise is in latent pixels
+                        eps = torch.stack([
+                            tile_noise(self.noise_seed_, draw, t, shape, per_step,
+                                       (round(offsets[i][0] * scale), round(offsets[i][1] * scale)))
+                            for i in _padded(chunk, rows)
+                        ])
+                    else:
+                        eps = noise_for(self.noise_seed_, draw, t, shape, per_step).expand(rows, *shape)
                     x_t = backbone.scheduler.add_noise(x0, eps, t_batch)
                     acts = backbone.decoder_activations(
                         x_t, t_batch, self.blocks_, device=device, autocast_dtype=autocast, compile=self.compile,
@@ -412,9 +507,10 @@ class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimat
                         if cache is not None:
                             cache.put(keys[i] + (t, b), maps[(t, b)][i])
                 bar.update(len(chunk))
-        bar.close()
-        maps = [maps[name] for name in self.layer_names_]
-        return PixelFeatures(maps, self.layer_names_, [image.shape[:2] for image in images], images=images)
+        if own_bar:
+            bar.close()
+        return maps
+
 
     def __getstate__(self):
         state = super().__getstate__()

@@ -117,6 +117,11 @@ class GuidedFilter(BaseEstimator):
         self.radius = radius
         self.eps = eps
 
+    @property
+    def reach(self):
+        """Rows (and columns) of context either side that a pixel's output depends on: two box filters."""
+        return 2 * int(self.radius)
+
     def refine(self, probabilities, image):
         """Refined probabilities.
 
