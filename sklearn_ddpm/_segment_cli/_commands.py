@@ -141,7 +141,8 @@ def _predict_in_process(args):
     from ..datasets._folders import list_images
     from .._outputs._predicting import predict_and_write, start_run
 
-    pipeline = load_segmenter(args.model_file, device=args.device, batch_size=args.batch_size)
+    pipeline = load_segmenter(args.model_file, device=args.device, batch_size=args.batch_size,
+                              trust_pickle=args.trust_pickle)
     # One bar over images; the extractor's own bar (switched on by `fit`) would nest inside it.
     pipeline[0].set_params(progress=False)
     writer, todo, summary = start_run(pipeline, list_images(args.image_dir, only=_image_list(args)), args.output,
@@ -171,7 +172,8 @@ def _predict_on_dask(args):
             args.model_file, args.image_dir, args.output, client=client, n_workers=args.workers,
             images_per_task=args.images_per_task, overlay=args.overlay, uncertainty=args.uncertainty,
             resume=args.resume, only=_image_list(args), class_names=_read_classes(args.classes), device=args.device,
-            batch_size=args.batch_size, torch_threads=args.threads, progress=not args.quiet)
+            batch_size=args.batch_size, torch_threads=args.threads, progress=not args.quiet,
+            trust_pickle=args.trust_pickle)
     finally:
         if client is not None:
             client.close()
@@ -190,7 +192,8 @@ def evaluate(args):
     from .._outputs._writers import iou_table
 
     _check_positive(args, "batch_size")
-    pipeline = load_segmenter(args.model_file, device=args.device, batch_size=args.batch_size)
+    pipeline = load_segmenter(args.model_file, device=args.device, batch_size=args.batch_size,
+                              trust_pickle=args.trust_pickle)
     # One bar over images; the extractor's own bar (switched on by `fit`) would nest inside it.
     pipeline[0].set_params(progress=False)
     file_classes = _read_classes(args.classes)
