@@ -36,16 +36,22 @@ def fit(args):
     if napari:
         _convert_napari_masks(data, class_names)
     _check_labelled_classes(data)
-    pipeline = make_segmenter(
-        backbone, **({"blocks": tuple(args.blocks)} if args.blocks else {}), steps=tuple(args.steps),
-        image_size=args.image_size, prompt=args.prompt, batch_size=args.batch_size, n_estimators=args.n_estimators,
-        max_epochs=args.max_epochs, max_pixels_per_image=args.max_pixels_per_image,
-        min_class_pixels=args.min_class_pixels, n_classes=len(class_names) if class_names else None,
-        # A command extracts each image's features once: a cache would only hold memory.
-        memory=None, device=args.device, random_state=args.seed, progress=not args.quiet)
-    if not args.quiet:
-        print(f"Training {args.n_estimators} pixel MLPs on {len(data.images)} images ...", file=sys.stderr)
-    pipeline.fit(data.images, data.masks)
+    if args.select:
+        from ._arguments import _DEFAULTS
+        from ._selection import fit_selected
+
+        pipeline = fit_selected(args, backbone, data, class_names, _DEFAULTS)
+    else:
+        pipeline = make_segmenter(
+            backbone, **({"blocks": tuple(args.blocks)} if args.blocks else {}), steps=tuple(args.steps),
+            image_size=args.image_size, prompt=args.prompt, batch_size=args.batch_size,
+            n_estimators=args.n_estimators, max_epochs=args.max_epochs, max_pixels_per_image=args.max_pixels_per_image,
+            min_class_pixels=args.min_class_pixels, n_classes=len(class_names) if class_names else None,
+            # A command extracts each image's features once: a cache would only hold memory.
+            memory=None, device=args.device, random_state=args.seed, progress=not args.quiet)
+        if not args.quiet:
+            print(f"Training {args.n_estimators} pixel MLPs on {len(data.images)} images ...", file=sys.stderr)
+        pipeline.fit(data.images, data.masks)
     save_segmenter(pipeline, output, class_names=class_names, training_files=[p.name for p in data.image_paths])
     args.interrupted_note = f"the model was saved to {output}."
     if not args.quiet:
