@@ -31,6 +31,7 @@ import numpy as np
 
 import _common
 from _scribbles import labelled_fraction, simulate_scribbles, strokes_in_region
+from scribbles import code_state
 
 NAME = "active_learning"
 ARMS = ("suggest", "random")
@@ -186,6 +187,7 @@ def main(argv=None):
                 "scored_on": f"labeled_pool[{args.n_session}:{args.n_session + args.n_heldout}] after every round "
                              "(held out of the session; the test split is not used)"}
     path = Path(args.out) if args.out is not None else _common.RESULTS_DIR / f"{NAME}.json"
+    code = code_state()  # when the code was imported, not when the record is written
     runs = []
     if path.is_file():
         import json
@@ -196,7 +198,7 @@ def main(argv=None):
             print(f"resuming {path}: {len(runs)} seeds done", flush=True)
 
     def write(current=None, complete=False):
-        payload = {"settings": settings, "protocol": __doc__.split("\n\n")[1:4],
+        payload = {"settings": settings, "code": code, "protocol": __doc__.split("\n\n")[1:4],
                    "runs": runs + ([current] if current else []), "summary": summarize(runs),
                    "miou_std": _common.STD_NOTE,
                    "status": "complete" if complete else "partial: the time budget or the run stopped first"}

@@ -11,8 +11,8 @@ steps, 10 MLPs, guided filter, ``min_class_pixels`` at its default) from
 
 and scikit-image's trainable segmentation (``_baselines.SkimageSegmenter``: multiscale basic
 features + random forest) learns from the same labels. Every method is scored once on the test
-split (Weizmann: all 100 images; CCP: the first ``--ccp-n-test``, 50 by default, a CPU budget
-fixed before any run). A seed draws both the scribbles and the classifiers' randomness.
+split (Weizmann: all 100 images; CCP: the first ``--ccp-n-test``, 30 by default, a CPU budget
+fixed before any run: the machine was shared by other jobs at a load average of 10-14). A seed draws both the scribbles and the classifiers' randomness.
 
 Nothing is tuned: every setting is the package's default, except ``max_pixels_per_image``
 (1,000 labelled pixels sampled per image for the MLPs, the CPU budget of ``weizmann.py``'s
@@ -21,7 +21,9 @@ choice looks at any image, and no cross-validation is needed.
 
 The UNet features of every image are extracted once and reused by all settings; the record is
 rewritten after each setting, and a rerun with the same settings resumes where it stopped
-(``--max-minutes`` stops starting new settings after that time). ``--render-docs`` rewrites
+(``--max-minutes`` stops starting new settings after that time); processes with other
+``--datasets``/``--methods`` and the same settings fill the same record (its ``status`` and
+``missing`` say what is not measured yet). ``--render-docs`` rewrites
 ``docs/scribbles.md`` from the records, without running anything::
 
     python benchmarks/scribbles.py --threads 1 --max-minutes 100
@@ -41,6 +43,8 @@ from _scribbles import labelled_fraction, simulate_scribbles
 NAME = "scribbles"
 FRACTIONS = (0.005, 0.01, 0.02, 0.03, 0.05)
 FULL = "full"
+ALL_DATASETS = ("weizmann", "ccp")
+ALL_METHODS = ("ddpm", "skimage")
 TARGET = {"dataset": "weizmann", "max_fraction": 0.03, "min_relative_miou": 0.95}
 DOCS = _common.REPO_ROOT / "docs" / "scribbles.md"
 PLOT = _common.REPO_ROOT / "docs" / "images" / "scribbles_miou.png"
@@ -48,13 +52,13 @@ PLOT = _common.REPO_ROOT / "docs" / "images" / "scribbles_miou.png"
 
 def build_parser():
     p = _common.parser(__doc__.splitlines()[0])
-    p.add_argument("--datasets", nargs="+", choices=["weizmann", "ccp"], default=["weizmann", "ccp"])
-    p.add_argument("--methods", nargs="+", choices=["ddpm", "skimage"], default=["ddpm", "skimage"])
+    p.add_argument("--datasets", nargs="+", choices=ALL_DATASETS, default=list(ALL_DATASETS))
+    p.add_argument("--methods", nargs="+", choices=ALL_METHODS, default=list(ALL_METHODS))
     p.add_argument("--fractions", type=float, nargs="+", default=list(FRACTIONS),
                    help="target fractions of labelled pixels (default: 0.005 0.01 0.02 0.03 0.05)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="seeds (default: 0 1)")
     p.add_argument("--n-labeled", type=int, default=20, help="first N images of labeled_pool (default: 20)")
-    p.add_argument("--ccp-n-test", type=int, default=50, help="first N CCP test images scored (default: 50)")
+    p.add_argument("--ccp-n-test", type=int, default=30, help="first N CCP test images scored (default: 30)")
     p.add_argument("--model", default=None, help="backbone (default: the package's, the bundled horse DDPM)")
     p.add_argument("--max-pixels-per-image", type=int, default=1000,
                    help="labelled pixels sampled per image for the MLPs (default: 1000)")
@@ -134,21 +138,49 @@ def key_of(row):
     return (row["dataset"], row["method"], str(row["fraction"]), row["seed"])
 
 
+def _compatible(a, b):
+    """Records of equal settings share rows; which datasets and methods a run does is not a setting
+    (several processes can fill one record, each with its own datasets and methods)."""
+    def strip(settings):
+        return {k: v for k, v in (settings or {}).items() if k not in ("datasets", "methods")}
+
+    return strip(a) == strip(b)
+
+
 class Record:
-    """The JSON record, rewritten (atomically) after every setting; resumes rows of equal settings."""
+    """The JSON record, rewritten (atomically, under a lock) after every setting.
+
+    Rows of a record with the same settings are kept: a rerun resumes, and processes running other
+    datasets or methods into the same file merge their rows.
+    """
 
     def __init__(self, args, settings):
         self.path = Path(args.out) if args.out is not None else _common.RESULTS_DIR / f"{NAME}.json"
-        self.payload = {"settings": settings, "protocol": __doc__.split("\n\n")[2:4], "data": {},
+        self.payload = {"settings": settings, "code": {}, "protocol": __doc__.split("\n\n")[2:4], "data": {},
                         "scribbles": [], "rows": [], "timings": {}}
-        if self.path.is_file():
-            import json
+        old = self._read()
+        if old is not None:
+            self._merge(old)
+            print(f"resuming {self.path}: {len(self.payload['rows'])} settings done", flush=True)
 
-            old = json.loads(self.path.read_text())
-            if old.get("settings") == settings:
-                for field in ("data", "scribbles", "rows", "timings"):
-                    self.payload[field] = old.get(field, self.payload[field])
-                print(f"resuming {self.path}: {len(self.payload['rows'])} settings done", flush=True)
+    def _read(self):
+        import json
+
+        if not self.path.is_file():
+            return None
+        old = json.loads(self.path.read_text())
+        return old if _compatible(old.get("settings"), self.payload["settings"]) else None
+
+    def _merge(self, old):
+        """Add the rows (and data, scribbles, timings) of ``old`` that this record lacks."""
+        mine = {key_of(r) for r in self.payload["rows"]}
+        self.payload["rows"] = [r for r in old.get("rows", []) if key_of(r) not in mine] + self.payload["rows"]
+        scribble_key = lambda e: (e["dataset"], str(e["fraction"]), e["seed"])  # noqa: E731
+        mine = {scribble_key(e) for e in self.payload["scribbles"]}
+        self.payload["scribbles"] = ([e for e in old.get("scribbles", []) if scribble_key(e) not in mine]
+                                     + self.payload["scribbles"])
+        for field in ("data", "timings", "ddpm_pipeline", "code"):
+            self.payload[field] = {**old.get(field, {}), **self.payload.get(field, {})}
 
     def done(self, dataset, method, fraction, seed):
         return (dataset, method, str(fraction), seed) in {key_of(r) for r in self.payload["rows"]}
@@ -161,14 +193,28 @@ class Record:
                 if (s["dataset"], str(s["fraction"]), s["seed"]) != (entry["dataset"], str(entry["fraction"]), entry["seed"])]
         self.payload["scribbles"] = keep + [entry]
 
-    def write(self, complete):
-        self.payload["status"] = "complete" if complete else "partial: the time budget or the run stopped first"
-        self.payload["miou_std"] = _common.STD_NOTE
-        self.payload["summary"] = summarize(self.payload["rows"])
-        self.payload["target"] = target_check(self.payload["summary"])
-        tmp = self.path.with_suffix(".json.tmp")
-        _common.write_json(NAME, self.payload, tmp)
-        os.replace(tmp, self.path)
+    def write(self):
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_suffix(".json.lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            old = self._read()
+            if old is not None:
+                self._merge(old)
+            settings = self.payload["settings"]
+            datasets = ALL_DATASETS[:1] if settings["quick"] else ALL_DATASETS
+            expected = {(d, m, str(f), s) for d in datasets for m in ALL_METHODS
+                        for f in [FULL, *settings["fractions"]] for s in settings["seeds"]}
+            missing = sorted(expected - {key_of(r) for r in self.payload["rows"]})
+            self.payload["status"] = "complete" if not missing else "partial"
+            self.payload["missing"] = [{"dataset": d, "method": m, "fraction": f, "seed": s} for d, m, f, s in missing]
+            self.payload["miou_std"] = _common.STD_NOTE
+            self.payload["summary"] = summarize(self.payload["rows"])
+            self.payload["target"] = target_check(self.payload["summary"])
+            tmp = self.path.with_suffix(f".json.{os.getpid()}.tmp")
+            _common.write_json(NAME, self.payload, tmp)
+            os.replace(tmp, self.path)
         return self.path
 
 
@@ -255,7 +301,7 @@ def run_ddpm(args, record, dataset, data, n_classes, device, out_of_time):
                "per_class_iou": per_class, **label_stats(masks, labels),
                "n_training_pixels": int(clf.n_training_pixels_), "fit_s": t1 - t0, "predict_s": t2 - t1}
         record.add_row(row)
-        record.write(False)
+        record.write()
         print(f"  {dataset} ddpm {fraction} seed {seed}: mIoU {miou:.1f} "
               f"({row['labelled_fraction_mean']:.2%} labelled; fit {t1 - t0:.0f} s, predict {t2 - t1:.0f} s)", flush=True)
 
@@ -295,7 +341,7 @@ def run_skimage(args, record, dataset, data, n_classes, out_of_time):
                             "rf_pixels_per_image": rf_pixels, "fit_s": fit_s[fraction],
                             "predict_s_shared_features": predict_s})
             print(f"  {dataset} skimage {fraction} seed {seed}: mIoU {miou:.1f}", flush=True)
-        record.write(False)
+        record.write()
 
 
 def main(argv=None):
@@ -315,6 +361,8 @@ def main(argv=None):
                 "scribbles": "benchmarks/_scribbles.py simulate_scribbles(mask, fraction, stroke_width, "
                              "random_state=[seed, image index])", "device": device}
     record = Record(args, settings)
+    # The code each process imported (processes of one record may differ): per datasets/methods.
+    record.payload["code"][f"{'+'.join(args.datasets)}/{'+'.join(args.methods)}"] = code_state()
     start = time.perf_counter()
 
     def out_of_time():
@@ -332,17 +380,14 @@ def main(argv=None):
                     entry = {"dataset": dataset, "fraction": fraction, "seed": seed,
                              **label_stats(masks, make_labels(masks, fraction, seed, args.stroke_width))}
                     record.add_scribbles(entry)
-            record.write(False)
+            record.write()
             print(f"{dataset}: {description}", flush=True)
             if "ddpm" in args.methods:
                 run_ddpm(args, record, dataset, data, n_classes, device, out_of_time)
             if "skimage" in args.methods:
                 run_skimage(args, record, dataset, data, n_classes, out_of_time)
-    expected = {(d, m, str(f), s) for d in args.datasets for m in args.methods
-                for f in [FULL, *args.fractions] for s in args.seeds}
-    complete = expected <= {key_of(r) for r in record.payload["rows"]}
-    record.payload["timings"]["this_run_s"] = time.perf_counter() - start
-    path = record.write(complete)
+    record.payload["timings"][f"run_s/{'+'.join(args.datasets)}/{'+'.join(args.methods)}"] = time.perf_counter() - start
+    path = record.write()
     table = [{**s, "mIoU": _common.format_mean_std([r["miou"] for r in record.payload["rows"]
                                                     if key_of(r)[:3] == (s["dataset"], s["method"], str(s["fraction"]))]),
               "labelled": f"{s['labelled_fraction_mean']:.2%}"} for s in record.payload["summary"]]
@@ -350,6 +395,23 @@ def main(argv=None):
                         title=f"mIoU (%) on the test split, ± sample std over seeds; target: {record.payload['target']['met']}")
     print(f"wrote {path}")
     return path
+
+
+def code_state():
+    """The commit the code came from, and the files of the package and benchmark that differed from it."""
+    import subprocess
+
+    def git(*cmd):
+        try:
+            return subprocess.run(["git", *cmd], cwd=_common.REPO_ROOT, capture_output=True, text=True,
+                                  timeout=30).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return None
+
+    return {"commit": git("rev-parse", "HEAD"),
+            "uncommitted_changes": git("status", "--porcelain", "--untracked-files=no", "--", "sklearn_ddpm",
+                                       "benchmarks/_scribbles.py", "benchmarks/scribbles.py",
+                                       "benchmarks/active_learning.py", "benchmarks/_baselines.py")}
 
 
 # --- the docs ------------------------------------------------------------------------------------------
