@@ -22,19 +22,24 @@ block of the backbone), resolved by :func:`select_segmenter` once the backbone i
 
 The presets (stages in order; the value first listed is the segmenter's default or the start):
 
-``"quick"`` (5 candidates)
-    standardize {False, True} x steps {(50, 150, 250), (10, 50, 150)}; refinement {guided, vote}.
-``"default"`` (12 candidates)
-    blocks {"auto", "all"} x steps {(50, 150, 250), (10, 50, 150)} x standardize {False, True};
+``"quick"`` (4 candidates)
+    standardize {False, True}; steps {(50, 150, 250), (10, 50, 150)}; refinement {guided, vote}.
+``"default"`` (8 candidates)
+    standardize {False, True}; blocks {"auto", "all"}; steps {(50, 150, 250), (10, 50, 150)};
     refinement {guided, vote}; pixels per image {1000, 4000}; class balancing {none, "balanced"
     loss weights}; noise draws averaged {1, 4}.
-``"full"`` (up to 31 candidates)
-    as ``"default"`` with more steps sets, pixels per image {1000, 4000, 16000}, class balancing
-    {none, "balanced" loss weights, at most 250 pixels per class and image, both}, noise draws
-    {1, 4, 8}, the guided filter's radius and eps, and the members' hidden sizes.
+``"full"`` (27 candidates)
+    blocks {"auto", "all"} x steps {(50, 150, 250), (10, 50, 150), (50,), (10, 50, 150, 250, 500)}
+    x standardize {False, True} (every combination); refinement {guided, radius 8, eps 1e-2,
+    vote}; pixels per image {1000, 4000, 16000}; class balancing {none, "balanced" loss weights,
+    at most 250 pixels per class and image, both}; noise draws {1, 4, 8}; the members' hidden
+    sizes {"auto", (256, 128)}.
 
-The stages follow the staged protocol of ``benchmarks/ccp_cv_protocol.py`` (features first, at a
-cheap classifier budget, then one lever at a time), which is now this module's job.
+``"default"`` changes one lever per stage, in the order of the levers' value on the project's
+data: standardization first (it decides whether many blocks can help: unstandardized, the
+largest block dominates), then blocks, steps, refinement, pixels, class balancing, noise. Under
+a time budget every stage it reaches has tried a different lever. ``"full"`` crosses the feature
+settings first, as the staged protocol of ``benchmarks/ccp_cv_protocol.py`` did.
 """
 
 from ..postprocessing import GuidedFilter
@@ -50,7 +55,8 @@ SEARCH_PRESETS = {
         "start": {"clf__max_pixels_per_image": 1000, "clf__refine": GuidedFilter()},
         "proxy": {"clf__n_estimators": 3},
         "stages": [
-            {"clf__standardize": [False, True], "features__steps": [_PAPER_STEPS, _EARLY_STEPS]},
+            {"clf__standardize": [False, True]},
+            {"features__steps": [_PAPER_STEPS, _EARLY_STEPS]},
             {"clf__refine": [GuidedFilter(), None]},
         ],
     },
@@ -58,8 +64,9 @@ SEARCH_PRESETS = {
         "start": {"clf__max_pixels_per_image": 1000, "clf__refine": GuidedFilter()},
         "proxy": {"clf__n_estimators": 3},
         "stages": [
-            {"features__blocks": ["auto", ALL_BLOCKS], "features__steps": [_PAPER_STEPS, _EARLY_STEPS],
-             "clf__standardize": [False, True]},
+            {"clf__standardize": [False, True]},
+            {"features__blocks": ["auto", ALL_BLOCKS]},
+            {"features__steps": [_PAPER_STEPS, _EARLY_STEPS]},
             {"clf__refine": [GuidedFilter(), None]},
             {"clf__max_pixels_per_image": [1000, 4000]},
             {"clf__class_weight": [None, "balanced"]},
@@ -96,7 +103,7 @@ def resolve_search(search):
     >>> resolve_search({"clf__standardize": [False, True]})
     {'start': {}, 'proxy': {}, 'stages': [{'clf__standardize': [False, True]}]}
     >>> len(resolve_search("default")["stages"])
-    5
+    7
     """
     if isinstance(search, str):
         if search not in SEARCH_PRESETS:
