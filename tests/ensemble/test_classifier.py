@@ -415,3 +415,29 @@ def test_hidden_layer_sizes_are_checked_with_the_other_parameters(sizes):
     X, y = make_classification(n_samples=40, random_state=0)
     with pytest.raises(ValueError, match="'hidden_layer_sizes' parameter of MLPEnsembleClassifier must be"):
         MLPEnsembleClassifier(n_estimators=1, max_epochs=1, hidden_layer_sizes=sizes).fit(X, y)
+
+
+def test_untrained_class_dominating_the_logits_gives_no_nan():
+    """Issue 26: classes declared by n_classes but absent from training were zeroed after the softmax
+    and the rest renormalised; where an untrained class took all the mass that was 0 / 0 = NaN, and
+    the vote then predicted class 0 everywhere."""
+    features, masks = _pixel_data(n_images=2)
+    clf = MLPEnsembleClassifier(n_estimators=2, max_epochs=2, n_classes=5, random_state=0).fit(features, masks)
+    assert clf.trained_classes_.tolist() == [True, True, True, False, False]
+    with torch.no_grad():
+        clf.net_.module_.biases[-1][:, 4] = 1e4  # class 4 (untrained) outweighs every trained class
+    probabilities = clf.predict_proba(features)
+    assert np.isfinite(probabilities).all()
+    np.testing.assert_allclose(probabilities.sum(-1), 1, rtol=1e-5)
+    assert (probabilities[..., 3:] == 0).all()
+    assert set(np.unique(clf.predict(features))) <= {0, 1, 2}
+
+
+def test_nan_probabilities_fail_loudly_naming_the_image():
+    features, masks = _pixel_data(n_images=2)
+    clf = MLPEnsembleClassifier(n_estimators=2, max_epochs=2, random_state=0).fit(features, masks)
+    with torch.no_grad():
+        clf.net_.module_.biases[-1][1, 0] = float("nan")  # member 1's weights hold a NaN
+    for method in (clf.predict, clf.predict_proba, clf.predict_uncertainty):
+        with pytest.raises(FloatingPointError, match=r"image 0: .* 120 of its 120 pixels \(members \[1\]\)"):
+            method(features)
