@@ -118,3 +118,70 @@ def iou_table(ious, pixels, class_names, n_images):
 
     return "\n".join([fmt(header)] + [fmt(r) for r in rows] +
                      [f"mIoU {100 * mean_iou(ious):.1f} % over {len(rows)} classes and {n_images} images"])
+
+
+def evaluation_record(confusion, class_names, n_images, **about):
+    """What ``evaluate --json`` writes: per-class IoU with its pixel counts, and the mIoU.
+
+    Parameters
+    ----------
+    confusion : ndarray of shape (n_classes, n_classes)
+        Pixel counts over all images, rows true classes, columns predicted ones
+        (:func:`sklearn_ddpm.metrics.confusion_matrix_images`).
+    class_names : list of str
+        A name for every class.
+    n_images : int
+    **about
+        Added as they are (e.g. the model file and the folders).
+
+    Returns
+    -------
+    dict
+        ``miou`` (a fraction, as :func:`sklearn_ddpm.miou_score`), ``n_classes_scored``,
+        ``n_images`` and ``classes``: for each class ``class``, ``name``, ``iou`` (None when the
+        class is neither in the masks nor predicted, and then not in the mean), ``intersection``
+        and ``union`` (pixels), ``true_pixels`` and ``predicted_pixels``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_ddpm._outputs._writers import evaluation_record
+    >>> record = evaluation_record(np.array([[3, 1], [0, 4]]), ["background", "horse"], 1)
+    >>> record["miou"], record["classes"][1]["intersection"], record["classes"][1]["union"]
+    (0.775, 4, 5)
+    """
+    from ..metrics import iou_from_confusion
+
+    confusion = np.asarray(confusion)
+    intersection = np.diag(confusion)
+    true_pixels, predicted_pixels = confusion.sum(axis=1), confusion.sum(axis=0)
+    ious = iou_from_confusion(confusion)
+    classes = [{"class": k, "name": class_names[k], "iou": None if np.isnan(ious[k]) else float(ious[k]),
+                "intersection": int(intersection[k]),
+                "union": int(true_pixels[k] + predicted_pixels[k] - intersection[k]),
+                "true_pixels": int(true_pixels[k]), "predicted_pixels": int(predicted_pixels[k])}
+               for k in range(len(confusion))]
+    return {**about, "miou": mean_iou(ious), "n_classes_scored": int((~np.isnan(ious)).sum()),
+            "n_images": int(n_images), "classes": classes}
+
+
+_CSV_COLUMNS = ("class", "name", "iou", "intersection", "union", "true_pixels", "predicted_pixels")
+
+
+def write_evaluation(record, json_path=None, csv_path=None):
+    """Write an :func:`evaluation_record` as JSON and/or CSV (one row per class, then a ``mIoU`` row), atomically."""
+    import csv
+    import json
+
+    from ..utils._atomic import atomic_write
+
+    if json_path is not None:
+        with atomic_write(json_path, "w") as f:
+            f.write(json.dumps(record, indent=1) + "\n")
+    if csv_path is not None:
+        with atomic_write(csv_path, "w") as f:
+            writer = csv.DictWriter(f, fieldnames=_CSV_COLUMNS, lineterminator="\n")
+            writer.writeheader()
+            for row in record["classes"]:
+                writer.writerow({k: ("" if row[k] is None else row[k]) for k in _CSV_COLUMNS})
+            writer.writerow({"name": "mIoU", "iou": record["miou"]})

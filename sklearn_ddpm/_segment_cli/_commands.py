@@ -193,11 +193,15 @@ def evaluate(args):
 
     from ..datasets import read_image
     from ..datasets._folders import pair_images_and_masks, read_mask_of
-    from ..metrics import per_class_iou
+    from ..metrics import confusion_matrix_images, iou_from_confusion
     from .._outputs._predicting import _as_list
-    from .._outputs._writers import iou_table
+    from .._outputs._writers import evaluation_record, iou_table, write_evaluation
+    from ..utils._atomic import check_output_file
 
     _check_positive(args, "batch_size")
+    for argument, path in (("--json", args.json), ("--csv", args.csv)):
+        if path is not None:
+            check_output_file(path, argument)  # before the predictions, not after them
     pipeline = load_segmenter(args.model_file, device=args.device, batch_size=args.batch_size,
                               trust_pickle=args.trust_pickle)
     # One bar over images; the extractor's own bar (switched on by `fit`) would nest inside it.
@@ -236,9 +240,12 @@ def evaluate(args):
                       UserWarning, stacklevel=1)
     class_names = default_class_names(max(max(known - {255}), *(unknown or [0])) + 1,
                                       file_classes or getattr(pipeline, "class_names_", None))
-    ious = per_class_iou(truths, predictions, n_classes=len(class_names))
-    pixels = np.bincount(np.concatenate([m[m != 255].ravel() for m in truths]), minlength=len(class_names))
-    print(iou_table(ious, pixels, class_names, len(truths)))
+    confusion = confusion_matrix_images(truths, predictions, n_classes=len(class_names))
+    print(iou_table(iou_from_confusion(confusion), confusion.sum(axis=1), class_names, len(truths)))
+    if args.json is not None or args.csv is not None:
+        record = evaluation_record(confusion, class_names, len(truths), model=str(args.model_file),
+                                   image_dir=str(args.image_dir), mask_dir=str(args.mask_dir))
+        write_evaluation(record, json_path=args.json, csv_path=args.csv)
     return 0
 
 
