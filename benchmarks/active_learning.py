@@ -242,8 +242,8 @@ def markdown(record, path):
            f"A session of the first {settings['n_session']} `labeled_pool` images starts from one stroke of every "
            f"class per image; each round a simulated annotator labels the true class along strokes inside "
            f"{settings['k']} regions — those `InteractiveSegmenter.suggest` returns (top regions of the members' "
-           "Jensen-Shannon divergence), or the same shapes placed at random — and the ensemble refits. Scored after "
-           f"every round on {settings['scored_on']}.", "",
+           "Jensen-Shannon divergence), or the same shapes placed at random — and the ensemble refits. Scored on "
+           f"{settings['scored_on']}.", "",
            f"Record: [`{path.name}`]({link}) ({record['status']}; {record['date']}, {machine['cpu']}, "
            f"{machine['torch_threads']} torch thread, load average {machine['load_average_1min']} when written).", ""]
     for dataset in sorted({r["dataset"] for r in record["summary"]}):
