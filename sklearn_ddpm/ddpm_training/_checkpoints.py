@@ -44,14 +44,24 @@ def list_checkpoints(path):
     return [p for _, p in sorted(files)]
 
 
+class UnsafeCheckpointError(RuntimeError):
+    """A checkpoint that ``torch.load(weights_only=True)`` refuses: it would call code when unpickled."""
+
+
 def load_checkpoint(path):
-    """Load a checkpoint written by :func:`train_ddpm`.
+    """Load a checkpoint written by :func:`train_ddpm`, running no code from the file.
+
+    Checkpoints hold only tensors, numbers, strings and plain containers (the networks' and the
+    optimizer's state dicts, the random generators' states, the logs), so they are read with
+    ``torch.load(weights_only=True)``: a file whose pickle would call anything else (a tampered
+    checkpoint) is refused with :class:`UnsafeCheckpointError`, and nothing of it runs.
 
     Parameters
     ----------
     path : str or path-like
         A checkpoint file, a ``checkpoints/`` folder or a training output folder; for a folder
-        the latest readable checkpoint is used.
+        the latest readable checkpoint is used (a damaged one is skipped with a warning; a refused
+        one stops the search: it is not damage but tampering).
 
     Returns
     -------
@@ -59,6 +69,11 @@ def load_checkpoint(path):
         Keys ``step``, ``unet_kwargs``, ``model``, ``ema``, ``optimizer``, ``rng``, ``hparams``,
         ``train_seconds``, ``sessions`` and ``log``; ``rank_rng`` holds the generator states of
         each process of a data-parallel run (None for one process; absent in older checkpoints).
+
+    Raises
+    ------
+    UnsafeCheckpointError
+        The file's pickle refers to functions or classes beyond tensors and plain data.
 
     Examples
     --------
@@ -68,19 +83,37 @@ def load_checkpoint(path):
     """
     path = Path(path)
     if path.is_file():
-        return torch.load(path, map_location="cpu", weights_only=False)
+        return _load(path)
     files = list_checkpoints(path)
     if not files:
         raise FileNotFoundError(f"No checkpoint ({_CKPT_PREFIX}*{_CKPT_SUFFIX}) found under {path}.")
     # Writes are atomic, but fall back to an older file rather than fail on a damaged disk.
     for f in reversed(files):
         try:
-            ckpt = torch.load(f, map_location="cpu", weights_only=False)
+            ckpt = _load(f)
             ckpt["path"] = str(f)
             return ckpt
+        except UnsafeCheckpointError:
+            raise
         except Exception as exc:  # noqa: BLE001 - any unreadable file: try the previous one
             warnings.warn(f"Skipping unreadable checkpoint {f}: {exc}", RuntimeWarning)
     raise RuntimeError(f"None of the checkpoints under {path} could be read.")
+
+
+def _load(path):
+    import pickle
+
+    try:
+        # Everything train_ddpm saves is allowed by weights_only=True as it is (the numpy generator
+        # state is a dict of ints, the optimizer's betas a tuple): no extra safe globals are needed.
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()
+        reason = next((line for line in first if "GLOBAL" in line or "Unsupported" in line), first[0] if first else "")
+        raise UnsafeCheckpointError(
+            f"{path} was refused: it is not a plain checkpoint of tensors and data ({reason.strip()}). "
+            "A checkpoint written by train_ddpm never needs more; this file may have been tampered with, "
+            "so nothing of it was run.") from None
 
 
 def save_checkpoint(state, ckpt_dir, keep):
