@@ -104,7 +104,7 @@ def read_image_list(path, argument="--image-list"):
     ['horse001.jpg', 'horse002']
     """
     path = _existing_file(path, argument)
-    names = [line.split("#", 1)[0].strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    names = [line.split("#", 1)[0].strip() for line in _read_utf8(path, argument).splitlines()]
     names = [name for name in names if name]
     if not names:
         raise ValueError(f"{argument} {path} names no image.")
@@ -191,7 +191,7 @@ def read_class_names(path):
     ['background', 'horse']
     """
     path = _existing_file(path, "class-names")
-    text = path.read_text(encoding="utf-8")
+    text = _read_utf8(path, "class-names file")
     suffix = path.suffix.lower()
     try:
         if suffix == ".json":
@@ -204,7 +204,7 @@ def read_class_names(path):
             content = yaml.safe_load(text)
         else:
             content = [line.strip() for line in text.splitlines() if line.strip()]
-    except (json.JSONDecodeError, ValueError) as exc:
+    except (json.JSONDecodeError, ValueError, RecursionError) as exc:
         raise ValueError(f"cannot parse the class-names file {path}: {exc}") from exc
     except Exception as exc:  # yaml.YAMLError does not derive from ValueError
         if type(exc).__module__.startswith("yaml"):
@@ -407,6 +407,15 @@ def _preview(names, limit=5):
     names = [str(n) for n in names]
     more = f" and {len(names) - limit} more" if len(names) > limit else ""
     return ", ".join(names[:limit]) + more if names else "none"
+
+
+def _read_utf8(path, what):
+    """The text of ``path``; bytes that are not UTF-8 are an error naming the file and the first bad byte."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{what} {path} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
+                         f"{exc.start}); save it as UTF-8.") from None
 
 
 def _existing_file(path, what):

@@ -1,10 +1,11 @@
 """Reading images and label masks from disk."""
 
+import contextlib
 import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
 
 def image_extensions():
@@ -33,7 +34,9 @@ def read_image(path):
     FileNotFoundError
         If ``path`` does not exist.
     ValueError
-        If the file is not an image Pillow can decode.
+        Naming the file, if it is not an image Pillow can decode, has no pixels, or declares more
+        than twice ``PIL.Image.MAX_IMAGE_PIXELS`` pixels (a decompression bomb: refused before
+        its pixels are allocated).
 
     Examples
     --------
@@ -45,12 +48,11 @@ def read_image(path):
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"Image file not found: {path}")
-    try:
+    with _decoding(path, "an image"):
         with Image.open(path) as img:
+            _check_size(img, path)  # before the pixels are decoded
             img = ImageOps.exif_transpose(img)
             img.load()
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-        raise ValueError(f"Cannot read {path} as an image: {exc}") from exc
     if img.mode != "RGB":
         warnings.warn(
             f"{path}: image mode {img.mode!r} converted to RGB.", UserWarning, stacklevel=2
@@ -78,7 +80,9 @@ def read_mask(path):
     FileNotFoundError
         If ``path`` does not exist.
     ValueError
-        If the file cannot be read or does not hold a 2-D integer mask (an RGB image, say).
+        Naming the file, if it cannot be read, has no pixels, declares more data than it holds
+        (decompression bombs, refused before allocation), or does not hold a 2-D integer mask
+        (an RGB image, float values, say).
 
     Examples
     --------
@@ -91,23 +95,24 @@ def read_mask(path):
     if not path.exists():
         raise FileNotFoundError(f"Mask file not found: {path}")
     if path.suffix.lower() == ".npy":
-        try:
+        with _decoding(path, "a .npy mask"):
+            _check_npy_header(path)  # before the array is allocated
             mask = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise ValueError(f"Cannot read {path} as a .npy mask: {exc}") from exc
     else:
-        try:
+        with _decoding(path, "a mask image"):
             with Image.open(path) as img:
+                _check_size(img, path)
                 img.load()
-                # Palette images keep their indices; converting them would produce colours.
-                if img.mode not in ("L", "P", "I", "I;16", "I;16B", "I;16L", "1"):
-                    raise ValueError(
-                        f"{path}: mask must be a single-channel or palette image of class "
-                        f"indices, got mode {img.mode!r}."
-                    )
+                mode = img.mode
                 mask = np.array(img)  # writable, unlike np.asarray of a PIL image
-        except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-            raise ValueError(f"Cannot read {path} as a mask image: {exc}") from exc
+        # Palette images keep their indices; converting them would produce colours.
+        if mode not in ("L", "P", "I", "I;16", "I;16B", "I;16L", "1"):
+            raise ValueError(
+                f"{path}: mask must be a single-channel or palette image of class "
+                f"indices, got mode {mode!r}."
+            )
+    if mask.size == 0:
+        raise ValueError(f"{path}: the mask has no pixels (shape {mask.shape}).")
     if mask.ndim != 2:
         raise ValueError(f"{path}: a mask must be 2-D (H, W), got shape {mask.shape}.")
     if mask.dtype == bool:
@@ -115,6 +120,55 @@ def read_mask(path):
     if not np.issubdtype(mask.dtype, np.integer):
         raise ValueError(f"{path}: a mask must hold integer class indices, got {mask.dtype}.")
     return mask
+
+
+@contextlib.contextmanager
+def _decoding(path, what):
+    """Turn any failure to decode ``path`` into a ValueError that names it.
+
+    Decoders of hostile files fail in many ways (``OSError`` for truncation, ``SyntaxError``,
+    ``struct.error``, ``EOFError``, ``IndexError`` ... from Pillow's plugins, ``EOFError`` from
+    numpy); a caller gets one exception type with the file's name.
+    """
+    try:
+        yield
+    except Image.DecompressionBombError as exc:
+        raise ValueError(f"{path} was refused before decoding: {exc} Raise PIL.Image.MAX_IMAGE_PIXELS to read "
+                         "a larger image you trust.") from None
+    except _NamedError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - see the docstring
+        raise ValueError(f"Cannot read {path} as {what}: {type(exc).__name__}: {exc}") from exc
+
+
+class _NamedError(ValueError):
+    """A ValueError that already names the file."""
+
+
+def _check_size(img, path):
+    """Refuse an image with no pixels (a header can declare a zero width or height)."""
+    if img.width < 1 or img.height < 1:
+        raise _NamedError(f"{path}: the image has no pixels ({img.width} x {img.height}).")
+
+
+def _check_npy_header(path):
+    """Refuse a ``.npy`` file whose header declares another size than the data it holds.
+
+    ``np.load`` allocates the declared array before reading: a 100-byte file can declare 80 GB.
+    """
+    from numpy.lib import format as npy
+
+    with open(path, "rb") as f:
+        version = npy.read_magic(f)
+        readers = {(1, 0): npy.read_array_header_1_0, (2, 0): npy.read_array_header_2_0}
+        if version not in readers:
+            raise _NamedError(f"{path}: .npy format version {version} is not supported (1.0 and 2.0 are).")
+        shape, _, dtype = readers[version](f)
+        data_bytes = path.stat().st_size - f.tell()
+    declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    if dtype.hasobject or declared != data_bytes:
+        raise _NamedError(f"{path} declares a {shape} {dtype} array ({declared:,} bytes) but holds {data_bytes:,} "
+                          "bytes of data: it is damaged or not a plain array.")
 
 
 def load_split_folder(root, split, *, image_dir, mask_dir, splits_file="splits.json", n=None,
