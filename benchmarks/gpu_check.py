@@ -128,10 +128,9 @@ def stage_memory(ctx):
 
 
 def stage_weizmann(ctx):
-    import joblib
     import numpy as np
 
-    from sklearn_ddpm import make_segmenter, miou_score
+    from sklearn_ddpm import make_segmenter, miou_score, save_segmenter
 
     device = "cpu" if ctx.dry_run else "cuda"
     n_train, n_test = (2, 2) if ctx.dry_run else (20, 100)
@@ -148,8 +147,8 @@ def stage_weizmann(ctx):
         pipeline.fit(pool, pool_masks)
     with _common.stopwatch(device) as predict_clock:
         on_device = pipeline.predict(test)
-    model = ctx.out_dir / "weizmann_cuda_fit.joblib"
-    joblib.dump(pipeline, model)
+    model = ctx.out_dir / "weizmann_cuda_fit.skddpm"
+    save_segmenter(pipeline, model)  # the safe format (content decides, not the name)
     labels = ctx.out_dir / "weizmann_cpu_labels.npz"
     # A process that cannot see the GPU, as on a CPU-only machine.
     env = dict(os.environ, CUDA_VISIBLE_DEVICES="")

@@ -25,7 +25,7 @@ pytest.importorskip("transformers")
 from diffusers import AutoencoderKL, PNDMScheduler, UNet2DConditionModel  # noqa: E402
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer  # noqa: E402
 
-from sklearn_ddpm import DDPMFeatureTransformer, MLPEnsembleClassifier  # noqa: E402
+from sklearn_ddpm import DDPMFeatureTransformer, MLPEnsembleClassifier, load_segmenter  # noqa: E402
 from sklearn_ddpm.backbone import LatentBackbone, format_decoder_blocks, list_decoder_blocks, load_backbone  # noqa: E402
 from sklearn_ddpm.cli import main  # noqa: E402
 from sklearn_ddpm.features import ActivationCache, preset_grid  # noqa: E402
@@ -341,11 +341,11 @@ def test_cli_fit_and_predict_with_a_prompt(sd_folder, tmp_path, capsys):
     for i, (image, mask) in enumerate(zip(images, masks)):
         Image.fromarray(image).save(tmp_path / "images" / f"{i}.png")
         Image.fromarray(mask.astype(np.uint8)).save(tmp_path / "masks" / f"{i}.png")
-    seg = tmp_path / "seg.joblib"
+    seg = tmp_path / "seg.skddpm"
     assert main(["fit", str(tmp_path / "images"), str(tmp_path / "masks"), "--model", str(sd_folder),
                  "--prompt", "a horse", "--blocks", "5", "8", "--steps", "50", "--n-estimators", "1",
                  "--max-epochs", "2", "-o", str(seg), "--threads", "1", "--quiet"]) == 0
-    features = joblib.load(seg)[0]
+    features = load_segmenter(seg)[0]
     assert isinstance(features.backbone_, LatentBackbone) and features.prompt == "a horse"
     assert main(["predict", str(seg), str(tmp_path / "images"), "-o", str(tmp_path / "out"), "--threads", "1",
                  "--quiet"]) == 0

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from sklearn_ddpm import DDPMFeatureTransformer, MLPEnsembleClassifier, load_segmenter, make_segmenter
-from sklearn_ddpm.backbone import Backbone, tiny_unet
+from sklearn_ddpm.backbone import tiny_unet
 from sklearn_ddpm.io import (ModelFormatError, UnsafeModelFileError, UnsupportedValueError, dumps_model, load_model,
                              loads_model, model_file_format, save_model)
 from sklearn_ddpm.postprocessing import GuidedFilter
