@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 LOCK := requirements/lock.txt
 TORCH_VERSION := $(shell sed -n 's/^torch==//p' $(LOCK))
 
-.PHONY: demo test install clean benchmarks tutorial docs lock
+.PHONY: demo test install clean benchmarks tutorial docs lock system-packages
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -21,10 +21,24 @@ $(VENV)/.installed: $(BIN)/activate pyproject.toml $(LOCK)
 
 install: $(VENV)/.installed
 
+# The napari plugin's tests (tests/napari) open a real Qt window on Xvfb: napari's OpenGL canvas does not
+# run on Qt's "offscreen" platform. The X server, Mesa's software OpenGL and the X libraries Qt's xcb
+# platform loads, from Debian's packages; apt-get runs only when one of them is missing (as root; elsewhere
+# it says what to install, and those tests skip without a display).
+SYSTEM_PACKAGES := xvfb libgl1 libegl1 libglx-mesa0 libgl1-mesa-dri libdbus-1-3 libfontconfig1 libglib2.0-0 \
+	libx11-xcb1 libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0 \
+	libxcb-render-util0 libxcb-shape0 libxcb-xfixes0 libxcb-xkb1
+system-packages:
+	@command -v dpkg-query >/dev/null || { echo "not a Debian system: install Xvfb and Qt's X libraries for tests/napari"; exit 0; }; \
+	missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "ok installed" || echo $$p; done); \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	else echo "tests/napari need these Debian packages (apt-get install as root): $$missing"; fi
+
 demo: install
 	$(BIN)/python examples/demo.py --output demo_output
 
-test: install
+test: install system-packages
 	$(BIN)/python -m pytest -q
 
 # The documentation site, offline, warnings as errors; executes the gallery (examples/plot_*.py: tens of
