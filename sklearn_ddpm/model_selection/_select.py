@@ -5,7 +5,7 @@ import time
 
 import numpy as np
 from sklearn.base import clone
-from sklearn.model_selection import GroupKFold
+from sklearn.model_selection import GroupKFold, check_cv
 
 from ..features import ActivationCache
 from ..segmenter import make_segmenter
@@ -43,7 +43,7 @@ class SelectionResult:
     Attributes
     ----------
     segmenter_ : sklearn.pipeline.Pipeline
-        The chosen settings, refitted on all labelled images.
+        The chosen settings, refitted on all labelled images (None with ``refit=False``).
     best_params_ : dict
         The chosen pipeline parameters: those of the best candidate and the search space's
         ``"start"`` (the rest are the segmenter's, as given to :func:`select_segmenter`).
@@ -65,6 +65,9 @@ class SelectionResult:
     n_splits_ : int
     proxy_ : dict
         Settings used only while cross-validating, replaced at the refit.
+    search_space_ : dict
+        The search space: the preset's ``name`` (None for the caller's grids), ``start``,
+        ``proxy`` and ``stages``.
     """
 
     def __init__(self, **attributes):
@@ -81,7 +84,8 @@ class SelectionResult:
             "best_params": self.best_params_, "best_score": self.best_score_, "n_splits": self.n_splits_,
             "n_images": self.n_images_, "scoring": self.scoring_, "budget_seconds": self.budget_,
             "stopped_by_budget": self.stopped_by_budget_, "seconds": self.seconds_, "proxy": self.proxy_,
-            "start": self.start_, "cv_results": self.cv_results_, "skipped": self.skipped_,
+            "start": self.start_, "search": self.search_space_, "cv_results": self.cv_results_,
+            "skipped": self.skipped_,
         })
 
     def write_json(self, path):
@@ -110,7 +114,7 @@ def _jsonable(value):
 
 
 def select_segmenter(images, masks, *, model=None, search="default", budget="20m", cv=None, groups=None,
-                     scoring=None, random_state=0, n_jobs=None, progress=True, **segmenter_params):
+                     scoring=None, random_state=0, n_jobs=None, progress=True, refit=True, **segmenter_params):
     """Choose the segmenter's settings by cross-validation on the labelled images, then refit.
 
     The candidates of a search space (:data:`~sklearn_ddpm.model_selection.SEARCH_PRESETS`, or
@@ -156,6 +160,9 @@ def select_segmenter(images, masks, *, model=None, search="default", budget="20m
         Folds fitted in parallel processes (joblib). Each process has its own cache.
     progress : bool, default=True
         A progress bar over the candidates with the best score and the budget left.
+    refit : bool, default=True
+        Refit the chosen settings on all the images (``segmenter_``); False leaves ``segmenter_``
+        None, for a caller that only wants the CV table (a benchmark comparing candidates).
     **segmenter_params
         Keywords of :func:`~sklearn_ddpm.make_segmenter` (``n_estimators``, ``n_classes``,
         ``device``, ...) and pipeline parameters (``clf__lr``, ``features__noise``, ...): fixed
@@ -192,7 +199,8 @@ def select_segmenter(images, masks, *, model=None, search="default", budget="20m
         raise ValueError(f"select_segmenter got {len(images)} images and {len(masks)} masks; give one mask per image.")
     seconds = parse_budget(budget)
     space = resolve_search(search)
-    cv = default_cv(len(images)) if cv is None else (GroupKFold(n_splits=int(cv)) if isinstance(cv, int) else cv)
+    # an int is a number of GroupKFold folds; an iterable of (train, test) splits is wrapped by check_cv
+    cv = default_cv(len(images)) if cv is None else (GroupKFold(n_splits=int(cv)) if isinstance(cv, int) else check_cv(cv))
     groups = np.arange(len(images)) if groups is None else np.asarray(groups)
     if len(groups) != len(images):
         raise ValueError(f"groups has {len(groups)} entries for {len(images)} images.")
@@ -239,15 +247,17 @@ def select_segmenter(images, masks, *, model=None, search="default", budget="20m
     best_params = {**start, **searcher.cv_results_["params"][best]}
 
     refit_started = time.perf_counter()
-    segmenter = clone(base).set_params(**best_params).fit(images, masks)
-    # The fitted segmenter predicts in the caller's batches and keeps no cache of the training images.
-    segmenter.set_params(features__memory=user_memory,
-                         features__batch_size=user_batch_size if user_batch_size is not None else "auto")
+    segmenter = None
+    if refit:
+        segmenter = clone(base).set_params(**best_params).fit(images, masks)
+        # The fitted segmenter predicts in the caller's batches and keeps no cache of the training images.
+        segmenter.set_params(features__memory=user_memory,
+                             features__batch_size=user_batch_size if user_batch_size is not None else "auto")
     refit_seconds = time.perf_counter() - refit_started
     return SelectionResult(
         segmenter_=segmenter, best_params_=best_params, best_score_=float(table["mean_test_score"][best]),
         cv_results_=table, skipped_=searcher.skipped_, stopped_by_budget_=searcher.stopped_by_budget_,
-        search_=searcher, budget_=seconds, n_splits_=n_splits, n_images_=len(images), proxy_=proxy, start_=start,
+        search_=searcher, search_space_={"name": search if isinstance(search, str) else None, **space}, budget_=seconds, n_splits_=n_splits, n_images_=len(images), proxy_=proxy, start_=start,
         scoring_="miou (the pipeline's score)" if scoring is None else repr(scoring),
         seconds_={"search": search_seconds, "refit": refit_seconds, "total": time.perf_counter() - started},
     )

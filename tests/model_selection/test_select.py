@@ -163,6 +163,8 @@ def test_the_table_is_json_and_a_dataframe(tiny_backbone, data, tmp_path):
     assert len(frame) == 2 and {"mean_test_score", "fold_std_test_score", "seconds"} <= set(frame.columns)
     record = json.loads(result.write_json(tmp_path / "cv.json").read_text())
     assert record["n_splits"] == 2 and record["n_images"] == 4
+    assert record["search"]["name"] is None
+    assert record["search"]["stages"] == [{"clf__refine": [None, "GuidedFilter()"]}]
     assert len(record["cv_results"]["params"]) == 2
     assert record["seconds"]["total"] >= record["seconds"]["search"]
 
@@ -207,3 +209,16 @@ def test_mismatched_inputs_are_an_error(tiny_backbone, data):
     images, masks = data
     with pytest.raises(ValueError, match="3 masks"):
         select_segmenter(images, masks[:3], model=tiny_backbone)
+
+
+def test_explicit_splits_and_no_refit(tiny_backbone, data):
+    """cv may be an iterable of (train, test) splits (one fold here); refit=False leaves segmenter_ None."""
+    images, masks = data
+    splits = [(np.array([0, 1, 2]), np.array([3]))]
+    result = select_segmenter(images, masks, model=tiny_backbone, search={"clf__max_pixels_per_image": [100, 200]},
+                              budget=None, cv=splits, refit=False, progress=False, blocks=(6,), steps=(10,),
+                              **{k: v for k, v in FAST.items() if k != "max_pixels_per_image"})
+    assert result.segmenter_ is None and result.n_splits_ == 1
+    pipe = make_segmenter(tiny_backbone, blocks=(6,), steps=(10,), batch_size=1, **FAST)  # 200 px per image
+    expected = pipe.fit([images[i] for i in (0, 1, 2)], [masks[i] for i in (0, 1, 2)]).score([images[3]], [masks[3]])
+    np.testing.assert_allclose(result.cv_results_["split0_test_score"][1], expected, atol=1e-6)
