@@ -63,6 +63,9 @@ def build_parser():
     p.add_argument("--max-pixels-per-image", type=int, default=1000,
                    help="labelled pixels sampled per image for the MLPs (default: 1000)")
     p.add_argument("--stroke-width", type=int, default=3, help="simulated stroke width in pixels (default: 3)")
+    p.add_argument("--first", type=float, nargs="+", default=[],
+                   help="run these fractions first (after the full masks), e.g. those a time budget must not miss; "
+                        "the order is not a setting")
     p.add_argument("--max-minutes", type=float, default=None,
                    help="start no new setting after this many minutes (the record says it is partial)")
     p.add_argument("--render-docs", action="store_true", help="only rewrite docs/scribbles.md from the records")
@@ -94,6 +97,12 @@ def load_dataset(name, n_labeled, n_test, quick):
     description = (f"{root.name} labeled_pool[:{len(images)}], test[:{len(test_images)}]"
                    + (" (quick: every side halved)" if quick else ""))
     return images, masks, test_images, test_masks, list(pool.class_names), description
+
+
+def run_order(args):
+    """The full masks, then ``--first``'s fractions, then the others."""
+    first = [f for f in args.fractions if f in args.first]
+    return [FULL, *first, *(f for f in args.fractions if f not in first)]
 
 
 def make_labels(masks, fraction, seed, stroke_width):
@@ -266,7 +275,7 @@ def run_ddpm(args, record, dataset, data, n_classes, device, out_of_time):
     from sklearn_ddpm import make_segmenter
 
     images, masks, test_images, test_masks = data[:4]
-    pending = [(s, f) for s in args.seeds for f in [FULL, *args.fractions] if not record.done(dataset, "ddpm", f, s)]
+    pending = [(s, f) for s in args.seeds for f in run_order(args) if not record.done(dataset, "ddpm", f, s)]
     if not pending:
         return
     model = args.model
@@ -312,7 +321,7 @@ def run_skimage(args, record, dataset, data, n_classes, out_of_time):
     rf_pixels = 300 if args.quick else SkimageSegmenter().pixels_per_image
     pool_features = None
     for seed in args.seeds:
-        fractions = [f for f in [FULL, *args.fractions] if not record.done(dataset, "skimage", f, seed)]
+        fractions = [f for f in run_order(args) if not record.done(dataset, "skimage", f, seed)]
         if not fractions or out_of_time():
             continue
         if pool_features is None:
@@ -463,6 +472,18 @@ def _scribble_section(record, path, plot):
         f"{machine['cpu_cores']} cores, {machine['torch_threads']} torch thread, load average "
         f"{machine['load_average_1min']} when written — other jobs shared the machine).", "",
     ]
+    if record.get("missing"):
+        groups = {}
+        for m in record["missing"]:
+            groups.setdefault((m["dataset"], m["method"]), []).append(
+                "full masks" if m["fraction"] == FULL else f"{100 * float(m['fraction']):g} %")
+        n_settings = len(settings["fractions"]) + 1
+        parts = [f"{d} {'package' if m == 'ddpm' else 'scikit-image'}: "
+                 + ("every setting" if len(v) == n_settings * len(settings["seeds"]) else
+                    f"{len(v)} of {n_settings * len(settings['seeds'])} setting×seed runs")
+                 for (d, m), v in sorted(groups.items())]
+        out += ["Not measured (the CPU time ran out first; the record lists them under `missing`): "
+                + "; ".join(parts) + ".", ""]
     for dataset, info in record["data"].items():
         rows = [s for s in record["summary"] if s["dataset"] == dataset]
         if not rows:
@@ -535,7 +556,7 @@ def _plot(record, path):
             full = [s for s in record["summary"] if s["dataset"] == dataset and s["method"] == method
                     and s["fraction"] == FULL]
             if full:
-                ax.axhline(full[0]["miou_mean"], color=color, ls="--", lw=1)
+                ax.axhline(full[0]["miou_mean"], color=color, ls="--", lw=1, label=f"{names[method]}, full masks")
         ax.set_xlabel("labelled pixels (%)")
         ax.set_ylabel("test mIoU (%)")
         ax.set_title(dataset)
