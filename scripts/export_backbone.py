@@ -18,14 +18,13 @@ import os
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from sklearn_ddpm.ddpm_training import export_checkpoint  # noqa: E402
-from sklearn_ddpm.utils._devices import cpu_name  # noqa: E402
+from sklearn_ddpm.ddpm_training._card import model_card, reproduce_command  # noqa: E402
 
 DEFAULT_OUT = REPO / "sklearn_ddpm" / "_data" / "horse_ddpm"
 HORSE_DATA = (
@@ -46,64 +45,27 @@ def _run_info(source):
     return {}
 
 
-def _model_card(info, run_info, n_bytes, data_text):
-    hp = info["hparams"]
-    hours = info["train_seconds"] / 3600
-    sessions = info.get("sessions", [])
-    devices = sorted({s.get("device", "?") for s in sessions}) or ["cpu"]
-    threads = sorted({s.get("threads", "?") for s in sessions})
-    hardware = ", ".join(devices)
-    if devices == ["cpu"]:
-        hardware = f"CPU ({cpu_name()}), {', '.join(map(str, threads))} torch thread(s)"
-    # The exported checkpoint's own CPU time: the run's train_info.json may be at a later step.
-    cpu_seconds = info["cpu_seconds"]
-    autocast = sorted({s.get("autocast", "float32") for s in sessions})
-    cpu_text = f", autocast {'/'.join(autocast)}"
-    if cpu_seconds:
-        cpu_text += f"; {cpu_seconds / 3600:.2f} CPU hours (process user + system time, `train_info.json`)"
-    kw = run_info.get("unet_kwargs", {})
-    widths = kw.get("block_out_channels", "see unet/config.json")
-    return f"""# Bundled backbone: small DDPM trained on Weizmann horses
-
-An unconditional DDPM (diffusers `UNet2DModel`, ε-prediction) whose decoder activations serve as pixel
-features for label-efficient segmentation (Baranchuk et al., ICLR 2022). These are the EMA weights,
-stored as fp16 safetensors ({n_bytes / 1e6:.1f} MB); load them in fp32 with
-`UNet2DModel.from_pretrained(folder, subfolder="unet", torch_dtype=torch.float32)`.
-
-| | |
-|---|---|
-| training data | {data_text} |
-| preset | `{hp['preset']}` ({hp['image_size']}x{hp['image_size']}, ADM-like, widths {tuple(widths) if isinstance(widths, list) else widths}, {info['n_params'] / 1e6:.2f} M parameters) |
-| noise schedule | linear betas 1e-4..0.02, 1000 steps (`scheduler/`) |
-| optimizer | AdamW, lr {hp['lr']:g} (linear warm-up {hp['lr_warmup_steps']} steps), weight decay {hp['weight_decay']:g}, grad-norm clip 1, batch {hp['batch_size']} |
-| EMA | diffusers `EMAModel`, max decay {hp['ema_decay']}, warm-up (inv_gamma 1, power 2/3) |
-| augmentation | random crops (>= 60 % of the area, aspect jitter <= 4/3) resized to the square input, horizontal flips |
-| steps | {info['step']} ({info['step'] * hp['batch_size']} samples seen) |
-| training time | {hours:.2f} h of training loop (wall) on {hardware}{cpu_text}; torch {run_info.get('torch', '?')} |
-| seed | {hp['random_state']} |
-| exported | {time.strftime('%Y-%m-%d %H:%M %Z')} from `{Path(info['checkpoint']).name}` |
-
-## Reproduce
-From the repository root, next to the project's `shared/` folder:
+def _model_card(record, n_bytes, data_text, dtype):
+    """The bundled backbone's card: the package's model card with the horse run's own reproduce recipe."""
+    hp = record["hparams"]
+    reproduce = f"""From the repository root, next to the project's `shared/` folder:
 
 ```sh
 python -c "import json; s = json.load(open('../shared/data/weizmann_horse/splits.json')); \\
 print('\\n'.join(n + '.jpg' for n in s['unlabeled'] + s['labeled_pool']))" > train_images.txt
-sklearn-ddpm train-ddpm ../shared/data/weizmann_horse/images runs/horse_ddpm --image-list train_images.txt \\
-    --preset {hp['preset']} --batch-size {hp['batch_size']} --lr {hp['lr']:g} --max-steps {info['step']} --checkpoint-every 250 \\
-    --threads 1 --device cpu --mixed-precision {'bf16' if 'bfloat16' in autocast else 'no'} --seed {hp['random_state']}
+{reproduce_command(record, "../shared/data/weizmann_horse/images", "runs/horse_ddpm", " --image-list train_images.txt")}
 python scripts/export_backbone.py runs/horse_ddpm
 ```
 
 The run is resumable: re-running the `train-ddpm` command after an interruption continues from the last
 checkpoint. On the same hardware and thread count it reproduces the weights exactly; elsewhere it gives a
-statistically equivalent model.
-
-## Limitations
-A small model trained for a short time on 218 images: its samples are poor, and this card does not report
+statistically equivalent model."""
+    limitations = f"""A small model trained for a short time on 218 images: its samples are poor, and this card does not report
 segmentation accuracy (see the project's benchmarks for that). It has only seen horse photographs, at
-{hp['image_size']}x{hp['image_size']}. The `test` split images remain unseen, so evaluating on them is fair.
-"""
+{hp['image_size']}x{hp['image_size']}. The `test` split images remain unseen, so evaluating on them is fair."""
+    return model_card(record, n_bytes=n_bytes, dtype={"float16": "fp16", "bfloat16": "bf16"}.get(dtype, "fp32"),
+                      title="Bundled backbone: small DDPM trained on Weizmann horses", data_text=data_text,
+                      reproduce=reproduce, limitations=limitations)
 
 
 def main(argv=None):
@@ -125,13 +87,12 @@ def main(argv=None):
         if n_bytes > args.max_mb * 1e6:
             raise SystemExit(f"Weights are {n_bytes / 1e6:.1f} MB > --max-mb {args.max_mb}.")
         run_info = _run_info(args.source)
-        card = _model_card(info, run_info, n_bytes, args.data)
-        (tmp / "MODEL_CARD.md").write_text(card)
         # The card's source: the exported checkpoint's own training record (the run's train_info.json
-        # may already be at a later step).
+        # may be at another step).
         record = {**{k: run_info.get(k) for k in ("n_images", "unet_kwargs", "scheduler", "torch")},
                   **{k: info[k] for k in ("step", "train_seconds", "hparams", "sessions", "n_params", "cpu_seconds")},
                   "checkpoint": Path(info["checkpoint"]).name, "data": args.data}
+        (tmp / "MODEL_CARD.md").write_text(_model_card(record, n_bytes, args.data, args.dtype))
         (tmp / "train_info.json").write_text(json.dumps(record, indent=1) + "\n")
         # mkdtemp and the safetensors writer create owner-only files; the package data must be readable.
         os.chmod(tmp, 0o755)

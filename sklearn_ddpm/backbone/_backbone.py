@@ -239,9 +239,17 @@ class Backbone:
         """Write a ``DDPMPipeline`` folder (``model_index.json``, ``unet/``, ``scheduler/``).
 
         :meth:`from_pretrained` and :func:`load_backbone` read it back; so does
-        ``diffusers.DDPMPipeline.from_pretrained``.
+        ``diffusers.DDPMPipeline.from_pretrained``. The files get the permissions of a plain
+        ``open()`` under the umask (the safetensors writer makes owner-only ones).
         """
+        import os
+        from pathlib import Path
+
         DDPMPipeline(unet=self.unet, scheduler=self.scheduler).save_pretrained(str(path), safe_serialization=True)
+        umask = os.umask(0)
+        os.umask(umask)
+        for weights in Path(path).rglob("*.safetensors"):
+            os.chmod(weights, 0o666 & ~umask)
 
     @classmethod
     def from_pretrained(cls, path, scheduler=None, source=None):

@@ -7,17 +7,18 @@ and atomic checkpoints it resumes from after an interruption; the result is a
 
 Modules: ``_data`` (images, crops and flips), ``_checkpoints`` (checkpoint files and random
 states), ``_train`` (the loop), ``_distributed`` (the torchrun process group and collectives),
-``_export`` (checkpoint to pipeline folder).
+``_export`` (checkpoint to pipeline folder, with its record and model card), ``_card`` (the model card).
 """
 
 from ._checkpoints import list_checkpoints, load_checkpoint
-from ._export import export_checkpoint
+from ._export import export_checkpoint, export_run
 from ._presets import PRESETS, get_preset
 from ._train import train_ddpm
 
 __all__ = [
     "PRESETS",
     "export_checkpoint",
+    "export_run",
     "get_preset",
     "list_checkpoints",
     "load_checkpoint",

@@ -1,7 +1,9 @@
 """The ``sklearn-ddpm train-ddpm`` sub-command."""
 
 import argparse
+import json
 import shlex
+from pathlib import Path
 
 from ._presets import PRESETS
 
@@ -17,9 +19,12 @@ examples:
   torchrun --nproc_per_node 4 -m sklearn_ddpm.cli train-ddpm photos/ runs/my_ddpm \
       --device cuda --batch-size 32 --max-steps 20000
 
-Run the same command again after an interruption to continue from the last checkpoint
-(or with a larger --max-steps to train further); add --export-only to just write the model of
-the last checkpoint of an unfinished run.
+Ctrl-C stops at the next step: that step is checkpointed and exported, and the command to
+continue is printed. Run the same command again after an interruption (or after --max-minutes
+ended a session) to continue from the last checkpoint, or with a larger --max-steps to train
+further; add --export-only to just write the model of the last checkpoint of an unfinished run.
+OUT_DIR gets the model with train_info.json (the record of the exported step) and README.md (its
+model card).
 """
 
 
@@ -41,7 +46,7 @@ def _handler(args):
     from ..datasets._folders import list_images, read_image_list
     from ..utils._atomic import ensure_directory
     from ._distributed import is_main_process
-    from ._export import export_checkpoint
+    from ._export import export_run
     from ._train import TrainDDPMInterrupted, train_ddpm
 
     # Under torchrun every rank runs this; one of them speaks and writes.
@@ -54,7 +59,7 @@ def _handler(args):
     if args.export_only:
         if not is_main_process():
             return 0
-        info = export_checkpoint(args.out_dir, args.out_dir)
+        info = export_run(args.out_dir)
         if not quiet:
             print(f"Saved the EMA model of {info['checkpoint']} (step {info['step']}) to {args.out_dir}")
         return 0
@@ -83,7 +88,13 @@ def _handler(args):
     except TrainDDPMInterrupted as exc:
         raise KeyboardInterrupt(f"{exc}; resume with: {resume_command(args.argv)}") from None
     if not quiet:
-        print(f"Saved the EMA model to {out}")
+        step = json.loads((Path(out) / "train_info.json").read_text())["step"]
+        if step < args.max_steps:  # only the time budget stops a run early without an error
+            print(f"Time budget of {args.max_minutes:g} min spent at step {step} of {args.max_steps}: checkpoint and "
+                  f"model (train_info.json, README.md) of that step saved to {out}; continue with: "
+                  f"{resume_command(args.argv)}")
+        else:
+            print(f"Saved the EMA model of step {step} to {out} (model card: {Path(out) / 'README.md'})")
     return 0
 
 

@@ -1,7 +1,6 @@
 """The training loop of :func:`train_ddpm`: resumable, with EMA weights and mixed precision (bf16 on CPUs)."""
 
 import contextlib
-import json
 import math
 import os
 import signal
@@ -25,7 +24,7 @@ from ..utils._atomic import atomic_write
 from . import _distributed
 from ._checkpoints import CHECKPOINT_DIR, list_checkpoints, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from ._data import load_images, sample_batch
-from ._export import export_checkpoint
+from ._export import export_run
 from ._presets import PRESETS, get_preset
 
 _POSITIVE_INT = Interval(Integral, 1, None, closed="left")
@@ -110,9 +109,11 @@ def train_ddpm(
         to RGB and EXIF-transposed), or a list of HxWx3 ``uint8`` arrays and/or image paths, of
         any sizes.
     output_dir : str or path-like
-        Receives ``checkpoints/``, ``train_log.csv`` (step, loss, learning rate, seconds),
-        ``train_info.json`` and, at the end, the ``DDPMPipeline.save_pretrained`` folder of the
-        EMA model (``model_index.json``, ``unet/``, ``scheduler/``).
+        Receives ``checkpoints/``, ``train_log.csv`` (step, loss, learning rate, seconds) and, at
+        the end (also when ``max_minutes`` or Ctrl-C stops the run), the ``DDPMPipeline.save_pretrained``
+        folder of the EMA model (``model_index.json``, ``unet/``, ``scheduler/``) with
+        ``train_info.json``, the record of the exported step, and ``README.md``, its model card
+        (:func:`export_run`).
     preset : {"64", "128", "256", "tiny"}, default="64"
         UNet configuration, default resolution and default batch size.
     image_size : int, optional
@@ -319,18 +320,25 @@ def _train(ctx, images, output_dir, ckpt_dir, *, spec, preset, image_size, max_s
                 "train_seconds": train_seconds,
                 "sessions": sessions,
                 "log": log_rows,
+                "n_images": len(pil_images),
             }
             save_checkpoint(state, ckpt_dir, keep=keep_checkpoints)
+            # train_info.json is the export's record, written with it (export_run): one step for both.
             _write_log(output_dir, log_rows)
-            _write_info(output_dir, state, scheduler, n_images=len(pil_images))
 
+        # With a time budget the bar counts its seconds (the step count's estimate would be wrong
+        # when the budget ends the run) and shows the steps beside them.
+        budget_s = None if max_minutes is None else 60.0 * float(max_minutes)
         bar = tqdm(
-            total=max_steps, initial=start_step, disable=not (progress and ctx.is_main), desc="train-ddpm",
+            total=max_steps if budget_s is None else budget_s, initial=start_step if budget_s is None else 0,
+            disable=not (progress and ctx.is_main), desc="train-ddpm" if budget_s is None else "train-ddpm (time budget)",
+            bar_format=None if budget_s is None else "{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}{postfix}",
             unit="step", mininterval=1.0 if sys.stderr.isatty() else 30.0, dynamic_ncols=True,
         )
         running, loss_sum, n_sum = None, None, 0
         t_last = time.perf_counter()
-        deadline = None if max_minutes is None else time.monotonic() + 60.0 * float(max_minutes)
+        t_start = time.monotonic()
+        deadline = None if budget_s is None else t_start + budget_s
         saved_step, stopped_by = start_step, None
         ctrl_c = _CtrlC()
         try:
@@ -362,7 +370,12 @@ def _train(ctx, images, output_dir, ckpt_dir, *, spec, preset, image_size, max_s
                 loss_sum = loss.detach() if loss_sum is None else loss_sum + loss.detach()
                 n_sum += 1
                 done = step + 1
-                bar.update(1)
+                if budget_s is None:
+                    bar.update(1)
+                else:
+                    bar.update(min(budget_s, time.monotonic() - t_start) - bar.n)
+                    bar.set_postfix_str(f"step {done}/{max_steps}" + ("" if running is None else f", loss={running:.4f}"),
+                                        refresh=False)
                 now = time.perf_counter()
                 train_seconds += now - t_last
                 t_last = now
@@ -385,7 +398,8 @@ def _train(ctx, images, output_dir, ckpt_dir, *, spec, preset, image_size, max_s
                         )
                     log_rows.append((done, mean, optimizer.param_groups[0]["lr"], round(train_seconds, 2)))
                     running = mean if running is None else 0.8 * running + 0.2 * mean
-                    bar.set_postfix(loss=f"{running:.4f}", refresh=False)
+                    if budget_s is None:
+                        bar.set_postfix(loss=f"{running:.4f}", refresh=False)
                     loss_sum, n_sum = None, 0
                 if done % checkpoint_every == 0 or done == max_steps or out_of_time:
                     sessions[-1]["end_step"] = done
@@ -401,7 +415,7 @@ def _train(ctx, images, output_dir, ckpt_dir, *, spec, preset, image_size, max_s
         bar.close()
     if ctx.is_main:
         with ctrl_c.deferred():
-            export_checkpoint(ckpt_dir, output_dir)
+            export_run(output_dir)
     _distributed.barrier(ctx)  # no rank returns before the model it trained is on disk
     if stopped_by == "interrupt":
         raise TrainDDPMInterrupted(saved_step, Path(output_dir))
@@ -490,21 +504,3 @@ def _write_log(output_dir, rows):
     with atomic_write(Path(output_dir) / "train_log.csv", "w") as fh:
         fh.write("step,loss,lr,train_seconds\n")
         fh.writelines(f"{s},{l:.6f},{lr:.3g},{t}\n" for s, l, lr, t in rows)
-
-
-def _write_info(output_dir, state, scheduler, n_images):
-    info = {
-        "step": state["step"],
-        "train_seconds": round(state["train_seconds"], 1),
-        # Sessions recorded before this field existed count as unknown, so the total is a lower bound then.
-        "cpu_seconds": round(sum(s.get("cpu_seconds", 0.0) for s in state["sessions"]), 1),
-        "n_images": n_images,
-        "hparams": state["hparams"],
-        "unet_kwargs": state["unet_kwargs"],
-        # The schedule's own record, so the file states what was trained with, not a copy of it.
-        "scheduler": {k: v for k, v in scheduler.config.items() if not k.startswith("_")},
-        "sessions": state["sessions"],
-        "torch": torch.__version__,
-    }
-    with atomic_write(Path(output_dir) / "train_info.json", "w") as fh:
-        fh.write(json.dumps(info, indent=1) + "\n")
