@@ -21,8 +21,11 @@ its timings are of the shape, not of a trained model's quality.
     python benchmarks/refit_latency.py --quick                # seconds (smoke test)
 """
 
+import json
+import os
 import statistics
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -138,6 +141,9 @@ def main(argv=None):
     p.add_argument("--size", type=int, default=512, help="image side (default: 512)")
     p.add_argument("--backbones", nargs="+", choices=("bundled", "adm256"), default=["bundled", "adm256"])
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--merge", action="store_true",
+                   help="keep the other backbones' results of an existing record (each is then from its own run, "
+                        "with its own 'run' entry: date, load average, rounds)")
     args = p.parse_args(argv)
     if args.quick:
         args.rounds, args.n_images, args.size = 2, 2, 64
@@ -154,17 +160,23 @@ def main(argv=None):
                 params.update(steps=(50,), n_estimators=2, max_epochs=3)
             label = "bundled horse DDPM" if name == "bundled" else \
                 f"ADM-256 random init ({_common.describe_model(model)['parameters_M']} M)"
-            results.append(measure(label, model, images, masks, args.rounds, args.seed, device="cpu", **params))
+            result = measure(label, model, images, masks, args.rounds, args.seed, device="cpu", **params)
+            result["run"] = {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "rounds": args.rounds,
+                             "load_average_1min_after": round(os.getloadavg()[0], 2)}
+            results.append(result)
             print(f"{label}: done", flush=True)
+    out = args.out or _common.RESULTS_DIR / ("refit_latency" + ("_quick" if args.quick else "") + ".json")
+    if args.merge and Path(out).is_file():
+        measured = {r["backbone"] for r in results}
+        results = [r for r in json.loads(Path(out).read_text())["results"] if r["backbone"] not in measured] + results
     payload = {
         "question": "seconds from a new stroke to an updated prediction of a 512x512 image (issue 27 target: "
                     "<= 3 s with the bundled backbone on the 2-core CPU)",
         "data": source, "rounds": args.rounds, "seed": args.seed, "quick": args.quick,
-        "model": None if "bundled" in args.backbones else "random init",
+        "model": None if any(r["backbone"].startswith("bundled") for r in results) else "random init",
         "results": results,
     }
-    path = _common.write_json("refit_latency" + ("_quick" if args.quick and args.out is None else ""), payload,
-                              args.out, device="cpu")
+    path = _common.write_json("refit_latency", payload, out, device="cpu")
     _common.print_table(
         [{k: r[k] for k in COLUMNS} for r in results], COLUMNS,
         title=f"Refit latency, {args.size}² images, load average {_common.machine()['load_average_1min']}")
