@@ -167,7 +167,7 @@ class InteractiveSegmenter:
         self.progress = progress
         # The session's state (not parameters): images, labels, features, predictions.
         self._images, self._labels, self._names, self._features = [], [], [], []
-        self._outputs = {}  # image -> (labels, uncertainty) of the current model
+        self._outputs = (None, {})  # (model, {image: (labels, uncertainty)}): swapped as one, by fit
         self._transformer = None  # fitted once: it holds the loaded backbone
         self._clf = None  # the unfitted classifier every fit clones
         self._labels_changed = False
@@ -373,8 +373,9 @@ class InteractiveSegmenter:
         self.extract_features()
         features = _concatenate([self._features[i] for i in labelled])
         clf = clone(self._clf).fit(features, [labels[i] for i in labelled])
-        self.pipeline_ = Pipeline([("features", self._transformer), ("clf", clf)])
-        self._outputs = {}
+        pipeline = Pipeline([("features", self._transformer), ("clf", clf)])
+        self._outputs = (pipeline, {})
+        self.pipeline_ = pipeline
         self.n_fits_ = getattr(self, "n_fits_", 0) + 1
         self.fit_seconds_ = time.perf_counter() - start
         return self
@@ -399,7 +400,9 @@ class InteractiveSegmenter:
     def _labels_and_uncertainty(self, i):
         self._check_fitted()
         i = self._index(i)
-        outputs, pipeline = self._outputs, self.pipeline_  # of one model, if a fit ends meanwhile
+        pipeline, outputs = self._outputs  # one model's, even if a fit ends meanwhile
+        if pipeline is not self.pipeline_:  # loaded, not fitted here
+            pipeline, outputs = self._outputs = (self.pipeline_, {})
         if i not in outputs:
             labels, uncertainty = pipeline[-1].predict_with_uncertainty(self._features_of(i))
             outputs[i] = (labels[0], uncertainty[0])
