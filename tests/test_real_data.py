@@ -31,7 +31,16 @@ def test_tiny_random_unet_beats_majority_baseline(weizmann_root, tiny_backbone):
     assert score > majority
 
 
+# Measured on 2026-12-07 with the bundled 7,500-step DDPM (the seeds of the noise and of the
+# classifier both 0, 1, 2): 0.784, 0.804, 0.746 mIoU; the test runs seed 0. Predicting all background
+# scores about 0.4 here, so the old bound (majority + 0.1) let a backbone lose half its gain unnoticed.
+BUNDLED_MEASURED_MIOU = 0.784
+BUNDLED_TOLERANCE = 0.025  # last-bit differences between CPUs and library versions, not seed changes
+
+
 def test_bundled_horse_ddpm_segments_horses(weizmann_root):
-    """The shipped backbone was trained without the test split; its features must find horses."""
+    """The shipped backbone was trained without the test split; its features find horses at the level
+    measured when it was bundled (fixed seeds, so a drop means the weights or the pipeline changed)."""
     score, majority = _fit_and_score(weizmann_root, None, "auto", (50, 150, 250), n_train=5, n_test=5)
-    assert score > majority + 0.1
+    assert score > majority + 0.3
+    assert score >= BUNDLED_MEASURED_MIOU - BUNDLED_TOLERANCE, (score, BUNDLED_MEASURED_MIOU)

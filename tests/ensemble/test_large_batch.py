@@ -35,9 +35,27 @@ def test_ghost_batch_not_below_the_batch_is_plain_batch_norm(ghost_batch):
 
 
 def test_ghost_batch_tail_of_one_sample_uses_the_running_statistics():
-    ghost = _module(4)
-    out = ghost(torch.randn(9, 2, 5))  # slices of 4, 4 and 1: no error, finite output
-    assert out.shape == (9, 2, 3) and torch.isfinite(out).all()
+    x = torch.randn(9, 2, 5, generator=torch.Generator().manual_seed(3))  # slices of 4, 4 and 1
+    ghost, plain = _module(4), _module(None)
+    norm = ghost.norms[0]
+    with torch.no_grad():  # running statistics far from the batch's, so using them shows in the output
+        norm.running_mean.fill_(0.5)
+        norm.running_var.fill_(2.0)
+    mean, var = norm.running_mean.clone(), norm.running_var.clone()
+    out = ghost(x)
+    # by hand: the two full slices normalize with their own statistics and update the running ones in
+    # turn; the single last sample is normalized with the running statistics as updated by them
+    h = torch.relu(torch.matmul(x.transpose(0, 1), plain.weights[0]) + plain.biases[0][:, None, :])
+    flat = h.permute(1, 0, 2).reshape(9, -1)
+    parts = [F.batch_norm(part, mean, var, training=True, momentum=norm.momentum, eps=norm.eps)
+             for part in flat[:8].split(4)]
+    tail = (flat[8:] - mean) / torch.sqrt(var + norm.eps)
+    h = torch.cat(parts + [tail]).reshape(9, 2, 4).permute(1, 0, 2)
+    expected = (torch.matmul(h, plain.weights[1]) + plain.biases[1][:, None, :]).permute(1, 0, 2)
+    torch.testing.assert_close(out, expected)
+    torch.testing.assert_close(norm.running_mean, mean)  # the tail did not update the running statistics
+    # with batch statistics the lone sample would normalize to the bias alone: not what happened
+    assert not torch.allclose(out[8], plain.biases[1] + torch.zeros_like(out[8]))
 
 
 def test_classifier_routes_ghost_batch_to_the_module():

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 import torch
-from sklearn.model_selection import GridSearchCV, GroupKFold
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV, GroupKFold, cross_val_score
 from sklearn.pipeline import Pipeline
 
 from sklearn_ddpm import DDPMFeatureTransformer, MLPEnsembleClassifier
@@ -139,8 +140,23 @@ def test_grid_search_tunes_the_guided_filter(tiny_backbone):
     ])
     search = GridSearchCV(pipe, {"clf__refine__radius": [1, 3], "features__flip_tta": [False, True]},
                           cv=GroupKFold(n_splits=2)).fit(images, masks, groups=np.arange(6))
-    assert len(search.cv_results_["mean_test_score"]) == 4
-    assert search.best_estimator_.predict(images[:1]).shape == (1, 24, 32)
+    scores = search.cv_results_["mean_test_score"]
+    assert len(scores) == 4
+    # each candidate's score is what its setting gives when fitted by hand on the same folds, so the
+    # radius and flip_tta reach the filter and the transformer inside the search
+    for params, score in zip(search.cv_results_["params"], scores):
+        by_hand = cross_val_score(clone(pipe).set_params(**params), images, masks, groups=np.arange(6),
+                                  cv=GroupKFold(n_splits=2))
+        assert score == pytest.approx(by_hand.mean(), abs=1e-12), params
+    assert len(np.unique(np.round(scores, 10))) > 1  # the settings change the result: something is tuned
+    best = search.best_estimator_
+    assert best.named_steps["clf"].refine.radius == search.best_params_["clf__refine__radius"]
+    assert best.named_steps["features"].flip_tta == search.best_params_["features__flip_tta"]
+    assert best.predict(images[:1]).shape == (1, 24, 32)
+    # the radius is applied at prediction: another radius gives other probabilities from the same fit
+    radius_1 = best.set_params(clf__refine__radius=1).predict_proba(images[:1])
+    radius_3 = best.set_params(clf__refine__radius=3).predict_proba(images[:1])
+    assert not np.allclose(radius_1, radius_3)
 
 
 def test_batch_schedule_is_the_reference_at_64_and_scales_above():
