@@ -13,18 +13,19 @@ protocol, what the cap costs in accuracy and buys in time:
   (``max_pixels_per_class`` in ``--class-caps``, per image), and all labelled pixels. All pixels
   costs tens of minutes a fold on this CPU, so it runs on the first ``--all-pixels-folds`` folds
   only; the comparison with the caps is paired on those folds.
-- The cap chosen by CV is refitted on the 20 images (by ``select_segmenter``) and scored once on
-  the test split (``--score-test``).
+- The candidate chosen by CV is fitted on the n images and scored once on
+  the test split (``--score-test``): its fit on the n images is timed too.
 
 Writes ``benchmarks/results/pixel_caps_<dataset>.json``: per candidate the per-fold mIoU, the CV
 mean and fold std, and the mean fit seconds per fold (15 images), plus the machine and its load.
 """
 
+import json
 import time
 
 import numpy as np
 
-from _common import REPO_ROOT, DATA_DIR, machine, parser, torch_threads, write_json
+from _common import DATA_DIR, REPO_ROOT, RESULTS_DIR, machine, parser, torch_threads, write_json
 
 BUNDLED_MODEL = REPO_ROOT / "sklearn_ddpm" / "_data" / "horse_ddpm"  # make_segmenter(model=None) loads it
 
@@ -41,21 +42,30 @@ def _load(dataset, split, n):
     return images, masks, 2
 
 
-def _rows(result, fold_ids):
-    rows = []
+def _row(params, result, fold_ids):
+    """One candidate's CV row from a one-candidate ``select_segmenter`` result."""
     results = result.cv_results_
-    n_splits = len(fold_ids)
-    for k, params in enumerate(results["params"]):
-        folds = [float(results[f"split{j}_test_score"][k]) * 100 for j in range(n_splits)]
-        rows.append({
-            "params": {key: value for key, value in params.items()},
-            "folds": fold_ids,
-            "fold_miou": folds,
-            "cv_miou": float(np.mean(folds)),
-            "cv_miou_std_over_folds": float(np.std(folds, ddof=1)) if len(folds) > 1 else None,
-            "fit_seconds_mean": float(results["mean_fit_time"][k]),
-        })
-    return rows
+    folds = [float(results[f"split{j}_test_score"][0]) * 100 for j in range(len(fold_ids))]
+    return {
+        "params": params,
+        "folds": fold_ids,
+        "fold_miou": folds,
+        "cv_miou": float(np.mean(folds)),
+        "cv_miou_std_over_folds": float(np.std(folds, ddof=1)) if len(folds) > 1 else None,
+        "fit_seconds_mean": float(results["mean_fit_time"][0]),
+        "load_average_after": machine()["load_average_1min"],
+    }
+
+
+def _candidates(args):
+    """``(label, params, folds)``: the caps, class-balanced sampling, then all pixels on the first folds."""
+    folds = list(range(args.folds))
+    out = [(f"cap {c}", {"clf__max_pixels_per_image": c}, folds) for c in args.caps]
+    out += [(f"class cap {c}", {"clf__max_pixels_per_image": None, "clf__max_pixels_per_class": c}, folds)
+            for c in args.class_caps]
+    if args.all_pixels_folds:
+        out.append(("all pixels", {"clf__max_pixels_per_image": None}, folds[: args.all_pixels_folds]))
+    return out
 
 
 def main(argv=None):
@@ -63,61 +73,71 @@ def main(argv=None):
     p.add_argument("--dataset", choices=["weizmann", "ccp"], default="weizmann")
     p.add_argument("--n", type=int, default=20, help="labelled images (first n of labeled_pool)")
     p.add_argument("--folds", type=int, default=4)
-    p.add_argument("--caps", type=int, nargs="*", default=[1000, 2000, 5000, 10000, 20000])
-    p.add_argument("--class-caps", type=int, nargs="*", default=[500, 2500])
+    p.add_argument("--caps", type=int, nargs="*", default=[1000, 2000, 5000, 10000])
+    p.add_argument("--class-caps", type=int, nargs="*", default=[500])
     p.add_argument("--all-pixels-folds", type=int, default=1, help="folds on which all pixels are fitted (0: none)")
-    p.add_argument("--score-test", action="store_true", help="score the CV-chosen cap once on the test split")
+    p.add_argument("--score-test", action="store_true",
+                   help="after the CV, fit the CV-chosen candidate on the n images and score the test split once")
+    p.add_argument("--max-minutes", type=float, default=None, help="start no candidate after this; rerun to resume")
     args = p.parse_args(argv)
-    from sklearn.model_selection import GroupKFold, check_cv
+    from sklearn.model_selection import GroupKFold
 
+    from sklearn_ddpm import make_segmenter
     from sklearn_ddpm.model_selection import select_segmenter
 
     if args.quick:
         args.n, args.folds, args.caps, args.class_caps, args.all_pixels_folds = 4, 2, [50, 100], [25], 1
     name = f"pixel_caps_{args.dataset}"
-    payload = {"model": str(BUNDLED_MODEL), "benchmark": name, "date": time.strftime("%Y-%m-%d %H:%M"), "protocol": __doc__,
-               "dataset": args.dataset, "n": args.n, "folds": args.folds}
+    path = args.out or RESULTS_DIR / f"{name}.json"
+    payload = {"model": str(BUNDLED_MODEL), "protocol": __doc__, "dataset": args.dataset, "n": args.n,
+               "folds": args.folds, "rows": []}
+    if path.exists():  # resume: candidates already measured are kept
+        previous = json.loads(path.read_text())
+        payload["rows"] = previous.get("rows", [])
+    done = {json.dumps(r["params"], sort_keys=True) for r in payload["rows"]}
+    began = time.monotonic()
     with torch_threads(args.threads):
         images, masks, n_classes = _load(args.dataset, "labeled_pool", args.n)
         if args.quick:
-            images = [im[:48, :64] for im in images]
-            masks = [m[:48, :64] for m in masks]
+            images, masks = [im[:48, :64] for im in images], [m[:48, :64] for m in masks]
         groups = np.arange(len(images))
         splits = list(GroupKFold(n_splits=args.folds).split(groups, groups=groups))
-        common = {"n_classes": n_classes, "budget": None, "progress": not args.quick}
+        settings = {"n_classes": n_classes}
         if args.quick:
-            common.update(n_estimators=2, max_epochs=2, steps=(50,))
-        grid = [{"clf__max_pixels_per_image": list(args.caps)}]
-        if args.class_caps:
-            grid.append({"clf__max_pixels_per_image": [None], "clf__max_pixels_per_class": list(args.class_caps)})
-        start = time.perf_counter()
-        capped = select_segmenter(images, masks, search=grid, cv=check_cv(splits), **common)
-        payload["capped"] = {"rows": _rows(capped, list(range(args.folds))), "best_params": capped.best_params_,
-                             "seconds": time.perf_counter() - start, "load_average_after": machine()["load_average_1min"]}
-        write_json(name, payload, args.out)
-        if args.all_pixels_folds:
-            start = time.perf_counter()
-            everything = select_segmenter(images, masks, search={"clf__max_pixels_per_image": [None]},
-                                          cv=check_cv(splits[: args.all_pixels_folds]), **common)
-            payload["all_pixels"] = {"rows": _rows(everything, list(range(args.all_pixels_folds))),
-                                     "seconds": time.perf_counter() - start,
-                                     "load_average_after": machine()["load_average_1min"]}
-            write_json(name, payload, args.out)
-        if args.score_test:
-            test_images, test_masks, _ = _load(args.dataset, "test", None)
-            start = time.perf_counter()
-            score = capped.segmenter_.score(test_images, test_masks)
-            payload["test"] = {"params": capped.best_params_, "n_images": len(test_images), "miou": score * 100,
-                               "seconds": time.perf_counter() - start, "seeds": 1,
-                               "note": "the CV-chosen setting refitted on the n labelled images, scored once"}
-        payload["machine"] = machine()
-        path = write_json(name, payload, args.out)
-    print(f"{'candidate':50s} {'CV mIoU':>8s} {'fit s':>7s}")
-    for part in ("capped", "all_pixels"):
-        for row in payload.get(part, {}).get("rows", []):
-            print(f"{str(row['params']):50s} {row['cv_miou']:8.1f} {row['fit_seconds_mean']:7.0f}  folds {row['folds']}")
+            settings.update(n_estimators=2, max_epochs=2, steps=(50,))
+        payload["settings"] = {**settings, "other": "make_segmenter() defaults"}
+        for label, params, folds in _candidates(args):
+            if json.dumps(params, sort_keys=True) in done:
+                continue
+            if args.max_minutes is not None and time.monotonic() - began > 60 * args.max_minutes:
+                print(f"--max-minutes reached before {label}; rerun to resume")
+                break
+            result = select_segmenter(images, masks, search={k: [v] for k, v in params.items()},
+                                      cv=[splits[k] for k in folds], budget=None, refit=False,
+                                      progress=not args.quick, **settings)
+            payload["rows"].append({"label": label, **_row(params, result, folds)})
+            write_json(name, payload, path)
+        full = [r for r in payload["rows"] if r["folds"] == list(range(args.folds))]
+        if full and len(full) == len([c for c in _candidates(args) if c[2] == list(range(args.folds))]):
+            best = max(full, key=lambda r: r["cv_miou"])
+            payload["chosen"] = {"label": best["label"], "params": best["params"], "cv_miou": best["cv_miou"],
+                                 "rule": "highest CV mean over the folds every candidate ran"}
+            if args.score_test and "test" not in payload:
+                pipe = make_segmenter(**settings).set_params(**best["params"])
+                start = time.perf_counter()
+                pipe.fit(images, masks)
+                fit_seconds = time.perf_counter() - start
+                test_images, test_masks, _ = _load(args.dataset, "test", None)
+                payload["test"] = {"label": best["label"], "params": best["params"], "n_images": len(test_images),
+                                   "miou": pipe.score(test_images, test_masks) * 100, "fit_seconds": fit_seconds,
+                                   "seeds": 1, "note": "the CV-chosen candidate fitted on the n labelled images, "
+                                   "scored once on the test split"}
+        path = write_json(name, payload, path)
+    print(f"{'candidate':16s} {'folds':>10s} {'CV mIoU':>8s} {'fit s':>7s}")
+    for row in payload["rows"]:
+        print(f"{row['label']:16s} {str(row['folds']):>10s} {row['cv_miou']:8.1f} {row['fit_seconds_mean']:7.0f}")
     if "test" in payload:
-        print(f"test mIoU of {payload['test']['params']}: {payload['test']['miou']:.1f}")
+        print(f"test mIoU of {payload['test']['label']}: {payload['test']['miou']:.1f}")
     print(f"wrote {path}")
 
 
