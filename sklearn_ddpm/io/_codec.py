@@ -335,12 +335,13 @@ class Decoder:
         if unknown:
             raise self.error(where, f"{cls.__name__} has no parameter(s) {unknown} in this version of "
                                     "sklearn-ddpm; the file needs the version that wrote it")
-        obj = cls.__new__(cls)
-        if hasattr(obj, "__setstate__"):
-            obj.__setstate__(state)
+        # The saved state goes over the constructed object, so a parameter added to the class after
+        # the file was written keeps its default (as a missing parameter does in scikit-learn).
+        if hasattr(probe, "__setstate__"):
+            probe.__setstate__(state)
         else:
-            obj.__dict__.update(state)
-        return obj
+            probe.__dict__.update(state)
+        return probe
 
     def _stateful(self, cls, state, where):
         obj = cls.__new__(cls)

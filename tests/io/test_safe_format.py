@@ -288,6 +288,18 @@ def test_files_from_a_newer_version_fail_clearly(small_file):
         loads_model(_rewrite(small_file, unknown_kind))
 
 
+def test_a_file_from_before_a_parameter_was_added_takes_its_default(small_file):
+    # As a file written before MLPEnsembleClassifier had `predict_batch_size` would be.
+    def older(document):
+        del next(_object_nodes(document["root"]))["state"]["$dict"]["predict_batch_size"]
+        return document
+
+    loaded = loads_model(_rewrite(small_file, older))
+    assert loaded.predict_batch_size == MLPEnsembleClassifier().predict_batch_size
+    assert "predict_batch_size" in loaded.get_params()
+    loaded.predict(np.zeros((2, 3), np.float32))
+
+
 def test_damaged_files_fail_clearly(small_file, tmp_path):
     path = tmp_path / "cut.skddpm"
     path.write_bytes(small_file[: len(small_file) // 2])
