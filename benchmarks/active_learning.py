@@ -31,7 +31,7 @@ import numpy as np
 
 import _common
 from _scribbles import labelled_fraction, simulate_scribbles, strokes_in_region
-from scribbles import code_state
+from scribbles import backbone_name, code_state
 
 NAME = "active_learning"
 ARMS = ("suggest", "random")
@@ -198,7 +198,7 @@ def main(argv=None):
             print(f"resuming {path}: {len(runs)} seeds done", flush=True)
 
     def write(current=None, complete=False):
-        payload = {"settings": settings, "code": code, "protocol": __doc__.split("\n\n")[1:4],
+        payload = {"settings": settings, "code": code, "backbone": backbone_name(args.model, args.quick), "protocol": __doc__.split("\n\n")[1:4],
                    "runs": runs + ([current] if current else []), "summary": summarize(runs),
                    "miou_std": _common.STD_NOTE,
                    "status": "complete" if complete else "partial: the time budget or the run stopped first"}

@@ -371,6 +371,7 @@ def main(argv=None):
                 "scribbles": "benchmarks/_scribbles.py simulate_scribbles(mask, fraction, stroke_width, "
                              "random_state=[seed, image index])", "device": device}
     record = Record(args, settings)
+    record.payload["backbone"] = backbone_name(args.model, args.quick)  # write_json hashes a local one
     # The code each process imported (processes of one record may differ): per datasets/methods.
     record.payload["code"][f"{'+'.join(args.datasets)}/{'+'.join(args.methods)}"] = code_state()
     start = time.perf_counter()
@@ -405,6 +406,17 @@ def main(argv=None):
                         title=f"mIoU (%) on the test split, ± sample std over seeds; target: {record.payload['target']['met']}")
     print(f"wrote {path}")
     return path
+
+
+def backbone_name(model, quick):
+    """The backbone a run uses: ``model``, the bundled DDPM's folder, or the quick runs' tiny UNet."""
+    if quick:
+        return "tiny random-init UNet (sklearn_ddpm.backbone.tiny_unet)"
+    if model is not None:
+        return str(model)
+    from sklearn_ddpm.backbone._loading import bundled_backbone_path
+
+    return str(bundled_backbone_path())
 
 
 def code_state():
