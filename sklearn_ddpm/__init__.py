@@ -3,33 +3,49 @@
 Public API, re-exported from the sub-packages: ``backbone`` (loading UNets, block numbering),
 ``features`` (the transformer and its compact output), ``ensemble`` (the pixel classifier),
 ``postprocessing`` (image-guided refinement of its probabilities), ``segmenter`` (the two as one pipeline, assembled or loaded), ``metrics``.
+
+The names are imported on first use (PEP 562), so that ``import sklearn_ddpm`` and the command
+line's ``--help`` do not load torch, diffusers and scikit-learn.
 """
 
-from .backbone import Backbone, LatentBackbone, list_decoder_blocks, load_backbone
-from .ensemble import MLPEnsembleClassifier
-from .features import ActivationCache, DDPMFeatureTransformer, PixelFeatures
-from .interactive import InteractiveSegmenter
-from .metrics import miou_score, miou_scorer, per_class_iou
-from .postprocessing import GuidedFilter
-from .segmenter import load_segmenter, make_segmenter, save_segmenter
+import importlib
+import importlib.util
 
 from ._version import __version__
-__all__ = [
-    "ActivationCache",
-    "Backbone",
-    "DDPMFeatureTransformer",
-    "GuidedFilter",
-    "InteractiveSegmenter",
-    "LatentBackbone",
-    "MLPEnsembleClassifier",
-    "PixelFeatures",
-    "__version__",
-    "list_decoder_blocks",
-    "load_backbone",
-    "load_segmenter",
-    "make_segmenter",
-    "miou_score",
-    "miou_scorer",
-    "per_class_iou",
-    "save_segmenter",
-]
+
+# Public name -> the sub-module that defines it.
+_EXPORTS = {
+    "ActivationCache": ".features",
+    "Backbone": ".backbone",
+    "DDPMFeatureTransformer": ".features",
+    "GuidedFilter": ".postprocessing",
+    "InteractiveSegmenter": ".interactive",
+    "LatentBackbone": ".backbone",
+    "MLPEnsembleClassifier": ".ensemble",
+    "PixelFeatures": ".features",
+    "list_decoder_blocks": ".backbone",
+    "load_backbone": ".backbone",
+    "load_segmenter": ".segmenter",
+    "make_segmenter": ".segmenter",
+    "miou_score": ".metrics",
+    "miou_scorer": ".metrics",
+    "per_class_iou": ".metrics",
+    "save_segmenter": ".segmenter",
+}
+
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+    elif importlib.util.find_spec(f"{__name__}.{name}") is not None:  # a sub-package, e.g. sklearn_ddpm.metrics
+        value = importlib.import_module(f".{name}", __name__)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
