@@ -93,6 +93,17 @@ class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimat
         quarter of it (a 4,000-pixel-wide image becomes 1,000 model pixels, about 21 tiles of 64
         across). Must be 1 without ``tile``. Like ``blocks`` and ``steps``, a setting to choose by
         cross-validation (``GridSearchCV``).
+    channels : None, "mean" or tuple of int, default=None
+        Which channels of an image become the backbone's R, G and B: None, the images are RGB;
+        three indices, those channels (``(2, 1, 0)`` for BGR, three bands of a multispectral
+        image); one index, that channel as gray (copied to R, G and B); "mean", the mean of all
+        channels as gray. A 2-D image is one channel. With ``channels``, an ``(N, H, W)`` array is
+        a stack of N one-channel images.
+    intensity : {"8bit", "percentile"}, default="8bit"
+        How pixel values become 0-255: "8bit" takes uint8 as is, other integers in 0-255 as they
+        are and floats in [0, 1] times 255, and refuses other ranges; "percentile" maps each
+        channel's 0.5th and 99.5th percentiles onto 0 and 255 (clipped), for 16-bit, 32-bit and
+        float data (microscopy, remote sensing). See docs/large_images.md.
     scheduler : diffusers scheduler, default=None
         Noise schedule for ``q(x_t | x_0)``; the checkpoint's own when it has one, else linear
         1000 steps.
@@ -184,6 +195,8 @@ class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimat
         "tile": [None, StrOptions({"auto"}), Interval(numbers.Integral, 8, None, closed="left")],
         "tile_overlap": [None, Interval(numbers.Integral, 0, None, closed="left")],
         "scale": [Interval(numbers.Real, 0, None, closed="neither")],
+        "channels": [None, StrOptions({"mean"}), tuple, list],
+        "intensity": [StrOptions({"8bit", "percentile"})],
         "scheduler": [None, HasMethods(["add_noise"])],
         "noise": [StrOptions({"shared", "per_step"})],
         "n_noise_samples": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -210,6 +223,8 @@ class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimat
         tile=None,
         tile_overlap=None,
         scale=1.0,
+        channels=None,
+        intensity="8bit",
         scheduler=None,
         noise="shared",
         n_noise_samples=1,
@@ -232,6 +247,8 @@ class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimat
         self.tile = tile
         self.tile_overlap = tile_overlap
         self.scale = scale
+        self.channels = channels
+        self.intensity = intensity
         self.scheduler = scheduler
         self.noise = noise
         self.n_noise_samples = n_noise_samples
@@ -338,7 +355,9 @@ class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimat
         Parameters
         ----------
         X : array of shape (n_images, height, width, 3) or list of (height, width, 3) arrays
-            RGB images, uint8 (or floats in [0, 1]).
+            RGB images, uint8 (or floats in [0, 1]); other channel counts and value ranges with
+            the ``channels`` and ``intensity`` parameters. A zarr or dask array (or a list of
+            them) is read here.
 
         Returns
         -------
@@ -364,7 +383,7 @@ class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimat
 
     def _transform(self, X, mirrors):
         check_is_fitted(self, "backbone_")
-        images = check_images(X)
+        images = check_images(X, channels=self.channels, intensity=self.intensity)
         if mirrors and self.output == "dense":
             raise ValueError("flip_tta=True needs output='compact' (dense output cannot carry the mirror features).")
         features = self._compact_features(images)

@@ -4,59 +4,37 @@ import numbers
 
 import numpy as np
 
+from ._pixels import to_rgb_uint8
 
-def check_images(images, name="X"):
-    """Validate RGB images; return a list of ``(H, W, 3)`` uint8 arrays.
 
-    Accepts an ``(N, H, W, 3)`` array or a sequence of ``(H, W, 3)`` arrays, as uint8 (0-255),
-    other integers in 0-255, or floats in [0, 1].
+def check_images(images, name="X", channels=None, intensity="8bit"):
+    """Validate images; return a list of ``(H, W, 3)`` uint8 RGB arrays.
+
+    Accepts an ``(N, H, W, 3)`` array or a sequence of ``(H, W, 3)`` arrays (numpy, or array-likes
+    such as zarr and dask arrays, read here), as uint8 (0-255), other integers in 0-255, or floats
+    in [0, 1]. ``channels`` and ``intensity`` map other channel counts and value ranges
+    (:func:`~sklearn_ddpm.utils._pixels.to_rgb_uint8`).
     """
-    if isinstance(images, np.ndarray):
-        if images.ndim != 4:
+    if isinstance(images, np.ndarray) or _is_array_like(images):
+        if images.ndim != 4 and not (channels is not None and images.ndim == 3):
             raise ValueError(
                 f"{name} must be an array of shape (n_images, height, width, 3) or a list of "
                 f"(height, width, 3) images; got an array with shape {images.shape}. "
-                "For a single image use X[None]."
+                "For a single image use X[None] (or [X])."
             )
-        items = list(images)
+        items = [images[i] for i in range(images.shape[0])]
     elif isinstance(images, (list, tuple)):
         items = list(images)
     else:
         raise TypeError(f"{name} must be an array or a list of images, got {type(images).__name__}.")
     if not items:
         raise ValueError(f"{name} holds no images.")
-    return [_check_image(np.asarray(image), i, name) for i, image in enumerate(items)]
+    return [to_rgb_uint8(image, channels, intensity, f"{name}[{i}]") for i, image in enumerate(items)]
 
 
-def _check_image(image, i, name):
-    if image.dtype == object or not (np.issubdtype(image.dtype, np.number) or image.dtype == bool):
-        raise TypeError(f"{name}[{i}] has dtype {image.dtype}; expected uint8 RGB values.")
-    if image.ndim != 3 or image.shape[-1] != 3:
-        hint = " (grayscale? convert with PIL's .convert('RGB'))" if image.ndim == 2 else ""
-        hint = (
-            " (RGBA? drop the alpha channel or use PIL's .convert('RGB'))"
-            if image.ndim == 3 and image.shape[-1] == 4
-            else hint
-        )
-        raise ValueError(
-            f"{name}[{i}] has shape {image.shape}; expected an RGB image of shape (height, width, 3){hint}."
-        )
-    if min(image.shape[:2]) < 2:
-        raise ValueError(f"{name}[{i}] has shape {image.shape}; images must be at least 2x2 pixels.")
-    if image.dtype == np.uint8:
-        return image
-    if np.issubdtype(image.dtype, np.floating):
-        if not np.isfinite(image).all():
-            raise ValueError(f"{name}[{i}] contains NaN or infinite values.")
-        if image.min() < 0 or image.max() > 1:
-            raise ValueError(
-                f"{name}[{i}] is a float image with values in [{image.min():g}, {image.max():g}]; "
-                "float images must be in [0, 1] (or pass uint8 in 0-255)."
-            )
-        return np.round(image * 255).astype(np.uint8)
-    if image.min() < 0 or image.max() > 255:
-        raise ValueError(f"{name}[{i}] has values outside 0-255.")
-    return image.astype(np.uint8)
+def _is_array_like(images):
+    """A zarr, dask or other array with numpy's shape protocol (not a list of images)."""
+    return all(hasattr(images, a) for a in ("shape", "dtype", "ndim", "__getitem__", "__array__"))
 
 
 def check_masks(masks, sizes, ignore_index=255, name="y"):
