@@ -18,6 +18,7 @@ so every variant sees the same labels):
 """
 
 import copy
+import json
 import time
 
 import numpy as np
@@ -78,7 +79,7 @@ def warm_refit(previous, template, features, masks, epochs):
     return clf.fit(features, masks)
 
 
-def run(seed, args, images, masks, held_images, held_masks):
+def run(seed, args, images, masks, held_images, held_masks, out_rows, checkpoint):
     from sklearn.base import clone
 
     from sklearn_ddpm.interactive import InteractiveSegmenter
@@ -93,7 +94,7 @@ def run(seed, args, images, masks, held_images, held_masks):
         seg.add_labels(0, stroke)
     seg.fit()
     previous = {"warm": seg.pipeline_[-1]}
-    rows = []
+    rows = out_rows
     for r in range(args.rounds):
         predictions = [seg.predict(i) for i in range(len(images))]
         i, stroke = corrective_stroke(predictions, masks, rng)
@@ -122,6 +123,7 @@ def run(seed, args, images, masks, held_images, held_masks):
         rows.append(row)
         print(seed, row["round"], {v: round(row[v]["held_out_miou"], 1) for v in ("scratch", "warm", "scratch_short")},
               {v: round(row[v]["fit_cpu_s"], 2) for v in ("scratch", "warm", "scratch_short")}, flush=True)
+        checkpoint()
     return rows
 
 
@@ -140,14 +142,34 @@ def main(argv=None):
     images, masks, source = _common.horse_data("labeled_pool", args.n_images + args.n_held_out,
                                                size=64 if args.quick else None)
     session = (images[:args.n_images], masks[:args.n_images], images[args.n_images:], masks[args.n_images:])
+    per_seed = {}
     with _common.torch_threads(args.threads):
-        per_seed = {seed: run(seed, args, *session) for seed in args.seeds}
+        for seed in args.seeds:
+            per_seed[seed] = []
+            run(seed, args, *session, out_rows=per_seed[seed],
+                checkpoint=lambda: write(args, source, per_seed, complete=False))
+    path, summary = write(args, source, per_seed, complete=True)
+    _common.print_table([{"variant": v, **{k: f"{m:.2f} ± {s:.2f}" if s is not None else f"{m:.2f}"
+                                           for k, (m, s) in summary[v].items()}} for v in summary],
+                        ["variant", "fit_cpu_s", "session_miou", "held_out_miou"],
+                        title=f"Refits over {args.rounds} rounds, seeds {args.seeds}")
+    print(f"wrote {path}")
+    return json.loads(path.read_text())
+
+
+def write(args, source, per_seed, complete):
+    """Write the record (after every round too, marked incomplete, so a long run is never lost)."""
+    per_seed = {seed: rows for seed, rows in per_seed.items() if rows}
     summary = {}
     for variant in ("scratch", "warm", "scratch_short"):
         summary[variant] = {
             key: _common.mean_sample_std([np.mean([row[variant][key] for row in rows]) for rows in per_seed.values()])
             for key in ("fit_cpu_s", "session_miou", "held_out_miou")
         }
+    pairs = [row for rows in per_seed.values() for row in rows]
+    paired = {variant: {key: _common.mean_sample_std([row[variant][key] - row["scratch"][key] for row in pairs])
+                        for key in ("session_miou", "held_out_miou", "fit_cpu_s")}
+              for variant in ("warm", "scratch_short")}
     payload = {
         "question": "warm-started refits (previous members' weights, a few epochs) vs refits from scratch: "
                     "quality and CPU time per refit (issue 27)",
@@ -155,16 +177,13 @@ def main(argv=None):
         "model": None, "warm_epochs": args.warm_epochs, "rounds": args.rounds, "seeds": args.seeds,
         "summary_over_rounds": summary,
         "summary_note": "per variant: (mean, sample std over seeds) of each seed's mean over rounds",
-        "per_seed": per_seed, "quick": args.quick,
+        "paired_difference_vs_scratch": paired,
+        "paired_note": "variant minus scratch on the same labels, (mean, sample std) over every (seed, round)",
+        "per_seed": per_seed, "quick": args.quick, "complete": complete,
     }
     path = _common.write_json("refit_warm_start" + ("_quick" if args.quick and args.out is None else ""), payload,
                               args.out, device="cpu")
-    _common.print_table([{"variant": v, **{k: f"{m:.2f} ± {s:.2f}" if s is not None else f"{m:.2f}"
-                                           for k, (m, s) in summary[v].items()}} for v in summary],
-                        ["variant", "fit_cpu_s", "session_miou", "held_out_miou"],
-                        title=f"Refits over {args.rounds} rounds, seeds {args.seeds}")
-    print(f"wrote {path}")
-    return payload
+    return path, summary
 
 
 if __name__ == "__main__":

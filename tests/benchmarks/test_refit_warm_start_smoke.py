@@ -8,7 +8,8 @@ def test_refit_warm_start_quick(tmp_path, load):
     payload = module.main(["--quick", "--threads", "1", "--out", str(tmp_path / "w.json")])
     assert (tmp_path / "w.json").is_file()
     assert set(payload["summary_over_rounds"]) == {"scratch", "warm", "scratch_short"}
-    rows = payload["per_seed"][0]
+    assert payload["complete"] and set(payload["paired_difference_vs_scratch"]) == {"warm", "scratch_short"}
+    rows = payload["per_seed"]["0"]
     assert len(rows) == 2 and rows[1]["labelled_pixels"] >= rows[0]["labelled_pixels"]
     for variant in ("scratch", "warm", "scratch_short"):
         assert 0 <= rows[0][variant]["held_out_miou"] <= 100
