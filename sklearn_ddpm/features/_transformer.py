@@ -43,7 +43,7 @@ def auto_blocks(n_blocks):
 
 
 # auto_wrap_output_keys=None: the output is per-pixel feature maps, not a table, so scikit-learn's
-# set_output(transform="pandas"/"polars") does not apply; it is refused instead of failing later.
+# set_output(transform="pandas"/"polars") does not apply; set_output below accepts "default" only.
 class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
     """Pixel features from the decoder of a denoising diffusion model (Baranchuk et al., 2022).
 
@@ -392,6 +392,36 @@ class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimat
         if self.output == "dense":
             return features.to_dense()
         return features
+
+    def set_output(self, *, transform=None):
+        """scikit-learn's output API: ``"default"`` (or None) is accepted, the others are refused.
+
+        ``Pipeline.set_output(transform="default")`` and the like pass through this transformer.
+        Its output is :class:`PixelFeatures`: per-image feature maps (images x height x width x
+        features, sizes may differ between images), not a table of samples x features, so
+        ``"pandas"`` and ``"polars"`` cannot apply; they raise a ``ValueError`` saying so.
+
+        Parameters
+        ----------
+        transform : {"default"} or None, default=None
+
+        Returns
+        -------
+        self
+
+        Examples
+        --------
+        >>> from sklearn_ddpm import DDPMFeatureTransformer
+        >>> DDPMFeatureTransformer().set_output(transform="default").steps
+        (50, 150, 250)
+        """
+        if transform not in (None, "default"):
+            raise ValueError(
+                f"set_output(transform={transform!r}) does not apply to DDPMFeatureTransformer: its output is "
+                "PixelFeatures, per-image feature maps (images x height x width x features, sizes may differ), "
+                "not a table of samples x features; only transform='default' is accepted."
+            )
+        return self
 
     def get_feature_names_out(self, input_features=None):
         """Names ``t{step}_b{block}_c{channel}`` of the feature columns."""

@@ -68,11 +68,16 @@ def test_grid_search_scores_are_the_same_with_and_without_the_cache(tiny_backbon
 def test_set_output_pandas_is_refused_clearly(tiny_backbone, squares):
     images, _ = squares
     transformer = _transformer(tiny_backbone)
-    with pytest.raises(AttributeError, match="set_output"):
+    why = r"set_output\(transform='pandas'\) does not apply .* PixelFeatures, per-image feature maps"
+    with pytest.raises(ValueError, match=why):
         transformer.set_output(transform="pandas")
     pipe = Pipeline([("features", transformer), ("clf", MLPEnsembleClassifier())])
-    with pytest.raises(ValueError, match="set_output"):
+    with pytest.raises(ValueError, match=why):
         pipe.set_output(transform="pandas")
+    # "default", what a scikit-learn user sets on any pipeline, is accepted, and changes nothing.
+    assert transformer.set_output(transform="default") is transformer
+    assert pipe.set_output(transform="default") is pipe and transformer.set_output() is transformer
+    assert isinstance(pipe[0].fit_transform(images[:2]), PixelFeatures)
     # A global pandas output setting leaves the per-pixel features as they are.
     with sklearn.config_context(transform_output="pandas"):
         features = transformer.fit_transform(images[:2])
