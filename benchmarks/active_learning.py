@@ -151,24 +151,30 @@ def run_seed(args, dataset, seed, images, masks, class_names, write):
 
 
 def summarize(runs):
-    """Per dataset, arm and round: mean ± sample std over seeds; and suggest − random paired by seed."""
+    """Per dataset, arm and round: mean ± sample std over seeds; and suggest − random paired by seed.
+
+    A run the time budget stopped counts for the rounds both its arms finished (``n_seeds`` says
+    how many seeds each round has).
+    """
     out = []
     for dataset in sorted({r["dataset"] for r in runs}):
-        done = [r for r in runs if r["dataset"] == dataset and r["complete"]]
-        if not done:
-            continue
-        n_rounds = min(len(r["curves"][arm]) for r in done for arm in ARMS)
+        done = [r for r in runs if r["dataset"] == dataset]
+        n_rounds = max((min(len(r["curves"][arm]) for arm in ARMS) for r in done), default=0)
         for round_ in range(n_rounds):
-            row = {"dataset": dataset, "round": round_, "n_seeds": len(done)}
-            for arm in ARMS:
-                miou = [r["curves"][arm][round_]["miou"] for r in done]
-                row[f"{arm}_miou_mean"], row[f"{arm}_miou_std"] = _common.mean_sample_std(miou)
-                row[f"{arm}_labelled_fraction_mean"] = float(np.mean(
-                    [r["curves"][arm][round_]["labelled_fraction_mean"] for r in done]))
-            gain = [r["curves"]["suggest"][round_]["miou"] - r["curves"]["random"][round_]["miou"] for r in done]
-            row["gain_mean"], row["gain_std"] = _common.mean_sample_std(gain)
+            row = _summary_row(dataset, round_, [r for r in done if min(len(r["curves"][a]) for a in ARMS) > round_])
             out.append(row)
     return out
+
+
+def _summary_row(dataset, round_, done):
+    row = {"dataset": dataset, "round": round_, "n_seeds": len(done), "seeds": [r["seed"] for r in done]}
+    for arm in ARMS:
+        points = [r["curves"][arm][round_] for r in done]
+        row[f"{arm}_miou_mean"], row[f"{arm}_miou_std"] = _common.mean_sample_std([p["miou"] for p in points])
+        row[f"{arm}_labelled_fraction_mean"] = float(np.mean([p["labelled_fraction_mean"] for p in points]))
+    gain = [r["curves"]["suggest"][round_]["miou"] - r["curves"]["random"][round_]["miou"] for r in done]
+    row["gain_mean"], row["gain_std"] = _common.mean_sample_std(gain)
+    return row
 
 
 def main(argv=None):
@@ -199,7 +205,7 @@ def main(argv=None):
 
     def write(current=None, complete=False):
         payload = {"settings": settings, "code": code, "backbone": backbone_name(args.model, args.quick), "protocol": __doc__.split("\n\n")[1:4],
-                   "runs": runs + ([current] if current else []), "summary": summarize(runs),
+                   "runs": runs + ([current] if current else []), "summary": summarize(runs + ([current] if current else [])),
                    "miou_std": _common.STD_NOTE,
                    "status": "complete" if complete else "partial: the time budget or the run stopped first"}
         tmp = path.with_suffix(".json.tmp")
@@ -220,10 +226,11 @@ def main(argv=None):
                 write()
     complete = all(any(r["dataset"] == d and r["seed"] == s for r in runs) for d in args.datasets for s in args.seeds)
     path = write(complete=complete)
-    table = [{**r, "suggest": _common.format_mean_std([x["curves"]["suggest"][r["round"]]["miou"] for x in runs
-                                                       if x["dataset"] == r["dataset"]]),
-              "random": _common.format_mean_std([x["curves"]["random"][r["round"]]["miou"] for x in runs
-                                                 if x["dataset"] == r["dataset"]]),
+    def cell(mean, std):
+        return f"{mean:.1f}" if std is None else f"{mean:.1f} ± {std:.1f}"
+
+    table = [{**r, "suggest": cell(r["suggest_miou_mean"], r["suggest_miou_std"]),
+              "random": cell(r["random_miou_mean"], r["random_miou_std"]),
               "labelled": f"{r['suggest_labelled_fraction_mean']:.2%} / {r['random_labelled_fraction_mean']:.2%}"}
              for r in summarize(runs)]
     _common.print_table(table, ["dataset", "round", "labelled", "suggest", "random", "gain_mean"],
@@ -246,8 +253,9 @@ def markdown(record, path):
            f"{settings['scored_on']}.", "",
            f"Record: [`{path.name}`]({link}) ({record['status']}; {record['date']}, {machine['cpu']}, "
            f"{machine['torch_threads']} torch thread, load average {machine['load_average_1min']} when written).", ""]
-    for dataset in sorted({r["dataset"] for r in record["summary"]}):
-        rows = [r for r in record["summary"] if r["dataset"] == dataset]
+    summary = summarize(record["runs"])  # from the per-seed curves, the unfinished run's rounds included
+    for dataset in sorted({r["dataset"] for r in summary}):
+        rows = [r for r in summary if r["dataset"] == dataset]
         out += [f"### {dataset}", "",
                 "| round | labelled pixels, suggest / random | mIoU, suggested regions | mIoU, random regions | "
                 "suggest − random |", "|---|---|---|---|---|"]
@@ -259,8 +267,14 @@ def markdown(record, path):
             out.append(f"| {r['round']} | {100 * r['suggest_labelled_fraction_mean']:.2f} % / "
                        f"{100 * r['random_labelled_fraction_mean']:.2f} % | {cell(r['suggest_miou_mean'], r['suggest_miou_std'])} | "
                        f"{cell(r['random_miou_mean'], r['random_miou_std'])} | {cell(r['gain_mean'], r['gain_std'])} |")
-        out += ["", f"± is the sample standard deviation (ddof=1) over {rows[0]['n_seeds']} seeds; the last column "
-                "pairs the arms by seed.", ""]
+        seeds = sorted({n for r in rows for n in r["seeds"]})
+        out += ["", f"Seeds {', '.join(map(str, seeds))}; ± is the sample standard deviation (ddof=1) over the seeds "
+                "of a round (none for one seed); the last column pairs the arms by seed.", ""]
+        unfinished = [r["seed"] for r in record["runs"] if r["dataset"] == dataset and not r["complete"]]
+        if unfinished:
+            out += [f"The run of seed {unfinished[0]} had finished round "
+                    f"{min(len(c) for c in next(r for r in record['runs'] if r['seed'] == unfinished[0])['curves'].values()) - 1}"
+                    f" of {settings['rounds']} when the record was written (the CPU time ran out).", ""]
     return out
 
 
