@@ -48,8 +48,10 @@ def main(argv=None):
 
     train, test = load_horses("train"), load_horses("test")
     print(f"bundled data: {len(train.images)} labelled training horses, {len(test.images)} test horses")
+    # progress=True: one bar per stage (features, the ensemble's epochs), as the CLI shows; skorch's
+    # verbose epoch tables and per-batch bars would flood the console.
     pipe = make_segmenter(n_estimators=args.n_estimators, max_pixels_per_image=args.max_pixels_per_image or None,
-                          device=args.device, random_state=0, progress=True).set_params(clf__verbose=1)
+                          device=args.device, random_state=0, progress=True)
     start = time.perf_counter()
     pipe.fit(train.images, train.masks)
     fit_seconds = time.perf_counter() - start
