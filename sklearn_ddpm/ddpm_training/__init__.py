@@ -13,10 +13,11 @@ states), ``_train`` (the loop), ``_distributed`` (the torchrun process group and
 from ._checkpoints import list_checkpoints, load_checkpoint
 from ._export import export_checkpoint, export_run
 from ._presets import PRESETS, get_preset
-from ._train import train_ddpm
+from ._train import TrainDDPMInterrupted, train_ddpm
 
 __all__ = [
     "PRESETS",
+    "TrainDDPMInterrupted",
     "export_checkpoint",
     "export_run",
     "get_preset",
