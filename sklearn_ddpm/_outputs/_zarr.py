@@ -1,0 +1,109 @@
+"""One image's prediction as an OME-Zarr store, written a block of rows at a time, atomically.
+
+Layout of ``NAME.ome.zarr`` (OME-Zarr 0.5, written with the ``ome-zarr`` library's metadata
+writers; one resolution level):
+
+- the root is the image itself, ``(c, y, x)`` uint8 RGB, so viewers show the labels over it;
+- ``labels/classes``: the label image ``(y, x)`` (uint8, or uint16 past 255 classes) with
+  ``image-label`` metadata: each class's colour (``rgba``) and name (``properties``: ``class``);
+- ``probabilities`` (with ``probabilities=True``): ``(c, y, x)`` float16, the mean member
+  probability of each class (refined, as :meth:`MLPEnsembleClassifier.predict_proba`), channel
+  ``k`` named after class ``k`` in its ``omero`` metadata;
+- ``uncertainty``: ``(y, x)`` float32, the members' Jensen-Shannon divergence.
+
+The arrays are filled from :meth:`MLPEnsembleClassifier.predict_bands` one chunk-row at a time,
+so a 10,000² image's outputs are never held whole. The store is written under a temporary name in
+the output folder and renamed when complete: an interrupted run leaves no store that ``--resume``
+would take for done.
+"""
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+#: chunk side of every array (rows are also written in blocks of this many)
+CHUNK = 1024
+
+
+def write_zarr_prediction(path, image, bands, class_names, colours, *, probabilities=False, chunk=CHUNK):
+    """Write one image's prediction as an OME-Zarr store at ``path`` (``.ome.zarr``).
+
+    Parameters
+    ----------
+    path : path-like
+        The store to create; replaced if it exists.
+    image : ndarray of shape (height, width, 3), uint8
+    bands : iterable of (top, bottom, outputs)
+        The image's bands in order, as :meth:`MLPEnsembleClassifier.predict_bands` yields them
+        (without the image index): ``outputs`` has ``"labels"`` (class indices), ``"probabilities"``
+        and ``"uncertainty"``.
+    class_names : list of str
+    colours : array of shape (n_classes, 3), uint8
+    probabilities : bool, default=False
+        Also write the per-class probabilities (float16).
+    chunk : int, default=1024
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    import zarr
+    from ome_zarr.format import CurrentFormat
+    from ome_zarr.writer import write_label_metadata, write_multiscales_metadata
+
+    path = Path(path)
+    height, width = image.shape[:2]
+    n_classes = len(class_names)
+    fmt = CurrentFormat()
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.partial-", dir=path.parent))
+    try:
+        root = zarr.open_group(str(tmp), mode="w", zarr_format=3)
+        chunks2, chunks3 = (chunk, chunk), (1, chunk, chunk)
+        rgb = root.create_array("0", shape=(3, height, width), chunks=(3, chunk, chunk), dtype="uint8")
+        write_multiscales_metadata(root, [{"path": "0", "coordinateTransformations": [
+            {"type": "scale", "scale": [1.0, 1.0, 1.0]}]}], fmt=fmt, axes=["c", "y", "x"], name="image")
+        labels_group = root.create_group("labels")
+        classes = labels_group.create_group("classes")
+        label_dtype = "uint8" if n_classes <= 256 else "uint16"
+        label_array = classes.create_array("0", shape=(height, width), chunks=chunks2, dtype=label_dtype)
+        write_multiscales_metadata(classes, [{"path": "0", "coordinateTransformations": [
+            {"type": "scale", "scale": [1.0, 1.0]}]}], fmt=fmt, axes=["y", "x"], name="classes")
+        write_label_metadata(
+            labels_group, "classes", fmt=fmt,
+            colors=[{"label-value": k, "rgba": [int(v) for v in colours[k][:3]] + [255]} for k in range(n_classes)],
+            properties=[{"label-value": k, "class": str(name)} for k, name in enumerate(class_names)],
+        )
+        uncertainty_group = root.create_group("uncertainty")
+        uncertainty = uncertainty_group.create_array("0", shape=(height, width), chunks=chunks2, dtype="float32")
+        write_multiscales_metadata(uncertainty_group, [{"path": "0", "coordinateTransformations": [
+            {"type": "scale", "scale": [1.0, 1.0]}]}], fmt=fmt, axes=["y", "x"], name="uncertainty")
+        if probabilities:
+            probability_group = root.create_group("probabilities")
+            probability = probability_group.create_array("0", shape=(n_classes, height, width), chunks=chunks3,
+                                                         dtype="float16")
+            write_multiscales_metadata(probability_group, [{"path": "0", "coordinateTransformations": [
+                {"type": "scale", "scale": [1.0, 1.0, 1.0]}]}], fmt=fmt, axes=["c", "y", "x"], name="probabilities")
+            probability_group.attrs["omero"] = {"channels": [{"label": str(name)} for name in class_names]}
+        buffer, start = [], 0
+        for top, bottom, outputs in bands:
+            buffer.append(outputs)
+            if bottom - start >= chunk or bottom == height:
+                block = {key: np.concatenate([b[key] for b in buffer]) for key in buffer[0]}
+                rgb[:, start:bottom] = np.moveaxis(image[start:bottom], -1, 0)
+                label_array[start:bottom] = block["labels"].astype(label_dtype)
+                uncertainty[start:bottom] = block["uncertainty"]
+                if probabilities:
+                    probability[:, start:bottom] = np.moveaxis(block["probabilities"], -1, 0).astype(np.float16)
+                buffer, start = [], bottom
+        if start != height:
+            raise RuntimeError(f"{path}: the prediction bands ended at row {start} of {height}.")
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
