@@ -65,8 +65,10 @@ def build_parser(for_argv=None):
 
 
 def _unavailable(command, exc):
+    """The function of a command whose module could not be imported: it says why when run."""
+
     def run(args):
-        raise ImportError(f"this command needs the module {exc.name!r}, which is not installed ({exc}).")
+        raise ImportError(f"`sklearn-ddpm {command}` needs the module {exc.name!r}, which is not installed ({exc}).")
 
     return run
 

@@ -68,3 +68,9 @@ def test_public_names_load_on_first_use():
     assert sklearn_ddpm.metrics.miou_score is sklearn_ddpm.miou_score  # sub-packages too
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         sklearn_ddpm.nope
+
+
+def test_a_command_whose_module_is_missing_says_so(monkeypatch, capsys):
+    monkeypatch.setitem(cli._COMMANDS, "ghost", ("sklearn_ddpm.no_such_module", "a command not installed"))
+    assert cli.main(["ghost", "--anything"]) == 2
+    assert "`sklearn-ddpm ghost` needs the module 'sklearn_ddpm.no_such_module'" in capsys.readouterr().err
