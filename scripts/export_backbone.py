@@ -15,6 +15,7 @@ Usage (from the repository root)::
 import argparse
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -68,6 +69,86 @@ segmentation accuracy (see the project's benchmarks for that). It has only seen 
                       reproduce=reproduce, limitations=limitations)
 
 
+def _hours(seconds):
+    return "not recorded" if seconds is None else f"{seconds / 3600:.2f}"
+
+
+def _sessions_section(record):
+    """The sessions the run trained in (each resumed from the last checkpoint of the one before)."""
+    sessions = record.get("sessions") or []
+    if not sessions:
+        return ""
+    rows = "\n".join(
+        f"| {i} | {s.get('start_step', '?')}–{s.get('end_step', '?')} | {s.get('started', 'not recorded')} | "
+        f"{s.get('cpu', 'not recorded')} | {s.get('threads', '?')} | {s.get('autocast', 'float32')} | "
+        f"{_hours(s.get('cpu_seconds'))} |" for i, s in enumerate(sessions, 1))
+    return f"""
+## Training sessions
+The run trained in {len(sessions)} session(s), each resumed from the last checkpoint of the one before
+(`train_info.json`, `sessions`):
+
+| session | steps | started | CPU | threads | autocast | CPU hours |
+|---|---|---|---|---|---|---|
+{rows}
+"""
+
+
+def _selection_section(selection, record, note):
+    """How this snapshot was chosen: the run's scored snapshots and their CV scores, read from ``selection``
+    (a ``benchmarks/weizmann_backbones.py`` record)."""
+    if selection is None:
+        return ""
+    scored = json.loads(Path(selection).read_text())["backbones"].values()
+    mine = [b for b in scored if Path(str(b.get("source", ""))).name == record["checkpoint"]]
+    if not mine:
+        raise SystemExit(f"{selection} scored no snapshot named {record['checkpoint']}.")
+    run = Path(mine[0]["source"]).parent
+    snapshots = sorted((b for b in scored if Path(str(b.get("source", ""))).parent == run
+                        and b.get("cv_miou") is not None), key=lambda b: b["step"])
+    best = max(snapshots, key=lambda b: b["cv_miou"])
+    rows = "\n".join(
+        f"| {b['step']:,}{' (bundled)' if b['step'] == record['step'] else ''} | {b['cv_miou']:.1f} | "
+        f"{sum(b['test_miou_per_seed']) / len(b['test_miou_per_seed']):.1f} |" for b in snapshots)
+    try:
+        shown = Path(selection).resolve().relative_to(REPO)
+    except ValueError:
+        shown = Path(selection).name
+    chosen = (f"the highest CV mIoU of them (step {best['step']:,})" if best["step"] == record["step"]
+              else f"not the highest CV mIoU (step {best['step']:,} has it)")
+    text = f"""
+## How this snapshot was chosen
+This snapshot is one of {len(snapshots)} of the run that were scored with the same classifier settings
+(`{shown}`, written by `benchmarks/weizmann_backbones.py`): 4-fold `GroupKFold` cross-validation on
+the 20 labelled `labeled_pool` horses (one classifier seed) and the `test` split, reported only. The
+bundled snapshot has {chosen}.
+
+| snapshot (step) | CV mIoU | test mIoU (mean of 3 seeds; not used for the choice) |
+|---|---|---|
+{rows}
+"""
+    return text + (f"\n{note}\n" if note else "")
+
+
+def card_text(record, n_bytes, dtype="float16"):
+    """The whole card: the package's model card, the training sessions and, when ``record["selection"]``
+    names the record that scored the run's snapshots, how this one was chosen among them."""
+    selection = record.get("selection") or {}
+    card = _model_card(record, n_bytes, record.get("data") or HORSE_DATA, dtype).rstrip("\n") + "\n"
+    path = selection.get("record")
+    return card + _sessions_section(record) + _selection_section(
+        None if path is None else REPO / path, record, selection.get("note", ""))
+
+
+def _write_card(folder, record, n_bytes, args, keep_exported=False):
+    card = card_text(record, n_bytes, args.dtype)
+    path = Path(folder) / "MODEL_CARD.md"
+    if keep_exported and path.is_file():  # the weights were exported then, not now
+        old = re.search(r"^\| exported \|.*$", path.read_text(), re.M)
+        if old:
+            card = re.sub(r"^\| exported \|.*$", lambda _: old.group(0), card, count=1, flags=re.M)
+    path.write_text(card)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("source", help="training output folder, its checkpoints/ folder, or a checkpoint file")
@@ -75,7 +156,25 @@ def main(argv=None):
     parser.add_argument("--dtype", default="float16", choices=["float16", "bfloat16", "float32"])
     parser.add_argument("--max-mb", type=float, default=15.0, help="refuse weights larger than this")
     parser.add_argument("--data", default=HORSE_DATA, help="training-data paragraph of the model card")
+    parser.add_argument("--selection", default=None,
+                        help="weizmann_backbones.py record that scored the run's snapshots: the card says how "
+                             "this one was chosen among them")
+    parser.add_argument("--selection-note", default="", help="a paragraph the card adds to how it was chosen")
+    parser.add_argument("--card-only", action="store_true",
+                        help="source is an exported folder: rewrite its MODEL_CARD.md from its train_info.json "
+                             "(no checkpoint needed, the weights untouched)")
     args = parser.parse_args(argv)
+    if args.card_only:
+        folder = Path(args.source)
+        record = json.loads((folder / "train_info.json").read_text())
+        if args.selection:  # kept in the record, so the card regenerates from it alone
+            record["selection"] = {"record": Path(args.selection).resolve().relative_to(REPO).as_posix(),
+                                   "note": args.selection_note}
+            (folder / "train_info.json").write_text(json.dumps(record, indent=1) + "\n")
+        n_bytes = sum(p.stat().st_size for p in (folder / "unet").glob("*.safetensors"))
+        _write_card(folder, record, n_bytes, args, keep_exported=True)
+        print(f"Rewrote {folder / 'MODEL_CARD.md'}")
+        return 0
 
     out = Path(args.out).resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -92,7 +191,10 @@ def main(argv=None):
         record = {**{k: run_info.get(k) for k in ("n_images", "unet_kwargs", "scheduler", "torch")},
                   **{k: info[k] for k in ("step", "train_seconds", "hparams", "sessions", "n_params", "cpu_seconds")},
                   "checkpoint": Path(info["checkpoint"]).name, "data": args.data}
-        (tmp / "MODEL_CARD.md").write_text(_model_card(record, n_bytes, args.data, args.dtype))
+        if args.selection:
+            record["selection"] = {"record": Path(args.selection).resolve().relative_to(REPO).as_posix(),
+                                   "note": args.selection_note}
+        _write_card(tmp, record, n_bytes, args)
         (tmp / "train_info.json").write_text(json.dumps(record, indent=1) + "\n")
         # mkdtemp and the safetensors writer create owner-only files; the package data must be readable.
         os.chmod(tmp, 0o755)

@@ -109,6 +109,9 @@ def test_bundled_card_comes_from_the_same_generator():
     bundled = repo / "sklearn_ddpm" / "_data" / "horse_ddpm"
     record = json.loads((bundled / "train_info.json").read_text())
     n_bytes = sum(p.stat().st_size for p in (bundled / "unet").glob("*.safetensors"))
-    card = export_backbone._model_card(record, n_bytes, record["data"], "float16")
+    card = export_backbone.card_text(record, n_bytes, "float16")
+    # the card says which sessions trained the model and how this snapshot was chosen among the scored ones
+    assert "## Training sessions" in card and f"The run trained in {len(record['sessions'])} session(s)" in card
+    assert "## How this snapshot was chosen" in card and f"{record['step']:,} (bundled)" in card
     strip = lambda text: re.sub(r"\| exported \| .* from", "| exported | from", text)  # noqa: E731
     assert strip(card) == strip((bundled / "MODEL_CARD.md").read_text())
