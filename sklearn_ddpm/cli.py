@@ -57,8 +57,10 @@ def build_parser(for_argv=None):
                 continue
             except ModuleNotFoundError as exc:  # an optional dependency of that command
                 missing = exc
-        stub = subparsers.add_parser(name, help=help_text, add_help=False)  # listed; built when it is run
-        if missing is not None:
+        if missing is None:
+            subparsers.add_parser(name, help=help_text, add_help=False)  # listed; built when it is run
+        else:  # takes any arguments (no option prefix), and says what is missing
+            stub = subparsers.add_parser(name, help=help_text, add_help=False, prefix_chars="\0")
             stub.add_argument("rest", nargs=argparse.REMAINDER)
             stub.set_defaults(func=_unavailable(name, missing))
     return parser
