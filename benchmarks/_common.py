@@ -188,7 +188,8 @@ def backbone_sha256(source):
     """Content hash naming a backbone by its weights: the SHA-256 over every ``*.safetensors`` file of
     the model folder ``source`` (sorted by path relative to it; each path, then its bytes), or over
     the single weights file ``source`` (a guided-diffusion ``.pt``, a checkpoint). None when ``source``
-    is None or not a local file or folder (a hub id, an in-memory model): then the record says nothing
+    is None or not a local weights file or model folder (a hub id, an in-memory model, a fitted
+    segmenter's file): then the record says nothing
     rather than something guessed. Two exports of the same weights give the same hash; a retrained or
     resumed model, another."""
     import hashlib
@@ -196,7 +197,7 @@ def backbone_sha256(source):
     if source is None:
         return None
     path = Path(str(source))
-    if path.is_file():
+    if path.is_file() and path.suffix in (".safetensors", ".pt", ".pth", ".ckpt", ".bin"):  # weights, not a fitted model
         files = [path]
     elif path.is_dir():
         files = sorted(path.rglob("*.safetensors"))
