@@ -39,6 +39,14 @@ def split_image_layer(data, rgb):
     ------
     ValueError
         For data of more than one stack axis (e.g. time and depth).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_ddpm.napari._layers import split_image_layer
+    >>> images, stacked = split_image_layer(np.zeros((4, 32, 48, 3), np.uint8), rgb=True)
+    >>> len(images), images[0].shape, stacked
+    (4, (32, 48, 3), True)
     """
     data = np.asarray(data)
     plane_ndim = 3 if rgb else 2
@@ -51,7 +59,15 @@ def split_image_layer(data, rgb):
 
 
 def labels_shape(data, rgb):
-    """Shape of the Labels layer that goes with an image layer's data: the colour axis dropped."""
+    """Shape of the Labels layer that goes with an image layer's data: the colour axis dropped.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_ddpm.napari._layers import labels_shape
+    >>> labels_shape(np.zeros((4, 32, 48, 3)), rgb=True)
+    (4, 32, 48)
+    """
     shape = np.shape(data)
     return tuple(shape[:-1]) if rgb else tuple(shape)
 
@@ -82,6 +98,12 @@ def suggestion_rectangle(bbox, plane, stacked):
     Returns
     -------
     ndarray of shape (4, 2) or (4, 3)
+
+    Examples
+    --------
+    >>> from sklearn_ddpm.napari._layers import suggestion_rectangle
+    >>> suggestion_rectangle((2, 3, 5, 7), plane=1, stacked=True).tolist()[0]
+    [1.0, 1.5, 2.5]
     """
     y0, x0, y1, x1 = bbox
     # Pixel (y, x) covers [y - 0.5, y + 0.5] in napari's world: the box encloses its pixels.
@@ -100,7 +122,14 @@ def hex_to_rgba(color):
 
 
 def label_color_dict(colors):
-    """napari ``DirectLabelColormap`` colours: 0 (unlabelled) transparent, label ``k + 1`` the colour of class ``k``."""
+    """napari ``DirectLabelColormap`` colours: 0 (unlabelled) transparent, label ``k + 1`` the colour of class ``k``.
+
+    Examples
+    --------
+    >>> from sklearn_ddpm.napari._layers import label_color_dict
+    >>> label_color_dict(["#ff0000"])[1].tolist()
+    [1.0, 0.0, 0.0, 1.0]
+    """
     colors_by_label = {None: np.zeros(4), 0: np.zeros(4)}
     colors_by_label.update({k + 1: hex_to_rgba(color) for k, color in enumerate(colors)})
     return colors_by_label
