@@ -41,7 +41,7 @@ class PredictionSummary:
         return f"Wrote predictions for {len(self.written)} images to {out}{resumed}{failed}."
 
 
-def start_run(pipeline, paths, out, *, overlay, uncertainty, class_names, resume):
+def start_run(pipeline, paths, out, *, overlay, uncertainty, class_names, resume, format="png", probabilities=False):
     """The writer of a ``predict`` run and the images left to segment.
 
     Parameters
@@ -56,6 +56,11 @@ def start_run(pipeline, paths, out, *, overlay, uncertainty, class_names, resume
         Legend names; None uses those given at fit, else ``class 0``, ``class 1``, ...
     resume : bool
         Leave out the images whose outputs all exist.
+    format : {"png", "zarr"}, default="png"
+        "zarr": one OME-Zarr store per image (labels with class names and colours, uncertainty,
+        optionally probabilities), written band by band (:class:`._zarr.ZarrPredictionWriter`).
+    probabilities : bool, default=False
+        With ``format="zarr"``, also write the per-class probabilities (float16).
 
     Returns
     -------
@@ -67,8 +72,14 @@ def start_run(pipeline, paths, out, *, overlay, uncertainty, class_names, resume
     from ._writers import PredictionWriter
 
     clf = pipeline[-1]
-    writer = PredictionWriter(out, overlay=overlay, uncertainty=uncertainty, n_estimators=clf.n_estimators,
-                              class_names=model_class_names(clf, class_names or getattr(pipeline, "class_names_", None)))
+    names = model_class_names(clf, class_names or getattr(pipeline, "class_names_", None))
+    if format == "zarr":
+        from ._zarr import ZarrPredictionWriter
+
+        writer = ZarrPredictionWriter(out, probabilities=probabilities, class_names=names)
+    else:
+        writer = PredictionWriter(out, overlay=overlay, uncertainty=uncertainty, n_estimators=clf.n_estimators,
+                                  class_names=names)
     summary, todo = PredictionSummary(), []
     for path in paths:
         if resume and writer.done(path):
@@ -118,6 +129,14 @@ def predict_and_write(pipeline, paths, writer, *, keep_since_ns=None):
             except (ValueError, OSError) as exc:
                 summary.failed.append((str(path), str(exc)))
         if not images:
+            continue
+        if getattr(writer, "streams", False):  # predicted band by band while written (large images)
+            for path, image in zip(batch, images):
+                try:
+                    writer.write_predicted(path, image, features, clf)
+                    summary.written.append(path.name)
+                except Exception as exc:
+                    summary.failed.append((str(path), f"{type(exc).__name__}: {exc}"))
             continue
         try:
             outputs = _predict(features, clf, images, writer.uncertainty)

@@ -107,3 +107,44 @@ def write_zarr_prediction(path, image, bands, class_names, colours, *, probabili
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return path
+
+
+class ZarrPredictionWriter:
+    """``predict --format zarr``: one OME-Zarr store per image, ``OUT/NAME.ome.zarr``.
+
+    Each image is predicted band by band (:meth:`MLPEnsembleClassifier.predict_bands`) while its
+    store is written, so an image whose features are computed band by band (tiles) is never held
+    whole. ``done`` is the store's existence: stores appear only complete.
+
+    Parameters
+    ----------
+    out : path-like
+    probabilities : bool
+        Also write the per-class probabilities (float16).
+    class_names : list of str
+    """
+
+    streams = True  # predict_and_write hands this writer the image, not its labels
+
+    def __init__(self, out, *, probabilities, class_names):
+        from ..plotting import label_palette
+        from ..utils._atomic import ensure_directory
+
+        self.out = ensure_directory(out, "-o/--output folder")
+        self.probabilities, self.class_names = probabilities, class_names
+        self.uncertainty = True
+        self.palette = label_palette()
+
+    def files(self, path):
+        return [self.out / f"{Path(path).stem}.ome.zarr"]
+
+    def done(self, path, since_ns=None):
+        store = self.files(path)[0]
+        return store.is_dir() and (since_ns is None or store.stat().st_mtime_ns >= since_ns)
+
+    def write_predicted(self, path, image, features, clf):
+        """Predict ``image`` band by band with the fitted ``features`` step and ``clf``, writing its store."""
+        pixel_features = features.transform([image])
+        bands = ((top, bottom, outputs) for _, top, bottom, outputs in clf.predict_bands(pixel_features))
+        return write_zarr_prediction(self.files(path)[0], image, bands, self.class_names,
+                                     self.palette[: len(self.class_names)], probabilities=self.probabilities)

@@ -139,6 +139,11 @@ def register(subparsers):
     predict.add_argument("--overlay", action="store_true", help="also write colour overlays with a legend")
     predict.add_argument("--uncertainty", action="store_true", help="also write ensemble uncertainty maps")
     predict.add_argument("--resume", action="store_true", help="skip images whose outputs all exist")
+    predict.add_argument("--format", choices=["png", "zarr"], default="png",
+                         help="png: label PNGs (default); zarr: one OME-Zarr store per image (labels with class "
+                              "names and colours, uncertainty), written band by band (docs/large_images.md)")
+    predict.add_argument("--probabilities", action="store_true",
+                         help="with --format zarr, also write each class's probability (float16)")
     predict.add_argument("--classes", default=None, metavar="FILE", help="class names for overlay legends "
                          "(default: those given at fit, else class 0, class 1, ...)")
     _common_arguments(predict, _commands.predict)

@@ -122,6 +122,14 @@ def predict(args):
     from ..utils._atomic import ensure_directory
 
     _check_positive(args, "batch_size", "workers", "images_per_task")
+    if getattr(args, "format", "png") == "zarr":
+        if args.overlay:
+            raise ValueError("--overlay writes PNG overlays; a --format zarr store holds the image and its labels, "
+                             "which viewers (napari) overlay themselves: drop --overlay.")
+        if args.workers is not None or args.scheduler is not None:
+            raise ValueError("--format zarr runs in this process for now: drop --workers/--scheduler.")
+    elif getattr(args, "probabilities", False):
+        raise ValueError("--probabilities needs --format zarr (per-class float16 arrays beside the labels).")
     ensure_directory(args.output, "-o/--output folder")  # before the model is loaded
     args.interrupted_note = (f"the images done so far are in {args.output}, each file whole; add --resume to the "
                              "same command to skip them.")
@@ -153,7 +161,8 @@ def _predict_in_process(args):
     pipeline[0].set_params(progress=False)
     writer, todo, summary = start_run(pipeline, list_images(args.image_dir, only=_image_list(args)), args.output,
                                       overlay=args.overlay, uncertainty=args.uncertainty,
-                                      class_names=_read_classes(args.classes), resume=args.resume)
+                                      class_names=_read_classes(args.classes), resume=args.resume,
+                                      format=args.format, probabilities=args.probabilities)
     with tqdm(total=len(todo), desc="predict", unit="img", disable=args.quiet or not todo) as bar:
         chunk = pipeline[0].forward_batch_size()  # images read and predicted together
         for start in range(0, len(todo), chunk):
