@@ -98,7 +98,8 @@ def main(argv=None):
         payload = {
             "question": "memory and time of predicting one large image through tiles (bundled horse DDPM)",
             "image": {"side_px": args.size, "megapixels": args.size**2 / 1e6,
-                      "content": f"collage of the 10 weizmann test horses, each resized to 500x500 ({source})"},
+                      "content": "collage of the first 10 weizmann test horses, each resized to 500x500"},
+            "fit_data": source,
             "settings": {"scale_image_px_per_model_px": args.scale, "tile_model_px": transformer.tile_size_,
                          "tile_overlap_model_px": transformer.tile_overlap_, "steps": list(transformer.steps_),
                          "blocks": list(transformer.blocks_), "refine": repr(clf.refine),
