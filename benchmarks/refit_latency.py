@@ -141,12 +141,23 @@ def main(argv=None):
     p.add_argument("--size", type=int, default=512, help="image side (default: 512)")
     p.add_argument("--backbones", nargs="+", choices=("bundled", "adm256"), default=["bundled", "adm256"])
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-epochs", type=int, default=None,
+                   help="the session's max_epochs (default: the session's own default)")
+    p.add_argument("--combine", type=Path, nargs="+", default=None, metavar="RECORD",
+                   help="measure nothing: write one record of the results of these records (each keeps its 'run')")
     p.add_argument("--merge", action="store_true",
                    help="keep the other backbones' results of an existing record (each is then from its own run, "
                         "with its own 'run' entry: date, load average, rounds)")
     args = p.parse_args(argv)
     if args.quick:
         args.rounds, args.n_images, args.size = 2, 2, 64
+    if args.combine:
+        records = [json.loads(Path(f).read_text()) for f in args.combine]
+        results = [dict(r, data=r.get("data", record["data"]), load_average_1min=record["machine"]["load_average_1min"])
+                   for record in records for r in record["results"]]
+        source = "; ".join(sorted({r["data"] for r in results}))
+        args.backbones = [r["backbone"] for r in results]
+        return _write(args, results, source)
     images, masks, source = _common.horse_data("labeled_pool", args.n_images, size=args.size)
     results = []
     with _common.torch_threads(args.threads):
@@ -158,13 +169,23 @@ def main(argv=None):
                 model, params = _common.adm256_unet(width, image_size=size), {"blocks": (5, 6, 7, 8, 12)}
             if args.quick:
                 params.update(steps=(50,), n_estimators=2, max_epochs=3)
+            if args.max_epochs is not None:
+                params.update(max_epochs=args.max_epochs)
+                label_suffix = f", max_epochs={args.max_epochs}"
+            else:
+                label_suffix = ""
             label = "bundled horse DDPM" if name == "bundled" else \
                 f"ADM-256 random init ({_common.describe_model(model)['parameters_M']} M)"
-            result = measure(label, model, images, masks, args.rounds, args.seed, device="cpu", **params)
+            result = measure(label + label_suffix, model, images, masks, args.rounds, args.seed, device="cpu", **params)
+            result["data"] = source
             result["run"] = {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "rounds": args.rounds,
                              "load_average_1min_after": round(os.getloadavg()[0], 2)}
             results.append(result)
             print(f"{label}: done", flush=True)
+    return _write(args, results, source)
+
+
+def _write(args, results, source):
     out = args.out or _common.RESULTS_DIR / ("refit_latency" + ("_quick" if args.quick else "") + ".json")
     if args.merge and Path(out).is_file():
         measured = {r["backbone"] for r in results}
@@ -172,7 +193,8 @@ def main(argv=None):
     payload = {
         "question": "seconds from a new stroke to an updated prediction of a 512x512 image (issue 27 target: "
                     "<= 3 s with the bundled backbone on the 2-core CPU)",
-        "data": source, "rounds": args.rounds, "seed": args.seed, "quick": args.quick,
+        "data": source, "seed": args.seed, "quick": args.quick,
+        "rounds": "per result: len(rounds)" if args.combine else args.rounds,
         "model": None if any(r["backbone"].startswith("bundled") for r in results) else "random init",
         "results": results,
     }

@@ -236,3 +236,12 @@ def test_suggest_finds_planted_disagreement(session, monkeypatch):
     # "auto": the top 5 % of the unlabelled pixels (240 here), so the planted regions lead
     assert [s.image for s in seg.suggest(k=2, min_pixels=4)] == [2, 1]
     assert seg.suggest(k=5, threshold=0.7) == []
+
+
+def test_warm_start_is_not_implemented_and_says_so(tiny_backbone):
+    images, masks = make_squares(n_images=2)
+    seg = InteractiveSegmenter(tiny_backbone, warm_start=True, **FAST)
+    seg.add_images(list(images))
+    with pytest.warns(UserWarning, match="warm_start=True is not implemented"):
+        seg.extract_features()
+    assert InteractiveSegmenter().max_epochs == 6 and not InteractiveSegmenter().warm_start
