@@ -101,7 +101,7 @@ def load_dataset(name, n_labeled, n_test, quick):
 
 def run_order(args):
     """The full masks, then ``--first``'s fractions, then the others."""
-    first = [f for f in args.fractions if f in args.first]
+    first = [f for f in args.first if f in args.fractions]
     return [FULL, *first, *(f for f in args.fractions if f not in first)]
 
 
