@@ -72,7 +72,7 @@ def main(argv=None):
     if skipped:
         return skipped
     if args.quick:
-        args.n_labeled, args.n_test, args.seeds, args.search, args.budget = 4, 3, 2, "quick", "3m"
+        args.n_labeled, args.n_test, args.seeds, args.search, args.budget = 4, 2, 1, "quick", "3m"
     name = f"{NAME}_{args.dataset}" + ("_quick" if args.quick else f"_n{args.n_labeled}")
     out = args.out or _common.RESULTS_DIR / f"{name}.json"
     payload = json.loads(Path(out).read_text()) if args.resume and Path(out).is_file() else {}
