@@ -23,7 +23,7 @@ def main(argv=None):
     p = _common.parser(__doc__)
     p.add_argument("--model", default=None, help="backbone (default: the bundled horse DDPM)")
     p.add_argument("--n-labeled", type=int, nargs="+", default=[5, 10, 20])
-    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--seeds", type=int, default=None, help="seeds per n (default: 3; 1 with --quick)")
     p.add_argument("--steps", type=int, nargs="+", default=[50, 150, 250])
     p.add_argument("--blocks", type=int, nargs="+", default=None, help="default: the transformer's 'auto'")
     p.add_argument(
@@ -41,11 +41,13 @@ def main(argv=None):
                         "guided filter; none: the members' majority vote, as before 2026-11-30)")
     p.add_argument("--rf-pixels-per-image", type=int, default=5000, help="pixels per image for the random forest")
     args = p.parse_args(argv)
+    args.seeds = args.seeds if args.seeds or args.quick else 3
     device, note = _common.resolve_device(args.device)
     device = device or "cpu"
     n_test = 100
     if args.quick:
-        args.n_labeled, args.seeds, n_test, args.n_estimators = [2], 1, 3, 2
+        args.n_labeled, n_test, args.n_estimators = [2], 3, 2
+        args.seeds = args.seeds or 1
         args.max_pixels_per_image, args.rf_pixels_per_image = 300, 300
 
     from sklearn_ddpm import DDPMFeatureTransformer, MLPEnsembleClassifier, miou_score
