@@ -124,3 +124,11 @@ def test_scribbles_quick(load, tmp_path, weizmann_root):
     text = docs.read_text()
     assert "scribbles.json" in text and "full masks" in text and "target 2 %" in text
     assert f"{record['summary'][0]['miou_mean']:.1f}" in text
+
+
+def test_run_order_follows_first(load):
+    from argparse import Namespace
+
+    module = load("scribbles")
+    order = module.run_order(Namespace(fractions=[0.005, 0.01, 0.02, 0.03], first=[0.03, 0.01, 0.5]))
+    assert order == ["full", 0.03, 0.01, 0.005, 0.02]
