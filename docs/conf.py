@@ -51,6 +51,9 @@ html_static_path = []
 # resolve; `$...$` maths as in the pages.
 myst_enable_extensions = ["dollarmath", "colon_fence", "deflist"]
 myst_heading_anchors = 3
+# A code sample abridged with "..." is not valid JSON; Pygments then highlights it in relaxed mode,
+# which is fine: that fallback is not worth failing the build (-W) for.
+suppress_warnings = ["misc.highlighting_failure"]
 
 autosummary_generate = True
 autodoc_default_options = {"members": True, "inherited-members": False, "show-inheritance": False}

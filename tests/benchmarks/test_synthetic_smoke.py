@@ -2,9 +2,6 @@
 
 import json
 
-import numpy as np
-import pytest
-
 
 def test_synthetic_quick(tmp_path, load, weizmann_root):
     synthetic = load("synthetic")
@@ -19,6 +16,7 @@ def test_synthetic_quick(tmp_path, load, weizmann_root):
                             str(tmp_path / "again.json"), "--probe-samples", "0"])
     assert again["rows"] == payload["rows"]
     assert again["samples"]["seconds_this_run"] < payload["samples"]["seconds_this_run"]
+    # --quick runs one seed: no spread to state (the std itself is _common.mean_sample_std's, tested with
+    # several values in test_benchmarks_smoke.py; weizmann's smoke test runs two seeds)
     for row in payload["summary"]:
-        if len(row["scores"]) > 1:
-            assert row["miou_std"] == pytest.approx(np.std(row["scores"], ddof=1))
+        assert len(row["scores"]) == 1 and row["miou_std"] is None
