@@ -238,7 +238,7 @@ def load_model(path, *, trust_pickle=False):
     --------
     >>> from sklearn_ddpm.io import load_model
     >>> model = load_model("seg.skddpm")  # doctest: +SKIP
-    >>> old = load_model("seg.joblib", trust_pickle=True)  # doctest: +SKIP  (a file you wrote)
+    >>> old = load_model("seg.joblib", trust_pickle=True)  # a file you wrote  # doctest: +SKIP
     """
     from ..utils._persistence import collect_version_changes, warn_version_changes
 
