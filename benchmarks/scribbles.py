@@ -206,7 +206,12 @@ class Record:
         import fcntl
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path.with_suffix(".json.lock"), "w") as lock:
+        import hashlib
+        import tempfile
+
+        # The lock lives outside the results folder; processes writing one record share its name.
+        lock_name = hashlib.sha256(str(self.path.resolve()).encode()).hexdigest()[:16]
+        with open(Path(tempfile.gettempdir()) / f"sklearn_ddpm_record_{lock_name}.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             old = self._read()
             if old is not None:
