@@ -99,6 +99,13 @@ def register(subparsers):
                      help=f"diffusion timesteps (default: {' '.join(map(str, _DEFAULTS['steps']))})")
     fit.add_argument("--image-size", type=image_size_argument, metavar="N|HxW", default=None,
                      help="model input size, e.g. 128 or 192x128 for portrait photos (default: the model's)")
+    fit.add_argument("--tile", type=_tile_argument, default=None, metavar="auto|N",
+                     help="read images as overlapping tiles of N model pixels ('auto': the model's input) at "
+                          "--scale image pixels per model pixel, for large images (docs/large_images.md)")
+    fit.add_argument("--scale", type=float, default=None, metavar="S",
+                     help="with --tile: image pixels per model pixel (default 1: full resolution)")
+    fit.add_argument("--tile-overlap", type=int, default=None, metavar="N",
+                     help="with --tile: least model pixels neighbouring tiles share (default: a quarter of the tile)")
     fit.add_argument("--prompt", default=_DEFAULTS["prompt"], metavar="TEXT",
                      help="text prompt of a Stable-Diffusion-style --model (default: the empty prompt)")
     fit.add_argument("--classes", default=None, metavar="FILE", help="class names: .txt (one per line), .json or .yaml")
@@ -226,3 +233,16 @@ def _common_arguments(parser, func, device_default=None):
                         help="use only the images named in FILE (one per line, with or without extension, "
                              "# starts a comment), e.g. one split of a folder that holds several")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or summaries")
+
+
+def _tile_argument(value):
+    """``--tile``: "auto" or a positive number of model pixels."""
+    if value == "auto":
+        return value
+    try:
+        tile = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a number of model pixels, got {value!r}") from None
+    if tile <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of model pixels, got {value!r}")
+    return tile

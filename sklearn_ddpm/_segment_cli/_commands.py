@@ -49,6 +49,11 @@ def fit(args):
             min_class_pixels=args.min_class_pixels, n_classes=len(class_names) if class_names else None,
             # A command extracts each image's features once: a cache would only hold memory.
             memory=None, device=args.device, random_state=args.seed, progress=not args.quiet)
+        if getattr(args, "tile", None) is not None:
+            pipeline[0].set_params(tile=args.tile, tile_overlap=args.tile_overlap,
+                                   scale=1.0 if args.scale is None else args.scale)
+        elif getattr(args, "scale", None) is not None or getattr(args, "tile_overlap", None) is not None:
+            raise ValueError("--scale and --tile-overlap apply to tiles: add --tile auto (or a tile size).")
         if not args.quiet:
             print(f"Training {args.n_estimators} pixel MLPs on {len(data.images)} images ...", file=sys.stderr)
         pipeline.fit(data.images, data.masks)

@@ -43,3 +43,19 @@ def test_probabilities_need_the_zarr_format(work, capsys, tmp_path):  # noqa: F8
     code, _, err = run(capsys, "predict", work / "seg.skddpm", work / "test" / "images", "-o", tmp_path / "p",
                        "--probabilities", *FAST)
     assert code != 0 and "--probabilities needs --format zarr" in err
+
+
+def test_fit_with_tiles_then_predict_zarr(work, capsys, tmp_path):  # noqa: F811
+    model = tmp_path / "tiled.skddpm"
+    code, _, err = run(capsys, "fit", work / "train" / "images", work / "train" / "masks", "--model", work / "tiny",
+                       "--blocks", "6", "9", "--steps", "50", "--n-estimators", "1", "--max-epochs", "2",
+                       "--max-pixels-per-image", "200", "--tile", "auto", "--scale", "4", "-o", model, *FAST, "--quiet")
+    assert code == 0, err
+    pipeline = load_segmenter(model)
+    assert (pipeline[0].tile, pipeline[0].scale, pipeline[0].tile_size_) == ("auto", 4.0, 32)
+    out = tmp_path / "pred"
+    assert run(capsys, "predict", model, work / "test" / "images", "-o", out, "--format", "zarr", *FAST)[0] == 0
+    assert len(list(out.glob("*.ome.zarr"))) == 3
+    code, _, err = run(capsys, "fit", work / "train" / "images", work / "train" / "masks", "--model", work / "tiny",
+                       "--scale", "4", "-o", tmp_path / "x.skddpm", *FAST)
+    assert code != 0 and "--scale and --tile-overlap apply to tiles" in err
