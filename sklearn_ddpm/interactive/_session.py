@@ -69,13 +69,13 @@ class InteractiveSegmenter:
         Start refits from the previous members' weights. Not implemented: refits train from
         scratch, and True only warns. Measured on Weizmann ``labeled_pool`` strokes
         (``benchmarks/results/refit_warm_start.json``), a warm refit of 2 epochs was 3-50 times
-        faster than a fresh one but scored up to 10 mIoU points lower after the first refit, while a
-        fresh fit capped at 6 epochs (``max_epochs``) kept the quality at 1-2 CPU seconds.
+        faster than a fresh one but scored up to 10 mIoU points lower in a round, while a fresh fit
+        capped at 6 epochs (``max_epochs``) kept the quality at 1-3 CPU seconds.
     max_epochs : int, default=6
         Epochs per MLP at most, every fit from scratch. The session's default is lower than the
         estimator's (100): on a few thousand stroke pixels the reference's stop rule (at least 4
-        epochs, then 50 iterations without a better batch loss) ran 5-37 CPU seconds per refit,
-        6 epochs 1-2 s at the same held-out mIoU (``benchmarks/results/refit_warm_start.json``).
+        epochs, then 50 iterations without a better batch loss) ran 4-37 CPU seconds per refit,
+        6 epochs 1-3 s at a held-out mIoU no lower (``benchmarks/results/refit_warm_start.json``).
     max_pixels_per_image : int or None, default=None
         Labelled pixels sampled per image and fit; None trains on all (strokes are few).
     batch_size : "auto" or int, default="auto"
