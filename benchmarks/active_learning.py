@@ -250,7 +250,9 @@ def markdown(record, path):
            f"class per image; each round a simulated annotator labels the true class along strokes inside "
            f"{settings['k']} regions — those `InteractiveSegmenter.suggest` returns (top regions of the members' "
            "Jensen-Shannon divergence), or the same shapes placed at random — and the ensemble refits. Scored on "
-           f"{settings['scored_on']}.", "",
+           f"{settings['scored_on']}. The session trains on every labelled pixel (no 1,000-pixel cap, unlike the "
+           "scribble table above), and the held-out images are not the test split, so the two tables' figures "
+           "are not comparable with each other.", "",
            f"Record: [`{path.name}`]({link}) ({record['status']}; {record['date']}, {machine['cpu']}, "
            f"{machine['torch_threads']} torch thread, load average {machine['load_average_1min']} when written).", ""]
     summary = summarize(record["runs"])  # from the per-seed curves, the unfinished run's rounds included
@@ -267,6 +269,16 @@ def markdown(record, path):
             out.append(f"| {r['round']} | {100 * r['suggest_labelled_fraction_mean']:.2f} % / "
                        f"{100 * r['random_labelled_fraction_mean']:.2f} % | {cell(r['suggest_miou_mean'], r['suggest_miou_std'])} | "
                        f"{cell(r['random_miou_mean'], r['random_miou_std'])} | {cell(r['gain_mean'], r['gain_std'])} |")
+        last = rows[-1]
+        if last["round"] > 0:
+            gain = last["gain_mean"]
+            out += ["", f"After round {last['round']}, the suggested regions gave {last['suggest_miou_mean']:.1f} mIoU "
+                    f"with {100 * last['suggest_labelled_fraction_mean']:.2f} % of the pixels labelled, the random ones "
+                    f"{last['random_miou_mean']:.1f} with {100 * last['random_labelled_fraction_mean']:.2f} %: "
+                    f"{'+' if gain >= 0 else '−'}{abs(gain):.1f} mIoU for the suggestions. The arms label the same "
+                    "number of regions of the same shapes, not the same number of pixels: the strokes of a region "
+                    "depend on what it covers (suggested regions follow the outlines, where each class's part of "
+                    "the region is thin), so compare the curves at equal labelled pixels too."]
         seeds = sorted({n for r in rows for n in r["seeds"]})
         out += ["", f"Seeds {', '.join(map(str, seeds))}; ± is the sample standard deviation (ddof=1) over the seeds "
                 "of a round (none for one seed); the last column pairs the arms by seed.", ""]
