@@ -49,7 +49,7 @@ docs: install
 # Rewrite the lock from the current .venv (after adding a dependency to pyproject.toml and installing it).
 lock:
 	{ echo "# Exact versions for make demo/test and CI (pip install -c $(LOCK)); written by make lock."; \
-	  $(BIN)/pip freeze --exclude-editable --exclude sklearn-ddpm | sed -E 's/^(torch==[^+]*)\+.*/\1/'; } > $(LOCK)
+	  $(BIN)/pip freeze --all --exclude pip --exclude-editable --exclude sklearn-ddpm | sed -E 's/^(torch==[^+]*)\+.*/\1/'; } > $(LOCK)
 
 # The CCP journey of docs/tutorial_ccp.md on quick settings (about 10 min on a 2-core CPU, see benchmarks/results/tutorial_ccp_quick.json; needs ../shared/data).
 tutorial: install

@@ -7,6 +7,7 @@ without editing this file; the benchmark report (benchmarks.md) is rendered from
 ``benchmarks/report.py``.
 """
 
+import fcntl
 import importlib
 import inspect
 import pkgutil
@@ -20,6 +21,12 @@ ROOT = DOCS.parent
 sys.path.insert(0, str(ROOT))  # the package, when the docs are built from a checkout
 
 import sklearn_ddpm  # noqa: E402
+
+# One build at a time in this folder: the API pages and the gallery are generated into it, and a second
+# build (make docs next to tests/test_docs.py) would delete or half-write the first one's files.
+# Released when the build finishes (or the process ends).
+_BUILD_LOCK = open(DOCS / ".sphinx-build.lock", "w")
+fcntl.flock(_BUILD_LOCK, fcntl.LOCK_EX)
 
 project = "sklearn-ddpm"
 author = "sklearn-ddpm developers"
@@ -152,3 +159,4 @@ def _escape_parameter_types(app, what, name, obj, options, lines):
 
 def setup(app):
     app.connect("autodoc-process-docstring", _escape_parameter_types, priority=100)
+    app.connect("build-finished", lambda app, exception: fcntl.flock(_BUILD_LOCK, fcntl.LOCK_UN))
