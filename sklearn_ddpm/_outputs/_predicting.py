@@ -55,7 +55,9 @@ def start_run(pipeline, paths, out, *, overlay, uncertainty, class_names, resume
     class_names : list of str or None
         Legend names; None uses those given at fit, else ``class 0``, ``class 1``, ...
     resume : bool
-        Leave out the images whose outputs all exist.
+        Leave out the images whose outputs all exist, and remove the temporary files
+        (``.NAME.*.tmp``) of writes that a killed run left unfinished; two runs must not write to
+        one folder at once.
     format : {"png", "zarr"}, default="png"
         "zarr": one OME-Zarr store per image (labels with class names and colours, uncertainty,
         optionally probabilities), written band by band (:class:`._zarr.ZarrPredictionWriter`).
@@ -81,6 +83,8 @@ def start_run(pipeline, paths, out, *, overlay, uncertainty, class_names, resume
         writer = PredictionWriter(out, overlay=overlay, uncertainty=uncertainty, n_estimators=clf.n_estimators,
                                   class_names=names)
     summary, todo = PredictionSummary(), []
+    if resume:
+        _remove_stale_temporaries(out)
     for path in paths:
         if resume and writer.done(path):
             summary.skipped.append(path.name)
@@ -176,3 +180,19 @@ def model_class_names(clf, class_names):
     from ..datasets._folders import default_class_names
 
     return default_class_names(int(max(clf.classes_)) + 1, class_names)
+
+
+def _remove_stale_temporaries(out):
+    """Delete the temporary files of ``atomic_write`` that a killed process left in ``out``.
+
+    A process killed mid-write (SIGKILL, a crashed Dask worker) cannot remove its temporary file;
+    the image itself is redone by the resumed run, so the file is garbage.
+    """
+    from pathlib import Path
+
+    out = Path(out)
+    if not out.is_dir():
+        return
+    for tmp in out.rglob(".*.tmp"):
+        if tmp.is_file():
+            tmp.unlink(missing_ok=True)
