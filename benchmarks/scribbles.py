@@ -524,7 +524,7 @@ def _scribble_section(record, path, plot):
                 return f"{s['miou_mean']:.1f}{std} ({s['n_seeds']} seed{'s' if s['n_seeds'] > 1 else ''})"
 
             label = "full masks" if f == FULL else f"scribbles, target {100 * f:g} %"
-            rel = "—" if ours is None or ours["relative_to_full_mask"] is None else f"{100 * ours['relative_to_full_mask']:.0f} %"
+            rel = "—" if ours is None or ours["relative_to_full_mask"] is None else f"{100 * ours['relative_to_full_mask']:.1f} %"
             trained = [r["n_training_pixels"] / settings["n_labeled"] for r in record["rows"]
                        if (r["dataset"], r["method"], str(r["fraction"])) == (dataset, "ddpm", str(f))]
             trained = f"{np.mean(trained):,.0f}" if trained else "—"
