@@ -36,6 +36,7 @@ def make_segmenter(
     n_estimators=_default(MLPEnsembleClassifier, "n_estimators"),
     max_epochs=_default(MLPEnsembleClassifier, "max_epochs"),
     max_pixels_per_image=_default(MLPEnsembleClassifier, "max_pixels_per_image"),
+    max_pixels_per_class=_default(MLPEnsembleClassifier, "max_pixels_per_class"),
     min_class_pixels=_default(MLPEnsembleClassifier, "min_class_pixels"),
     n_classes=_default(MLPEnsembleClassifier, "n_classes"),
     memory=_default(DDPMFeatureTransformer, "memory"),
@@ -71,7 +72,11 @@ def make_segmenter(
     max_epochs : int, default=100
         Epochs per MLP at most.
     max_pixels_per_image : int or None, default=None
-        Labelled pixels sampled per image; None uses all.
+        Labelled pixels sampled per image; None: no per-image cap.
+    max_pixels_per_class : int or None, default=500
+        Labelled pixels sampled per class and image (class-balanced); None with no per-image cap
+        trains on every labelled pixel (the paper; slow on a CPU). See
+        :class:`~sklearn_ddpm.MLPEnsembleClassifier`.
     min_class_pixels : int or "auto", default="auto"
         Classes with fewer labelled pixels in an image are left out of that image. "auto": 20 in
         images at least half labelled (dense masks), 0 in sparser ones (scribbles), so sparse
@@ -117,6 +122,7 @@ def make_segmenter(
             memory=memory, random_state=random_state, progress=progress, flip_tta=flip_tta)),
         ("clf", MLPEnsembleClassifier(
             n_estimators=n_estimators, max_epochs=max_epochs, max_pixels_per_image=max_pixels_per_image,
+            max_pixels_per_class=max_pixels_per_class,
             min_class_pixels=min_class_pixels, n_classes=n_classes,
             refine=GuidedFilter() if isinstance(refine, str) and refine == "guided" else refine, device=device,
             random_state=random_state, progress=progress)),

@@ -114,7 +114,12 @@ def register(subparsers):
     fit.add_argument("--max-epochs", type=int, metavar="N", default=_DEFAULTS["max_epochs"],
                      help=f"epochs per MLP at most (default: {_DEFAULTS['max_epochs']})")
     fit.add_argument("--max-pixels-per-image", type=int, default=None, metavar="N",
-                     help="sample at most N labelled pixels per image (default: all)")
+                     help="sample at most N labelled pixels per image (default: no per-image cap)")
+    fit.add_argument("--max-pixels-per-class", type=_pixels_cap, default=_DEFAULTS["max_pixels_per_class"],
+                     metavar="N|all",
+                     help="sample at most N labelled pixels of each class per image; 'all' with no "
+                          "--max-pixels-per-image trains on every labelled pixel, as the paper (slow on a CPU) "
+                          "(default: %(default)s, chosen by cross-validation on Weizmann)")
     fit.add_argument("--min-class-pixels", type=_min_class_pixels, metavar="N|auto",
                      default=_DEFAULTS["min_class_pixels"],
                      help="leave a class out of an image where it has fewer labelled pixels; 'auto': 20 in "
@@ -214,6 +219,10 @@ def _batch_size(value):
 def duration(value):
     """``--budget``: seconds of a duration such as 20m, 1h30m or 900 (argparse names this type in its errors)."""
     return parse_budget(value, "--budget")
+
+
+def _pixels_cap(value):
+    return None if value == "all" else int(value)
 
 
 def _min_class_pixels(value):

@@ -193,6 +193,7 @@ class EpochProgress(Callback):
     def on_train_end(self, net, **kwargs):
         self._show(net)
         self.bar_.close()
+        del self.bar_  # a terminal handle: the fitted net (and the model file) must not hold it
 
     def _show(self, net):
         stopper = dict(net.callbacks_).get("reference_early_stopping")

@@ -69,3 +69,23 @@ def test_progress_bar_over_epochs_shows_the_early_stop(capsys):
     assert "Training pixel MLPs" in err and "epoch" in err
     assert "stopped=3/3 members" in err  # the early stop's state, at the end
     assert "batch=5/5" in err  # 300 pixels at batch 64
+
+
+def test_a_fit_with_progress_saves_in_the_safe_format(tmp_path):
+    """The bar's terminal handle must not stay in the fitted net (the safe format refused it)."""
+    from sklearn_ddpm.io import load_model, save_model
+
+    X, y = make_classification(n_samples=200, random_state=0)
+    clf = MLPEnsembleClassifier(n_estimators=2, max_epochs=2, progress=True, random_state=0).fit(X, y)
+    save_model(clf, tmp_path / "clf.skddpm")
+    np.testing.assert_array_equal(load_model(tmp_path / "clf.skddpm").predict(X), clf.predict(X))
+
+
+def test_default_samples_at_most_500_pixels_per_class_and_image():
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(2, 40, 40, 3)).astype(np.float32)
+    masks = np.zeros((2, 40, 40), int)
+    masks[:, :10] = 1  # class 1: 400 pixels per image, class 0: 1,200
+    features[..., 0] += masks
+    clf = MLPEnsembleClassifier(n_estimators=1, max_epochs=1, random_state=0).fit(features, masks)
+    assert clf.n_training_pixels_ == 2 * (500 + 400)
