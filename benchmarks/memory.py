@@ -148,6 +148,7 @@ def worker(config):
     pipe = make_segmenter(unet, blocks=config["blocks"], steps=config["steps"], batch_size=config["batch_size"],
                           memory=memory, n_estimators=config["n_estimators"],
                           max_epochs=config["max_epochs"], max_pixels_per_image=config["max_pixels_per_image"],
+                          max_pixels_per_class=config.get("max_pixels_per_class"),
                           device=config["device"], random_state=0, progress=True)
     pipe.set_params(clf__patience=config.get("patience"))
     if config.get("epoch_batches"):

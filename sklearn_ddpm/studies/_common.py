@@ -17,7 +17,7 @@ def study_classifier(classifier, random_state, n_classes=None):
     """
     if classifier is None:
         classifier = MLPEnsembleClassifier(n_estimators=2, max_epochs=4, max_pixels_per_image=2000,
-                                           batch_size=256, n_classes=n_classes)
+                                           max_pixels_per_class=None, batch_size=256, n_classes=n_classes)
     return clone(classifier).set_params(random_state=random_state)
 
 

@@ -108,7 +108,7 @@ def reproduce(datasets_root, checkpoints, *, datasets=None, seeds=(0, 1, 2, 3, 4
         classifiers = []
         for seed in tqdm(seeds, desc=f"{name}: ensembles", disable=not progress):
             params = dict(n_estimators=n_estimators, n_classes=info.n_classes, ignore_index=info.ignore_index,
-                          random_state=seed)
+                          max_pixels_per_class=None, random_state=seed)  # the paper: every labelled pixel
             params.update(classifier_params or {})
             classifiers.append(MLPEnsembleClassifier(**params).fit(train_features, y_train))
         del train_features

@@ -15,7 +15,7 @@ N_IMAGES = 7  # odd, so that tasks of 2 or 3 images leave a short last task
 def segmenter_file(tmp_path_factory, tiny_backbone):
     images, masks = make_squares(n_images=4, seed=1)
     pipeline = make_segmenter(tiny_backbone, blocks=(3, 6), steps=(50,), batch_size=2, n_estimators=2, max_epochs=2,
-                              max_pixels_per_image=300)
+                              max_pixels_per_image=300, max_pixels_per_class=None)
     pipeline.fit(images, masks)
     return save_segmenter(pipeline, tmp_path_factory.mktemp("model") / "seg.skddpm")
 

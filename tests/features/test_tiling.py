@@ -128,7 +128,8 @@ def test_tiled_prediction_bands_equal_prediction(tiny_backbone, monkeypatch):
     images, masks = make_squares(4, (64, 80))
     transformer = DDPMFeatureTransformer(tiny_backbone, blocks=BLOCKS, steps=(50,), tile="auto").fit()
     features = transformer.transform(images)
-    clf = MLPEnsembleClassifier(n_estimators=2, max_epochs=3, random_state=0, predict_batch_size=300).fit(features, masks)
+    clf = MLPEnsembleClassifier(n_estimators=2, max_epochs=3, max_pixels_per_class=None, random_state=0,
+                                predict_batch_size=300).fit(features, masks)
     monkeypatch.setattr(_tiled, "EAGER_MOSAIC_BYTES", 0)
     lazy = transformer.transform(images[:2])
     labels, uncertainty = clf.predict_with_uncertainty(features[:2])
@@ -156,7 +157,7 @@ def test_scale_is_a_setting_grid_search_chooses(tiny_backbone):
     images, masks = make_squares(6, (48, 48))
     pipe = Pipeline([
         ("features", DDPMFeatureTransformer(tiny_backbone, blocks=BLOCKS, steps=(50,), tile="auto")),
-        ("clf", MLPEnsembleClassifier(n_estimators=1, max_epochs=2, random_state=0)),
+        ("clf", MLPEnsembleClassifier(n_estimators=1, max_epochs=2, max_pixels_per_class=None, random_state=0)),
     ])
     grid = GridSearchCV(pipe, {"features__scale": [1.0, 2.0]}, cv=GroupKFold(2))
     grid.fit(images, masks, groups=np.arange(6) % 3)

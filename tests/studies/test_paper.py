@@ -102,7 +102,7 @@ def test_reproduce_end_to_end_on_fake_data(tmp_path, capsys):
     assert X_test[0].shape == (32, 32, 3)
     transformer = DDPMFeatureTransformer(str(tmp_path / "ckpt" / "lsun_horse"), blocks=(5, 6, 7, 8, 12),
                                          steps=(50, 150, 250)).fit()
-    clf = MLPEnsembleClassifier(n_estimators=2, max_epochs=2, max_pixels_per_image=300, n_classes=21,
+    clf = MLPEnsembleClassifier(n_estimators=2, max_epochs=2, max_pixels_per_image=300, max_pixels_per_class=None, n_classes=21,
                                 random_state=1).fit(transformer.transform(X_train), y_train)
     assert mious[1] == pytest.approx(100 * clf.score(transformer.transform(X_test), y_test), abs=1e-6)
 

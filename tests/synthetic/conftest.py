@@ -23,5 +23,5 @@ def tiny_segmenter(tiny_ddpm, squares_32):
 
     images, masks = squares_32
     segmenter = make_segmenter(tiny_ddpm, blocks=(3, 6), steps=(50,), n_estimators=3, max_epochs=3,
-                               max_pixels_per_image=200, min_class_pixels=0)
+                               max_pixels_per_image=200, max_pixels_per_class=None, min_class_pixels=0)
     return segmenter.fit(images, masks)

@@ -14,7 +14,8 @@ from tests.conftest import make_squares
 def test_study_returns_the_table(tmp_path, tiny_ddpm):
     X_train, y_train = make_squares(n_images=3, size=(32, 32), seed=0)
     X_test, y_test = make_squares(n_images=2, size=(40, 36), seed=1)
-    classifier = MLPEnsembleClassifier(n_estimators=2, max_epochs=2, max_pixels_per_image=100, min_class_pixels=0)
+    classifier = MLPEnsembleClassifier(n_estimators=2, max_epochs=2, max_pixels_per_image=100, max_pixels_per_class=None,
+                                       min_class_pixels=0)
     network = SegmentationNetworkClassifier(image_size=32, block_out_channels=(8, 16), max_epochs=1)
     runs = synthetic_data_study(
         X_train, y_train, X_test, y_test, sample_dir=tmp_path / "samples", n_samples=10, seeds=(0, 1),
