@@ -20,7 +20,7 @@ GROUPS = {
     "accuracy": ["weizmann", "weizmann_levers", "weizmann_backbones", "large_batch_rule", "ccp", "ccp_cv_protocol",
                  "synthetic", "scribbles", "active_learning", "pixel_caps", "select_settings", "tiling_ccp"],
     "speed": ["extract", "ensemble", "gridsearch", "cpu_inference", "cpu_training", "presets", "latent_extract",
-              "refit_latency", "refit_warm_start", "tiling", "cli_example"],
+              "refit_latency", "refit_warm_start", "tiling", "cli_example", "default_fit"],
     "memory": ["memory", "latent_memory"],
     "scale": ["ddp_training", "distributed_predict", "compute_curve", "soak"],
     "gpu": ["gpu_check"],
