@@ -106,13 +106,17 @@ class PixelFeatures:
         """Image ``i``'s ``(h, w, C)`` map of every layer, in feature order."""
         return [m[i] for m in self.maps]
 
-    def select(self, layers):
-        """A view with only the given ``(timestep, block)`` layers, in the given order."""
+    def _layer_positions(self, layers):
+        """Positions of ``layers`` (``(timestep, block)`` pairs) in ``layer_names``; KeyError for unknown ones."""
         index = {name: i for i, name in enumerate(self.layer_names)}
         missing = [name for name in layers if tuple(name) not in index]
         if missing:
             raise KeyError(f"layers {missing} are not in these features ({self.layer_names}).")
-        picked = [index[tuple(name)] for name in layers]
+        return [index[tuple(name)] for name in layers]
+
+    def select(self, layers):
+        """A view with only the given ``(timestep, block)`` layers, in the given order."""
+        picked = self._layer_positions(layers)
         return PixelFeatures([self.maps[i] for i in picked], [self.layer_names[i] for i in picked], self.image_sizes,
                              self.images, None if self.mirrored is None else self.mirrored.select(layers))
 

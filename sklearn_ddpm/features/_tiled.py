@@ -124,14 +124,11 @@ class TiledPixelFeatures(PixelFeatures):
 
     def select(self, layers):
         """A view with only the given ``(timestep, block)`` layers, in the given order."""
-        index = {name: i for i, name in enumerate(self.layer_names)}
-        missing = [name for name in layers if tuple(name) not in index]
-        if missing:
-            raise KeyError(f"layers {missing} are not in these features ({self.layer_names}).")
+        picked = self._layer_positions(layers)
         names = [tuple(name) for name in layers]
         per_image = [maps if isinstance(maps, TileMosaic) else {name: maps[name] for name in names}
                      for maps in self.per_image]
-        return TiledPixelFeatures(per_image, names, self.image_sizes, [self._channels[index[n]] for n in names],
+        return TiledPixelFeatures(per_image, names, self.image_sizes, [self._channels[i] for i in picked],
                                   self._dtype, self.images, None if self.mirrored is None else self.mirrored.select(layers))
 
     def __getitem__(self, index):
