@@ -70,3 +70,48 @@ def test_backbone_hash_names_the_weights(load, tmp_path):
     assert common.backbone_sha256("org/hub-id") is None
     assert common.backbone_source({"backbone": f"Backbone(source='{a.parent}', image_size=(64, 64))"}) == str(a.parent)
     assert common.backbone_source({"settings": {"model": None}}) is None
+
+
+def _copy_results(report, tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    for path in report.RESULTS.glob("*.json"):
+        (results / path.name).write_text(path.read_text())
+    return results
+
+
+def test_a_figure_in_prose_follows_its_record(load, tmp_path, monkeypatch, capsys):
+    """history.md and scaling.md quote figures inside sentences: a changed record makes those pages stale."""
+    report = load("report")
+    results = _copy_results(report, tmp_path)
+    record = json.loads((results / "distributed_predict.json").read_text())
+    record["io"]["read_seconds_per_image"] = 0.5
+    (results / "distributed_predict.json").write_text(json.dumps(record))
+    monkeypatch.setattr(report, "RESULTS", results)
+    assert report.main(["--check"]) == 1
+    out = capsys.readouterr().out
+    assert "scaling.md" in out and "0.5000 + " in out
+
+
+def test_inline_figures_render_from_the_record(load):
+    report = load("report")
+    text = "took <!-- fig:dask.io -->typed by hand<!-- /fig --> on one core"
+    assert report.render(text, "") == "took <!-- fig:dask.io -->0.0008 + 0.0010 s<!-- /fig --> on one core"
+    scores = report.load("weizmann_n20")["rows"][0]["scores"]
+    assert report.figure("w.weizmann_n20.ddpm.20") == report.mean_std(scores)
+    with pytest.raises(KeyError, match="nope"):
+        report.render("<!-- fig:nope -->1<!-- /fig -->", "")
+
+
+def test_an_inline_marker_does_not_span_paragraphs(load):
+    report = load("report")
+    text = "a <!-- fig:dask.io -->\n\nnew paragraph <!-- /fig -->"
+    assert report.render(text, "") == text  # left alone (unclosed in its paragraph), not swallowed
+
+
+def test_every_page_figure_is_known(load):
+    report = load("report")
+    for page in report.PAGES:
+        if page.is_file():
+            for match in report.INLINE.finditer(page.read_text()):
+                assert report.figure(match["key"]), f"{page.name}: {match['key']}"
