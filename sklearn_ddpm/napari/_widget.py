@@ -43,6 +43,7 @@ from qtpy.QtWidgets import (
 
 from ..features._presets import FEATURE_PRESETS
 from ..interactive import InteractiveSegmenter, napari_to_mask
+from ..io import MODEL_SUFFIX
 from ._layers import (
     DEFAULT_COLORS,
     ROLE_KEY,
@@ -58,6 +59,10 @@ from ._layers import (
 #: Backbone choices: label shown -> what the path box must hold ("" = nothing).
 BACKBONES = {"bundled horse DDPM": "", "diffusers folder": "folder", "guided-diffusion .pt file": "file"}
 ALL_IMAGES = "all image layers"
+#: File dialog filters: the model file ``sklearn-ddpm fit`` writes (older joblib pickles are refused
+#: unless trusted, so the open dialog shows only the model files unless asked for all files).
+SAVE_FILTER = f"sklearn-ddpm model (*{MODEL_SUFFIX})"
+LOAD_FILTER = f"sklearn-ddpm model (*{MODEL_SUFFIX});;All files (*)"
 
 
 class SegmenterWidget(QWidget):
@@ -566,12 +571,14 @@ class SegmenterWidget(QWidget):
         self._set_status(summary.report(out) + "".join(f"\n{name}: {error}" for name, error in summary.failed[:3]))
 
     def _choose_save_path(self):
-        path, _ = QFileDialog.getSaveFileName(self, "Save model", "segmenter.joblib", "Model (*.joblib)")
+        path, _ = QFileDialog.getSaveFileName(self, "Save model", f"segmenter{MODEL_SUFFIX}", SAVE_FILTER)
         if path:
+            # Qt's own (non-native) dialog returns the typed name as is: give it the model file's suffix.
+            path = path if Path(path).suffix else path + MODEL_SUFFIX
             self._guarded(self.save_model, path)
 
     def _choose_model_to_load(self):
-        path, _ = QFileDialog.getOpenFileName(self, "Load model", "", "Model (*.joblib);;All files (*)")
+        path, _ = QFileDialog.getOpenFileName(self, "Load model", "", LOAD_FILTER)
         if path:
             self._guarded(self.load_model, path)
 

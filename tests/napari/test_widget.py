@@ -129,7 +129,7 @@ def test_save_load_and_apply_to_a_folder(widget, qtbot, make_napari_viewer, tmp_
     wait(qtbot, widget)
     prediction = widget.companion(image_layer, "prediction").data.copy()
 
-    model_file = tmp_path / "seg.joblib"
+    model_file = tmp_path / "seg.skddpm"
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(model_file), ""))
     widget.save_button.click()
     # The file of `sklearn-ddpm fit`: load_segmenter reads it, with the class names typed in the widget.
@@ -162,6 +162,39 @@ def test_save_load_and_apply_to_a_folder(widget, qtbot, make_napari_viewer, tmp_
         np.testing.assert_array_equal(np.asarray(Image.open(out / f"img{k}.png")), expected[k])
     assert other.progress.value() == other.progress.maximum()
     assert "Wrote predictions for 3 images" in other.status.text()
+
+
+def test_file_dialogs_offer_the_model_file_of_sklearn_ddpm_fit(widget, qtbot, tmp_path, monkeypatch):
+    """The dialogs filter on ``.skddpm`` (``sklearn-ddpm fit``'s file, not ``.joblib``); a typed name gets the suffix."""
+    from qtpy.QtWidgets import QFileDialog
+
+    from sklearn_ddpm.io import MODEL_SUFFIX
+
+    images, masks = make_squares(n_images=1, size=(40, 40))
+    image_layer = widget.viewer.add_image(images[0], name="square", rgb=True)
+    paint_squares(widget.companion(image_layer, "labels"), masks, stacked=False)
+    widget.fit_button.click()
+    wait(qtbot, widget)
+    asked = {}
+
+    def save_dialog(parent, caption, directory, file_filter, *args, **kwargs):
+        asked["save"] = directory, file_filter
+        return str(tmp_path / "seg"), file_filter  # typed without a suffix
+
+    def open_dialog(parent, caption, directory, file_filter, *args, **kwargs):
+        asked["open"] = file_filter
+        return str(tmp_path / f"seg{MODEL_SUFFIX}"), file_filter
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", save_dialog)
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", open_dialog)
+    widget.save_button.click()
+    default_name, save_filter = asked["save"]
+    assert default_name.endswith(MODEL_SUFFIX) and f"*{MODEL_SUFFIX}" in save_filter and "joblib" not in save_filter
+    assert (tmp_path / f"seg{MODEL_SUFFIX}").is_file() and not (tmp_path / "seg").exists()
+    widget.load_button.click()
+    wait(qtbot, widget)
+    assert asked["open"].startswith(f"sklearn-ddpm model (*{MODEL_SUFFIX})")
+    assert widget.segmenter.n_fits_ == 0  # the loaded model's session
 
 
 def test_images_of_different_sizes_in_their_own_layers(widget, qtbot, tmp_path, tiny_backbone_folder):
