@@ -603,6 +603,8 @@ FIGURES.update({
     "levers.cv_vote": lambda: f"{load('weizmann_levers_n20')['cv']['choice']['candidates_cv_miou']['baseline']:.1f}",
     "levers.cv_flip": lambda: f"{load('weizmann_levers_n20')['cv']['choice']['candidates_cv_miou']['flip']:.1f}",
     "levers.cv_both": lambda: f"{load('weizmann_levers_n20')['cv']['choice']['candidates_cv_miou']['flip+guided']:.1f}",
+    "levers.test_guided": lambda: mean_std(_test_scores("weizmann_levers_n20", "guided")),
+    "levers.test_vote": lambda: mean_std(_test_scores("weizmann_levers_n20", "baseline")),
     "levers.choice": lambda: "radius {radius}, eps {eps:g}".format(**load("weizmann_levers_n20")["cv"]["choice"]["guided"]),
     # history.md: extraction and the activation cache (extract.json, gridsearch.json)
     "extract.reference": lambda: "{seconds_per_image:.2f} s/image and {output_MB_per_image:.1f} MB per image".format(
