@@ -2,7 +2,8 @@
 
 Public API, re-exported from the sub-packages: ``backbone`` (loading UNets, block numbering),
 ``features`` (the transformer and its compact output), ``ensemble`` (the pixel classifier),
-``postprocessing`` (image-guided refinement of its probabilities), ``segmenter`` (the two as one pipeline, assembled or loaded), ``metrics``.
+``postprocessing`` (image-guided refinement of its probabilities), ``segmenter`` (the two as one pipeline, assembled or loaded), ``semi_supervised`` (self-training on
+unlabelled images), ``metrics``.
 
 The names are imported on first use (PEP 562), so that ``import sklearn_ddpm`` and the command
 line's ``--help`` do not load torch, diffusers and scikit-learn.
@@ -23,6 +24,7 @@ _EXPORTS = {
     "LatentBackbone": ".backbone",
     "MLPEnsembleClassifier": ".ensemble",
     "PixelFeatures": ".features",
+    "SelfTrainingSegmenter": ".semi_supervised",
     "list_decoder_blocks": ".backbone",
     "load_backbone": ".backbone",
     "load_segmenter": ".segmenter",
