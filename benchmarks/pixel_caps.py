@@ -21,7 +21,9 @@ mean and fold std, and the mean fit seconds per fold (15 images), plus the machi
 """
 
 import json
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -81,12 +83,46 @@ def _same(params, other):
 def _candidates(args):
     """``(label, params, folds)``: the caps, class-balanced sampling, then all pixels on the first folds."""
     folds = list(range(args.folds))
-    out = [(f"cap {c}", {"clf__max_pixels_per_image": c}, folds) for c in args.caps]
+    # each candidate names both caps: the package default caps pixels per class (500), so a per-image
+    # cap or "all pixels" must lift that cap explicitly
+    out = [(f"cap {c}", {"clf__max_pixels_per_image": c, "clf__max_pixels_per_class": None}, folds)
+           for c in args.caps]
     out += [(f"class cap {c}", {"clf__max_pixels_per_image": None, "clf__max_pixels_per_class": c}, folds)
             for c in args.class_caps]
     if args.all_pixels_folds:
-        out.append(("all pixels", {"clf__max_pixels_per_image": None}, folds[: args.all_pixels_folds]))
+        out.append(("all pixels", {"clf__max_pixels_per_image": None, "clf__max_pixels_per_class": None},
+                    folds[: args.all_pixels_folds]))
     return out
+
+
+def _rows_from_rare_classes(record, candidates, splits):
+    """CV rows of ``candidates`` already fitted by ``rare_classes.py`` (its record ``record``).
+
+    That script fits ``make_segmenter`` with the same settings, seed and ``GroupKFold`` splits and
+    scores each held-out fold with the pipeline's mIoU, so its folds are this script's; it also keeps
+    per-class IoU. Reusing them saves the fits on a shared 2-core CPU. Its fits do not go through
+    ``select_segmenter`` (no activation cache, ``batch_size="auto"``): the row says where it came from.
+    """
+    if record["split_test_images"] != [test.tolist() for _, test in splits]:
+        raise ValueError("rare_classes record has other folds than this run")
+    rows = []
+    for label, params, folds in candidates:
+        for rare_label in {key.split("/")[0] for key in record["fits"]}:
+            keys = [f"{rare_label}/fold{k}" for k in folds]
+            fits = [record["fits"].get(key) for key in keys]
+            if None in fits or not _same(fits[0]["params"], params):
+                continue
+            fold_miou = [f["miou"] for f in fits]
+            rows.append({"label": label, "params": params, "folds": folds, "fold_miou": fold_miou,
+                         "cv_miou": float(np.mean(fold_miou)),
+                         "cv_miou_std_over_folds": float(np.std(fold_miou, ddof=1)) if len(folds) > 1 else None,
+                         "fit_seconds_mean": float(np.mean([f["fit_seconds"] for f in fits])),
+                         "fit_cpu_seconds_mean": float(np.mean([f["fit_cpu_seconds"] for f in fits])),
+                         "load_average_after": [f["load_average_after"] for f in fits],
+                         "source": f"rare_classes_ccp.json candidate {rare_label!r}: make_segmenter fits on the same "
+                                   "GroupKFold splits, seed and settings, scored by the pipeline's mIoU (not "
+                                   "through select_segmenter)"})
+    return rows
 
 
 def main(argv=None):
@@ -99,6 +135,8 @@ def main(argv=None):
     p.add_argument("--all-pixels-folds", type=int, default=1, help="folds on which all pixels are fitted (0: none)")
     p.add_argument("--score-test", action="store_true",
                    help="after the CV, fit the CV-chosen candidate on the n images and score the test split once")
+    p.add_argument("--rows-from", type=Path, default=None,
+                   help="a rare_classes.py record: candidates it fitted on the same folds are taken from it")
     p.add_argument("--max-minutes", type=float, default=None, help="start no candidate after this; rerun to resume")
     args = p.parse_args(argv)
     from sklearn.model_selection import GroupKFold
@@ -107,7 +145,15 @@ def main(argv=None):
     from sklearn_ddpm.model_selection import select_segmenter
 
     if args.quick:
-        args.n, args.folds, args.caps, args.class_caps, args.all_pixels_folds = 4, 2, [50, 100], [25], 1
+        # tiny caps unless the caller named some
+        given = argv if argv is not None else sys.argv[1:]
+        args.n, args.folds = 4, 2
+        if "--caps" not in given:
+            args.caps = [50, 100]
+        if "--class-caps" not in given:
+            args.class_caps = [25]
+        if "--all-pixels-folds" not in given:
+            args.all_pixels_folds = 1
     name = f"pixel_caps_{args.dataset}"
     path = args.out or RESULTS_DIR / f"{name}.json"
     payload = {"model": str(BUNDLED_MODEL), "protocol": __doc__, "dataset": args.dataset, "n": args.n,
@@ -131,6 +177,11 @@ def main(argv=None):
         if args.quick:
             settings.update(n_estimators=2, max_epochs=2, steps=(50,))
         payload["settings"] = {**settings, "other": "make_segmenter() defaults"}
+        if args.rows_from is not None:
+            for row in _rows_from_rare_classes(json.loads(args.rows_from.read_text()), _candidates(args), splits):
+                if json.dumps(row["params"], sort_keys=True) not in done:
+                    payload["rows"].append(row)
+                    done.add(json.dumps(row["params"], sort_keys=True))
         for label, params, folds in _candidates(args):
             if json.dumps(params, sort_keys=True) in done:
                 continue

@@ -11,6 +11,8 @@ settings. This benchmark measures three levers on their per-class IoU, with the 
   classifier routes to skorch's ``CrossEntropyLoss(weight=...)``, inverse to the class frequencies of
   the (sampled) training pixels, normalised by scikit-learn's ``compute_class_weight`` (mean weight
   over the pixels is 1).
+- ``cap 1000``: at most 1,000 labelled pixels per photo sampled whatever their class (pixels by
+  area) instead of class-balanced sampling (``pixel_caps.py``'s per-image cap, issue 26).
 - ``default + CV bias``: the default's held-out probabilities with a per-class additive bias on
   their logarithm (a per-class threshold), argmax after. The bias used on held-out fold ``k`` is
   fitted only on the out-of-fold predictions of the *other* folds' photos and their masks
@@ -35,7 +37,9 @@ from _common import RESULTS_DIR, machine, parser, torch_threads, write_json
 from pixel_caps import BUNDLED_MODEL, _load
 
 RARE = ("dress", "legwear", "hat_glasses", "accessories")
-CANDIDATES = {"default": {}, "class-weighted": {"clf__class_weight": "balanced"}}
+CANDIDATES = {"default": {}, "class-weighted": {"clf__class_weight": "balanced"},
+              # a per-image cap samples classes by their area, the opposite of class-balanced sampling
+              "cap 1000": {"clf__max_pixels_per_image": 1000, "clf__max_pixels_per_class": None}}
 BIAS_GRID = np.linspace(-2.0, 4.0, 25)  # added to log-probabilities: a class's odds x e^-2 .. e^4
 
 

@@ -58,11 +58,14 @@ def start_run(pipeline, paths, out, *, overlay, uncertainty, class_names, resume
         Leave out the images whose outputs all exist, and remove the temporary files
         (``.NAME.*.tmp``) of writes that a killed run left unfinished; two runs must not write to
         one folder at once.
-    format : {"png", "zarr"}, default="png"
+    format : {"png", "tiff", "zarr"}, default="png"
         "zarr": one OME-Zarr store per image (labels with class names and colours, uncertainty,
-        optionally probabilities), written band by band (:class:`._zarr.ZarrPredictionWriter`).
+        optionally probabilities), written band by band (:class:`._zarr.ZarrPredictionWriter`);
+        "tiff": a label TIFF per image, probabilities and uncertainty TIFFs beside it, written
+        band by band (:class:`._tiff.TiffPredictionWriter`).
     probabilities : bool, default=False
-        With ``format="zarr"``, also write the per-class probabilities (float16).
+        Also write the per-class probabilities (float16): ``probabilities/NAME.npy`` with
+        ``format="png"``, a TIFF stack or a zarr array with the others.
 
     Returns
     -------
@@ -79,9 +82,14 @@ def start_run(pipeline, paths, out, *, overlay, uncertainty, class_names, resume
         from ._zarr import ZarrPredictionWriter
 
         writer = ZarrPredictionWriter(out, probabilities=probabilities, class_names=names)
+    elif format == "tiff":
+        from ._tiff import TiffPredictionWriter
+
+        writer = TiffPredictionWriter(out, probabilities=probabilities, uncertainty=uncertainty, class_names=names,
+                                      classes=clf.classes_)
     else:
         writer = PredictionWriter(out, overlay=overlay, uncertainty=uncertainty, n_estimators=clf.n_estimators,
-                                  class_names=names)
+                                  class_names=names, probabilities=probabilities, classes=clf.classes_)
     summary, todo = PredictionSummary(), []
     if resume:
         _remove_stale_temporaries(out)
@@ -100,7 +108,10 @@ def predict_and_write(pipeline, paths, writer, *, keep_since_ns=None):
     ----------
     pipeline : sklearn.pipeline.Pipeline
         A fitted segmenter (see :func:`sklearn_ddpm.load_segmenter`).
-    paths : list of pathlib.Path
+    paths : list of pathlib.Path or ImagePage
+        Image files, or images of a folder as :func:`~sklearn_ddpm.datasets._folders.list_image_pages`
+        lists them (a plane of a stack); read as stored and mapped by the model's ``channels``
+        and ``intensity`` (:class:`~sklearn_ddpm.datasets._folders.PageReader`).
     writer : PredictionWriter
     keep_since_ns : int, default=None
         Output files modified at or after this time (``st_mtime_ns``) were written by the current
@@ -115,39 +126,45 @@ def predict_and_write(pipeline, paths, writer, *, keep_since_ns=None):
         and ``failed``: an image that cannot be read, or whose prediction raises, is recorded with
         its error and the other images go on.
     """
-    from ..datasets import read_image
+    from ..datasets._folders import PageReader
 
     summary = PredictionSummary()
     features, clf = pipeline[:-1], pipeline[-1]
+    # The pipeline maps each image's values itself; the reader checks them first (an error names
+    # the file) and gives the 8-bit RGB view that overlays and stores show.
+    reader = PageReader(getattr(pipeline[0], "channels", None), getattr(pipeline[0], "intensity", "8bit"))
     batch_size = pipeline[0].forward_batch_size()  # images read and predicted together
     if keep_since_ns is not None:
         done = [p for p in paths if writer.done(p, since_ns=keep_since_ns)]
         summary.written += [p.name for p in done]
         paths = [p for p in paths if p not in done]
     for start in range(0, len(paths), batch_size):
-        batch, images = [], []
+        batch, images, displays = [], [], []
         for path in paths[start:start + batch_size]:
             try:
-                images.append(read_image(path))
+                pixels, display = reader.read(path)
+                images.append(pixels)
+                displays.append(display)
                 batch.append(path)
             except (ValueError, OSError) as exc:
                 summary.failed.append((str(path), str(exc)))
         if not images:
             continue
         if getattr(writer, "streams", False):  # predicted band by band while written (large images)
-            for path, image in zip(batch, images):
+            for path, image, display in zip(batch, images, displays):
                 try:
-                    writer.write_predicted(path, image, features, clf)
+                    writer.write_predicted(path, image, features, clf, display=display)
                     summary.written.append(path.name)
                 except Exception as exc:
                     summary.failed.append((str(path), f"{type(exc).__name__}: {exc}"))
             continue
+        wanted = (writer.uncertainty, getattr(writer, "probabilities", False))
         try:
-            outputs = _predict(features, clf, images, writer.uncertainty)
+            outputs = _predict(features, clf, images, *wanted)
         except Exception:
             # One bad image must not cost its batch: predict the images one by one to find it.
-            outputs = [_predict_one(features, clf, image, writer.uncertainty) for image in images]
-        for path, image, output in zip(batch, images, outputs):
+            outputs = [_predict_one(features, clf, image, *wanted) for image in images]
+        for path, image, output in zip(batch, displays, outputs):
             if isinstance(output, Exception):
                 summary.failed.append((str(path), f"{type(output).__name__}: {output}"))
                 continue
@@ -156,17 +173,25 @@ def predict_and_write(pipeline, paths, writer, *, keep_since_ns=None):
     return summary
 
 
-def _predict(features, clf, images, uncertainty):
-    """``[(labels, uncertainty or None), ...]`` of ``images``, one UNet pass per batch."""
+def _predict(features, clf, images, uncertainty, probabilities=False):
+    """``[(labels, uncertainty or None, probabilities or None), ...]`` of ``images``, one UNet pass per batch."""
     pixel_features = features.transform(images)
+    if probabilities:
+        # One pass over the members gives all three (predict_bands: the values of predict,
+        # predict_proba and predict_uncertainty), assembled here per image.
+        parts = [{"labels": [], "uncertainty": [], "probabilities": []} for _ in images]
+        for i, _, _, outputs in clf.predict_bands(pixel_features):
+            for key, values in parts[i].items():
+                values.append(outputs[key])
+        return [tuple(np.concatenate(p[key]) for key in ("labels", "uncertainty", "probabilities")) for p in parts]
     labels = _as_list(clf.predict(pixel_features))
     maps = _as_list(clf.predict_uncertainty(pixel_features)) if uncertainty else [None] * len(images)
-    return list(zip(labels, maps))
+    return [(label, uncertainty_map, None) for label, uncertainty_map in zip(labels, maps)]
 
 
-def _predict_one(features, clf, image, uncertainty):
+def _predict_one(features, clf, image, uncertainty, probabilities=False):
     try:
-        return _predict(features, clf, [image], uncertainty)[0]
+        return _predict(features, clf, [image], uncertainty, probabilities)[0]
     except Exception as exc:  # recorded against the image by the caller
         return exc
 

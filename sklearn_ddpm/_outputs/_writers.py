@@ -6,6 +6,7 @@ truncated file and ``--resume`` can trust any file that exists.
 
 import numpy as np
 
+from ..datasets._folders import image_stem
 from ..metrics import mean_iou
 from ..utils._atomic import atomic_save_image, atomic_save_npy, ensure_directory
 
@@ -25,36 +26,51 @@ class PredictionWriter:
         Names of every class the model can predict (for the legends).
     n_estimators : int
         Ensemble size: the heat maps' fixed scale is log(n_estimators).
+    probabilities : bool, default=False
+        Also write ``probabilities/NAME.npy``: float16 of shape ``(n_classes, H, W)``, channel
+        ``k`` the probability of class ``k`` (0 for a class the model was not fitted on).
+    classes : array-like of int, default=None
+        The model's ``classes_`` (the channels of its probabilities); needed with ``probabilities``.
     """
 
-    def __init__(self, out, *, overlay, uncertainty, class_names, n_estimators):
+    def __init__(self, out, *, overlay, uncertainty, class_names, n_estimators, probabilities=False, classes=None):
         from ..plotting import label_palette
 
         self.out = ensure_directory(out, "-o/--output folder")
         self.overlay, self.uncertainty, self.class_names = overlay, uncertainty, class_names
+        self.probabilities, self.classes = probabilities, classes
         if overlay:
             ensure_directory(self.out / "overlay", "-o/--output folder")
         if uncertainty:
             ensure_directory(self.out / "uncertainty", "-o/--output folder")
+        if probabilities:
+            ensure_directory(self.out / "probabilities", "-o/--output folder")
         self.palette = label_palette()
         # JS divergence of an M-member ensemble is at most log(M): a fixed scale keeps maps comparable.
         self.vmax = np.log(n_estimators) if n_estimators > 1 else 1.0
 
     def files(self, path):
         """The files written for the image at ``path``: labels, then overlay, heat map and values."""
-        files = [self.out / f"{path.stem}.png"]
+        stem = image_stem(path)
+        files = [self.out / f"{stem}.png"]
         if self.overlay:
-            files.append(self.out / "overlay" / f"{path.stem}.png")
+            files.append(self.out / "overlay" / f"{stem}.png")
         if self.uncertainty:
-            files += [self.out / "uncertainty" / f"{path.stem}.png", self.out / "uncertainty" / f"{path.stem}.npy"]
+            files += [self.out / "uncertainty" / f"{stem}.png", self.out / "uncertainty" / f"{stem}.npy"]
+        if self.probabilities:
+            files.append(self.out / "probabilities" / f"{stem}.npy")
         return files
 
     def done(self, path, since_ns=None):
         """Whether every output of ``path`` exists (for ``--resume``), modified at or after ``since_ns`` if given."""
         return all(_exists(f, since_ns) for f in self.files(path))
 
-    def write(self, path, image, labels, uncertainty=None, *, keep_since_ns=None):
-        """Write the outputs of one image; with ``keep_since_ns``, not those modified at or after it."""
+    def write(self, path, image, labels, uncertainty=None, probabilities=None, *, keep_since_ns=None):
+        """Write the outputs of one image; with ``keep_since_ns``, not those modified at or after it.
+
+        ``image`` is the ``(H, W, 3)`` uint8 image the overlay is drawn on; ``probabilities``
+        ``(H, W, len(classes))`` is needed when the writer writes them.
+        """
         from PIL import Image
 
         from ..plotting import overlay, uncertainty_to_color
@@ -66,9 +82,31 @@ class PredictionWriter:
         if self.uncertainty:
             savers += [lambda f: atomic_save_image(Image.fromarray(uncertainty_to_color(uncertainty, vmax=self.vmax)), f),
                        lambda f: atomic_save_npy(np.asarray(uncertainty, dtype=np.float32), f)]
+        if self.probabilities:
+            savers.append(lambda f: atomic_save_npy(
+                class_planes(probabilities, self.classes, len(self.class_names)), f))
         for save, file in zip(savers, self.files(path)):
             if keep_since_ns is None or not _exists(file, keep_since_ns):
                 save(file)
+
+
+def class_planes(probabilities, classes, n_classes, dtype=np.float16):
+    """``(n_classes, H, W)`` planes of ``(H, W, len(classes))`` probabilities: plane ``k`` is class ``k``.
+
+    A class the model was not fitted on (named, but absent from ``classes``) gets a plane of 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_ddpm._outputs._writers import class_planes
+    >>> class_planes(np.full((1, 2, 2), 0.5), [0, 2], 3)[:, 0, 0].tolist()
+    [0.5, 0.0, 0.5]
+    """
+    probabilities = np.asarray(probabilities)
+    out = np.zeros((n_classes, *probabilities.shape[:-1]), dtype=dtype)
+    for channel, k in enumerate(np.asarray(classes).astype(int)):
+        out[k] = probabilities[..., channel]
+    return out
 
 
 def _exists(file, since_ns=None):

@@ -136,15 +136,21 @@ class ZarrPredictionWriter:
         self.palette = label_palette()
 
     def files(self, path):
-        return [self.out / f"{Path(path).stem}.ome.zarr"]
+        from ..datasets._folders import image_stem
+
+        return [self.out / f"{image_stem(path)}.ome.zarr"]
 
     def done(self, path, since_ns=None):
         store = self.files(path)[0]
         return store.is_dir() and (since_ns is None or store.stat().st_mtime_ns >= since_ns)
 
-    def write_predicted(self, path, image, features, clf):
-        """Predict ``image`` band by band with the fitted ``features`` step and ``clf``, writing its store."""
+    def write_predicted(self, path, image, features, clf, display=None):
+        """Predict ``image`` band by band with the fitted ``features`` step and ``clf``, writing its store.
+
+        ``display``: the image as ``(H, W, 3)`` uint8 for the store's root, when ``image`` holds
+        other values (16-bit, other channels; mapped by the model's ``channels`` and ``intensity``).
+        """
         pixel_features = features.transform([image])
         bands = ((top, bottom, outputs) for _, top, bottom, outputs in clf.predict_bands(pixel_features))
-        return write_zarr_prediction(self.files(path)[0], image, bands, self.class_names,
+        return write_zarr_prediction(self.files(path)[0], image if display is None else display, bands, self.class_names,
                                      self.palette[: len(self.class_names)], probabilities=self.probabilities)

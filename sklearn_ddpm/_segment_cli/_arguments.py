@@ -30,6 +30,13 @@ examples:
   # label images painted in napari and exported (0 = unlabelled, class k drawn as k + 1)
   sklearn-ddpm fit photos/ napari_labels/ --mask-convention napari --classes classes.txt -o seg.skddpm
 
+  # 16-bit or float microscopy (TIFF stacks, zarr): the mean of the channels as gray, stretched
+  # between each image's 0.5th and 99.5th percentiles; the model keeps this mapping
+  sklearn-ddpm fit cells/ cell_masks/ --channels mean --intensity percentile -o seg.skddpm
+
+Images: any Pillow format, TIFF (tifffile: 16-bit, float, any channels) and zarr / OME-Zarr stores;
+a stack of several planes (TIFF pages, Z/T axes) is one image per plane, named NAME_0000,
+NAME_0001, ..., and its mask is a stack of as many planes (TIFF, zarr or a (planes, H, W) .npy).
 Masks hold class indices 0..K-1 (single-channel or palette PNG, or .npy); 255 marks unlabelled
 pixels (with --mask-convention napari: 0 marks them and class k is k + 1). Sparse masks (an image
 less than half labelled: scribbles, strokes, clicks) keep every labelled pixel; in denser ones a
@@ -46,6 +53,9 @@ examples:
   # also colour overlays and uncertainty maps; skip images already done by an interrupted run
   sklearn-ddpm predict seg.skddpm new_photos/ -o predictions/ --overlay --uncertainty --resume
 
+  # label TIFFs (class names in their description) with float16 probability stacks beside them
+  sklearn-ddpm predict seg.skddpm cells/ -o predictions/ --format tiff --probabilities
+
   # on a Dask cluster of 4 worker processes on this machine (pip install 'sklearn-ddpm[distributed]')
   sklearn-ddpm predict seg.skddpm new_photos/ -o predictions/ --workers 4
 
@@ -54,7 +64,9 @@ examples:
 
 Outputs: OUT_DIR/NAME.png (labels), OUT_DIR/overlay/NAME.png (with a legend of the class names),
 OUT_DIR/uncertainty/NAME.png (heat map) and NAME.npy (float32 Jensen-Shannon divergence of the
-ensemble). Every file is written to a temporary name and renamed, so an interrupted run leaves no
+ensemble), OUT_DIR/probabilities/NAME.npy (float16, (n_classes, H, W)). --format tiff writes
+OUT_DIR/NAME.tif, probabilities/NAME.tif and uncertainty/NAME.tif; --format zarr NAME.ome.zarr.
+Plane k of a stack is the image NAME_000k. Every file is written to a temporary name and renamed, so an interrupted run leaves no
 truncated file. With --workers or --scheduler every Dask worker loads the model once and segments
 tasks of --images-per-task images; --threads is then torch's CPU threads per worker (default: the
 machine's cores divided among its workers). See docs/scaling.md.
@@ -86,7 +98,8 @@ def register(subparsers):
                     "(paired by file name) and save the fitted scikit-learn pipeline in the safe model format "
                     "(safetensors + JSON: loading it runs no code from the file).",
         epilog=_FIT_EPILOG)
-    fit.add_argument("image_dir", metavar="IMAGE_DIR", help="folder of training images (any Pillow format)")
+    fit.add_argument("image_dir", metavar="IMAGE_DIR", help="folder of training images (any Pillow format, TIFF "
+                     "files and stacks, zarr / OME-Zarr stores)")
     fit.add_argument("mask_dir", metavar="MASK_DIR", help="folder of masks with the images' file names")
     fit.add_argument("-o", "--output", required=True, metavar="FILE", help="where to save the model (.skddpm by convention; the safe "
                      "format whatever the name)")
@@ -142,6 +155,7 @@ def register(subparsers):
     select.add_argument("--search", default="default", choices=sorted(SEARCH_PRESETS),
                         help="the search space of --select (default: default)")
     _common_arguments(fit, _commands.fit, device_default=_DEFAULTS["device"])
+    _pixel_arguments(fit, fit=True)
 
     predict = _add_command(
         subparsers, "predict", help="segment a folder of images with a fitted model",
@@ -151,14 +165,18 @@ def register(subparsers):
     predict.add_argument("--overlay", action="store_true", help="also write colour overlays with a legend")
     predict.add_argument("--uncertainty", action="store_true", help="also write ensemble uncertainty maps")
     predict.add_argument("--resume", action="store_true", help="skip images whose outputs all exist")
-    predict.add_argument("--format", choices=["png", "zarr"], default="png",
-                         help="png: label PNGs (default); zarr: one OME-Zarr store per image (labels with class "
-                              "names and colours, uncertainty), written band by band (docs/large_images.md)")
+    predict.add_argument("--format", choices=["png", "tiff", "zarr"], default="png",
+                         help="png: label PNGs (default); tiff: a label TIFF per image (class names in its "
+                              "description, as JSON); zarr: one OME-Zarr store per image (labels with class names "
+                              "and colours, uncertainty); tiff and zarr are written band by band (docs/cli.md)")
     predict.add_argument("--probabilities", action="store_true",
-                         help="with --format zarr, also write each class's probability (float16)")
+                         help="also write each class's probability as float16: probabilities/NAME.npy "
+                              "(n_classes, H, W) with png, probabilities/NAME.tif (a page per class) and the "
+                              "uncertainty with tiff, an array in the store with zarr")
     predict.add_argument("--classes", default=None, metavar="FILE", help="class names for overlay legends "
                          "(default: those given at fit, else class 0, class 1, ...)")
     _common_arguments(predict, _commands.predict)
+    _pixel_arguments(predict)
     dask = predict.add_argument_group("Dask (pip install 'sklearn-ddpm[distributed]')")
     where = dask.add_mutually_exclusive_group()
     where.add_argument("--workers", type=int, metavar="N", default=None,
@@ -167,6 +185,7 @@ def register(subparsers):
                        help="segment on the running Dask cluster at ADDRESS, e.g. tcp://host:8786")
     dask.add_argument("--images-per-task", type=int, metavar="N", default=8,
                       help="images per Dask task (default: 8)")
+
 
     evaluate = _add_command(
         subparsers, "evaluate", help="mIoU and per-class IoU of a fitted model on images with masks",
@@ -182,6 +201,7 @@ def register(subparsers):
     evaluate.add_argument("--csv", default=None, metavar="FILE",
                           help="also write them as CSV: one row per class, then a mIoU row")
     _common_arguments(evaluate, _commands.evaluate)
+    _pixel_arguments(evaluate)
     return fit, predict, evaluate
 
 
@@ -242,6 +262,39 @@ def _common_arguments(parser, func, device_default=None):
                         help="use only the images named in FILE (one per line, with or without extension, "
                              "# starts a comment), e.g. one split of a folder that holds several")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or summaries")
+
+
+def _pixel_arguments(parser, fit=False):
+    """``--channels`` and ``--intensity``: DDPMFeatureTransformer's ``channels`` and ``intensity``."""
+    group = parser.add_argument_group(
+        "pixel formats (16-bit, float, not 3 channels; docs/cli.md)",
+        "The model's input is 8-bit RGB; these options map other images onto it, as the parameters of the same "
+        "names of DDPMFeatureTransformer. " + (
+            "The model keeps them: predict and evaluate map their images the same way." if fit else
+            "Default: the mapping the model was fitted with."))
+    keep = "" if fit else "; default: the model's"
+    group.add_argument("--channels", type=channels_argument, default=None, metavar="mean|I|R,G,B",
+                       help="which channels become R, G and B: three indices (2,1,0 for BGR), one index (that "
+                            "channel as gray) or 'mean' (the mean of all channels as gray)"
+                            + (keep or "; default: the images are RGB"))
+    group.add_argument("--intensity", choices=("8bit", "percentile"), default="8bit" if fit else None,
+                       help="how values become 0-255: 8bit takes 0-255 (and floats in [0, 1]) as they are; "
+                            "percentile maps each channel's 0.5th-99.5th percentiles of each image to 0-255, for "
+                            f"16-bit and float images{keep or ' (default: 8bit)'}")
+
+
+def channels_argument(value):
+    """``--channels``: "mean", or comma-separated channel indices (one or three) -> a tuple of int."""
+    if value == "mean":
+        return value
+    try:
+        picked = tuple(int(v) for v in value.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected 'mean' or channel indices such as 0 or 2,1,0; got {value!r}") from None
+    if len(picked) not in (1, 3):
+        raise argparse.ArgumentTypeError(f"give three channel indices (R,G,B) or one (gray); got {value!r}")
+    return picked
 
 
 def _tile_argument(value):

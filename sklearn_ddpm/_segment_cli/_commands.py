@@ -32,7 +32,8 @@ def fit(args):
     napari = args.mask_convention == "napari"
     # napari label images hold class k as k + 1: their labels are checked once converted.
     data = load_image_folder(args.image_dir, args.mask_dir, class_names=None if napari else class_names,
-                             progress=not args.quiet, only=_image_list(args))
+                             progress=not args.quiet, only=_image_list(args), channels=args.channels,
+                             intensity=args.intensity)
     if napari:
         _convert_napari_masks(data, class_names)
     _check_labelled_classes(data)
@@ -58,7 +59,10 @@ def fit(args):
         if not args.quiet:
             print(f"Training {args.n_estimators} pixel MLPs on {len(data.images)} images ...", file=sys.stderr)
         pipeline.fit(data.images, data.masks)
-    save_segmenter(pipeline, output, class_names=class_names, training_files=[p.name for p in data.image_paths])
+    # The images were mapped to 8-bit RGB when read; the model keeps the mapping, so that it maps
+    # the images of predict and evaluate (and of Python callers) as it mapped these.
+    pipeline[0].set_params(channels=args.channels, intensity=args.intensity)
+    save_segmenter(pipeline, output, class_names=class_names, training_files=[p.name for p in data.pages])
     args.interrupted_note = f"the model was saved to {output}."
     if not args.quiet:
         features, clf = pipeline[0], pipeline[-1]
@@ -134,8 +138,18 @@ def predict(args):
                              "which viewers (napari) overlay themselves: drop --overlay.")
         if args.workers is not None or args.scheduler is not None:
             raise ValueError("--format zarr runs in this process for now: drop --workers/--scheduler.")
-    elif getattr(args, "probabilities", False):
-        raise ValueError("--probabilities needs --format zarr (per-class float16 arrays beside the labels).")
+    elif getattr(args, "format", "png") == "tiff":
+        if args.overlay:
+            raise ValueError("--overlay writes PNG overlays; with --format tiff open the label TIFF over the image "
+                             "in a viewer, or use --format png for overlays.")
+        if args.workers is not None or args.scheduler is not None:
+            raise ValueError("--format tiff runs in this process for now: drop --workers/--scheduler.")
+    if args.workers is not None or args.scheduler is not None:
+        if getattr(args, "channels", None) is not None or getattr(args, "intensity", None) is not None:
+            raise ValueError("--channels/--intensity apply in this process for now: drop --workers/--scheduler "
+                             "(the Dask workers map images as the model was fitted).")
+        if getattr(args, "probabilities", False):
+            raise ValueError("--probabilities runs in this process for now: drop --workers/--scheduler.")
     ensure_directory(args.output, "-o/--output folder")  # before the model is loaded
     args.interrupted_note = (f"the images done so far are in {args.output}, each file whole; add --resume to the "
                              "same command to skip them.")
@@ -158,14 +172,15 @@ def predict(args):
 def _predict_in_process(args):
     from tqdm.auto import tqdm
 
-    from ..datasets._folders import list_images
+    from ..datasets._folders import list_image_pages
     from .._outputs._predicting import predict_and_write, start_run
 
     pipeline = load_segmenter(args.model_file, device=args.device, batch_size=args.batch_size,
                               trust_pickle=args.trust_pickle)
     # One bar over images; the extractor's own bar (switched on by `fit`) would nest inside it.
     pipeline[0].set_params(progress=False)
-    writer, todo, summary = start_run(pipeline, list_images(args.image_dir, only=_image_list(args)), args.output,
+    _set_pixel_mapping(pipeline, args)
+    writer, todo, summary = start_run(pipeline, list_image_pages(args.image_dir, only=_image_list(args)), args.output,
                                       overlay=args.overlay, uncertainty=args.uncertainty,
                                       class_names=_read_classes(args.classes), resume=args.resume,
                                       format=args.format, probabilities=args.probabilities)
@@ -206,8 +221,7 @@ def evaluate(args):
     """``sklearn-ddpm evaluate``: print per-class IoU and mIoU of a model on IMAGE_DIR and MASK_DIR."""
     from tqdm.auto import tqdm
 
-    from ..datasets import read_image
-    from ..datasets._folders import pair_images_and_masks, read_mask_of
+    from ..datasets._folders import PageReader, file_pages, pair_images_and_masks, read_page_mask
     from ..metrics import confusion_matrix_images, iou_from_confusion
     from .._outputs._predicting import _as_list
     from .._outputs._writers import evaluation_record, iou_table, write_evaluation
@@ -221,26 +235,30 @@ def evaluate(args):
                               trust_pickle=args.trust_pickle)
     # One bar over images; the extractor's own bar (switched on by `fit`) would nest inside it.
     pipeline[0].set_params(progress=False)
+    _set_pixel_mapping(pipeline, args)
+    reader = PageReader(getattr(pipeline[0], "channels", None), getattr(pipeline[0], "intensity", "8bit"))
     file_classes = _read_classes(args.classes)
     features, clf = pipeline[:-1], pipeline[-1]
     # The class list: --classes, else the names given at fit, else the classes the model predicts;
     # a label beyond it is an error (as in `fit`), naming the mask, rather than an IoU of 0.
     listed = model_class_names(clf, file_classes or getattr(pipeline, "class_names_", None))
     n_listed = len(file_classes) if file_classes else len(listed)
-    found = pair_images_and_masks(args.image_dir, args.mask_dir, only=_image_list(args))
+    found = pair_images_and_masks(args.image_dir, args.mask_dir, only=_image_list(args), arrays=True)
+    # A stack is an image per plane, scored against the plane of its mask stack.
+    pairs = [(page, mask_path) for image_path, mask_path in found.pairs for page in file_pages(image_path)]
     for kind, unpaired in (("images without a mask", found.unpaired_images),
                            ("masks without an image", found.unpaired_masks)):
         if unpaired:
             warnings.warn(f"{len(unpaired)} {kind} are left out: {', '.join(p.name for p in unpaired[:5])}"
                           f"{' ...' if len(unpaired) > 5 else ''}.", UserWarning, stacklevel=1)
     truths, predictions = [], []
-    bar = tqdm(total=len(found.pairs), desc="evaluate", unit="img", disable=args.quiet)
+    bar = tqdm(total=len(pairs), desc="evaluate", unit="img", disable=args.quiet)
     chunk = pipeline[0].forward_batch_size()  # images read and predicted together
-    for start in range(0, len(found.pairs), chunk):
+    for start in range(0, len(pairs), chunk):
         images = []
-        for image_path, mask_path in found.pairs[start:start + chunk]:
-            image = read_image(image_path)
-            mask = read_mask_of(image, mask_path, image_path, n_listed)
+        for page, mask_path in pairs[start:start + chunk]:
+            image = reader.read(page)[0]  # as stored: the pipeline maps it (the reader checked it can)
+            mask = read_page_mask(page, mask_path, n_listed, shape=image.shape)
             images.append(image)
             truths.append(mask.astype(np.int32))  # a whole test set of int64 maps is needlessly big
         predictions += _as_list(clf.predict(features.transform(images)))
@@ -265,6 +283,12 @@ def evaluate(args):
 
 
 # -- shared helpers --------------------------------------------------------------------------------
+def _set_pixel_mapping(pipeline, args):
+    """``--channels`` / ``--intensity`` of predict and evaluate: replace the model's mapping when given."""
+    changes = {name: getattr(args, name, None) for name in ("channels", "intensity")}
+    changes = {name: value for name, value in changes.items() if value is not None}
+    if changes:
+        pipeline[0].set_params(**changes)
 def _image_list(args):
     """The names of ``--image-list``, or None without it."""
     return read_image_list(args.image_list) if args.image_list is not None else None

@@ -6,7 +6,8 @@ rules of ``channels`` and ``intensity`` (:func:`sklearn_ddpm.utils._pixels.to_rg
 ``channels="mean"`` or the indices of the channels to show as R, G and B.
 
 Axes: a TIFF's axes are tifffile's (``series[0].axes``): ``Y`` and ``X`` are the image, ``C`` or
-``S`` its channels, every other axis (``Z``, ``T``, ``Q``, ``I``) counts images. An OME-Zarr image
+``S`` its channels, every other axis (``Z``, ``T``, ``I``) counts images; a TIFF whose axes tifffile
+cannot tell (``Q``: written without axes metadata) is read by its shape, as a plain zarr array. An OME-Zarr image
 names its axes in its metadata (the first, full-resolution dataset is read). A plain zarr array
 has none: 2-D is one image, 3-D is ``(Y, X, C)`` when its last axis has at most 4 entries and
 ``(Z, Y, X)`` otherwise, 4-D is ``(Z, Y, X, C)``.
@@ -64,30 +65,88 @@ def read_array_images(path, channels=None, intensity="8bit"):
     >>> [im.shape for im in read_array_images("stack.tif", channels="mean", intensity="percentile")]  # doctest: +SKIP
     [(8, 8, 3), (8, 8, 3)]
     """
+    planes = read_array_planes(path)
+    return [to_rgb_uint8(plane, channels, intensity, plane_name(path, k, len(planes)))
+            for k, plane in enumerate(planes)]
+
+
+def plane_name(path, index, count):
+    """How errors name plane ``index`` of ``count`` in ``path``: ``path`` alone, or ``path[index]``."""
+    return f"{path}[{index}]" if count > 1 else str(path)
+
+
+def read_array_planes(path):
+    """The planes of a TIFF file or zarr store as stored: ``(Y, X)`` or ``(Y, X, C)`` arrays.
+
+    Values and dtype are the file's (16-bit, float, any channel count); map them with
+    :func:`~sklearn_ddpm.utils._pixels.to_rgb_uint8`. The axes rules are the module's.
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    list of ndarray
+        One per plane, in file order.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        Naming the file: not a TIFF file or zarr store, axes it cannot map to images (e.g. a 5-D
+        array without axis names), or no pixels (an axis of length 0).
+    """
+    array, axes = _open_array(path)
+    return _planes(array, axes, Path(path))
+
+
+def count_array_planes(path):
+    """How many planes :func:`read_array_planes` returns, from the file's metadata (no pixels read)."""
+    array, axes = _open_array(path, shape_only=True)
+    path = Path(path)
+    axes = _axes(tuple(array.shape), axes, path)
+    if 0 in tuple(array.shape):
+        raise ValueError(f"{path}: the array of shape {tuple(array.shape)} (axes {axes}) holds no pixels.")
+    return int(np.prod([n for n, a in zip(array.shape, axes) if a not in "YXC"], dtype=np.int64))
+
+
+def _open_array(path, shape_only=False):
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"Image file not found: {path}")
     name = str(path).lower().rstrip("/")
     if name.endswith((".tif", ".tiff")):
-        array, axes = _read_tiff(path)
-    elif name.endswith(".zarr"):
-        array, axes = _read_zarr(path)
-    else:
-        raise ValueError(f"{path}: not a TIFF file or zarr store (expected one of {', '.join(ARRAY_EXTENSIONS)}).")
-    planes = _planes(array, axes, path)
-    return [to_rgb_uint8(plane, channels, intensity, f"{path}[{k}]" if len(planes) > 1 else str(path))
-            for k, plane in enumerate(planes)]
+        return _read_tiff(path, shape_only)
+    if name.endswith(".zarr"):
+        return _read_zarr(path)
+    raise ValueError(f"{path}: not a TIFF file or zarr store (expected one of {', '.join(ARRAY_EXTENSIONS)}).")
 
 
-def _read_tiff(path):
+class _Shape:
+    """The shape of a TIFF series, without its pixels."""
+
+    def __init__(self, shape):
+        self.shape = tuple(shape)
+
+
+def _read_tiff(path, shape_only=False):
     try:
         import tifffile
     except ImportError as error:  # pragma: no cover - the formats extra
         raise ImportError(f"{path}: reading TIFF needs tifffile (pip install sklearn-ddpm[formats]).") from error
     try:
         with tifffile.TiffFile(path) as tif:
+            if not tif.series:
+                raise ValueError("no image series")
             series = tif.series[0]
-            return series.asarray(), series.axes
+            # tifffile names an axis it cannot tell "Q" (a TIFF written without axes metadata): the
+            # shape then decides, by the rules of a plain zarr array.
+            axes = None if "Q" in series.axes else series.axes
+            if shape_only:
+                return _Shape(series.shape), axes
+            return series.asarray(), axes
     except Exception as error:  # tifffile raises many types for damaged or foreign files
         raise ValueError(f"{path}: not a TIFF file tifffile can read ({type(error).__name__}: {error}).") from error
 
@@ -117,6 +176,19 @@ def _read_zarr(path):
 def _planes(array, axes, path):
     """``(Y, X[, C])`` planes of an array whose axes are ``axes`` (None: guessed from the shape)."""
     shape = tuple(array.shape)
+    axes = _axes(shape, axes, path)
+    if 0 in shape:
+        raise ValueError(f"{path}: the array of shape {shape} (axes {axes}) holds no pixels.")
+    order = [i for i, a in enumerate(axes) if a not in "YXC"] + [axes.index("Y"), axes.index("X")]
+    order += [axes.index("C")] if "C" in axes else []
+    data = np.asarray(array)
+    data = np.transpose(data, order)
+    n_image_axes = len(order) - (3 if "C" in axes else 2)
+    return list(data.reshape((-1, *data.shape[n_image_axes:])))
+
+
+def _axes(shape, axes, path):
+    """The axis letters of an array of ``shape`` (``axes`` from the file, None: guessed), checked."""
     if axes is None:
         if len(shape) == 2:
             axes = "YX"
@@ -130,9 +202,4 @@ def _planes(array, axes, path):
     if len(axes) != len(shape) or "Y" not in axes or "X" not in axes or axes.count("C") > 1:
         raise ValueError(f"{path}: axes {axes!r} of shape {shape} cannot be read as images (need Y, X, at most one "
                          "channel axis C/S; other axes count images).")
-    order = [i for i, a in enumerate(axes) if a not in "YXC"] + [axes.index("Y"), axes.index("X")]
-    order += [axes.index("C")] if "C" in axes else []
-    data = np.asarray(array)
-    data = np.transpose(data, order)
-    n_image_axes = len(order) - (3 if "C" in axes else 2)
-    return list(data.reshape((-1, *data.shape[n_image_axes:])))
+    return axes

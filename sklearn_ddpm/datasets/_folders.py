@@ -2,15 +2,18 @@
 
 import json
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 import numpy as np
 from sklearn.utils import Bunch
 from tqdm.auto import tqdm
 
+from ..utils._pixels import to_rgb_uint8
 from ..utils._validation import check_mask_size
-from ._io import image_extensions, read_image, read_mask
+from ._arrays import count_array_planes, is_array_file, read_array_planes
+from ._io import _check_npy_header, image_extensions, read_image_pixels, read_mask
 
 MASK_EXTENSIONS_EXTRA = {".npy"}
 
@@ -26,11 +29,11 @@ class FolderPairs(NamedTuple):
     """Masks without an image of the same stem."""
 
 
-def list_images(image_dir, argument="IMAGE_DIR", only=None):
+def list_images(image_dir, argument="IMAGE_DIR", only=None, arrays=False):
     """The image files of a folder (any format Pillow reads), sorted by name.
 
     Hidden files and files of other types (``.txt``, ``.json``, ...) are skipped; sub-folders are
-    not searched.
+    not searched (except, with ``arrays``, ``.zarr`` stores, which are images).
 
     Parameters
     ----------
@@ -41,6 +44,10 @@ def list_images(image_dir, argument="IMAGE_DIR", only=None):
         Keep only these files (file names, or names without extension), e.g. one split of a folder
         that holds several (see :func:`read_image_list`); a name that is not in the folder is an
         error.
+    arrays : bool, default=False
+        Also list zarr / OME-Zarr stores (``NAME.zarr`` folders), for the readers of
+        :func:`list_image_pages`; a file's name without extension drops ``.ome`` too
+        (``cells.ome.tif`` is ``cells``).
 
     Returns
     -------
@@ -59,16 +66,223 @@ def list_images(image_dir, argument="IMAGE_DIR", only=None):
     >>> list_images("photos/")  # doctest: +SKIP
     [PosixPath('photos/horse001.jpg'), PosixPath('photos/horse002.jpg')]
     """
-    files = _list_files(image_dir, image_extensions(), "image", argument)
+    files = _list_files(image_dir, image_extensions(), "image", argument, arrays=arrays)
     if only is None:
         return files
+    stem = image_stem if arrays else (lambda p: p.stem)
     # Only a known image extension is cut off: "horse.002" is a stem, not "horse" + ".002".
-    extensions = image_extensions()
-    wanted = {Path(n).stem if Path(n).suffix.lower() in extensions else n for n in map(str, only)}
-    missing = wanted - {p.stem for p in files}
+    extensions = image_extensions() | ({".zarr"} if arrays else set())
+    wanted = {stem(Path(n)) if Path(n).suffix.lower() in extensions else n for n in map(str, only)}
+    missing = wanted - {stem(p) for p in files}
     if missing:
         raise ValueError(f"{len(missing)} listed image(s) are not in {image_dir}: {_preview(sorted(missing))}.")
-    return [p for p in files if p.stem in wanted]
+    return [p for p in files if stem(p) in wanted]
+
+
+def image_stem(path):
+    """A file's name without its extension, and without ``.ome`` (``cells.ome.tif`` -> ``cells``).
+
+    For an :class:`ImagePage`, its own name (``stack_0003`` for page 3 of ``stack.tif``).
+    """
+    if isinstance(path, ImagePage):
+        return path.stem
+    path = Path(path)
+    stem = path.stem
+    if path.suffix.lower() in (".tif", ".tiff", ".zarr") and stem.lower().endswith(".ome"):
+        stem = stem[:-4]
+    return stem
+
+
+@dataclass(frozen=True)
+class ImagePage:
+    """One image of a folder: a whole file, or plane ``index`` of the ``count`` planes of a stack.
+
+    A TIFF stack or zarr array of several planes (``Z``, ``T``, ... axes) is several images, named
+    ``STEM_0000``, ``STEM_0001``, ... (at least four digits); every other file is one image, named
+    by its stem. Output files take these names (``predict`` writes ``STEM_0003.png`` for page 3).
+    """
+
+    path: Path
+    """The file (or zarr folder)."""
+    index: Optional[int] = None
+    """The plane, or None for a file that is one image."""
+    count: int = 1
+    """Planes of the file."""
+
+    @property
+    def stem(self):
+        """The image's name without extension: the file's stem, then ``_k`` for a plane."""
+        base = image_stem(self.path)
+        if self.index is None:
+            return base
+        return f"{base}_{self.index:0{max(4, len(str(self.count - 1)))}d}"
+
+    @property
+    def name(self):
+        """The file's name, with ``[k]`` for a plane (for messages and lists of files)."""
+        return self.path.name if self.index is None else f"{self.path.name}[{self.index}]"
+
+    def __str__(self):
+        return str(self.path) if self.index is None else f"{self.path}[{self.index}]"
+
+
+def list_image_pages(image_dir, argument="IMAGE_DIR", only=None):
+    """Every image of a folder, stacks expanded: the images ``fit``, ``predict`` and ``evaluate`` read.
+
+    Files are those of :func:`list_images` with ``arrays=True`` (Pillow formats, TIFF, zarr /
+    OME-Zarr stores); a file of several planes gives one :class:`ImagePage` per plane. A file
+    whose planes cannot be counted is listed as one image, and its reading reports the error.
+
+    Parameters
+    ----------
+    image_dir : str or path-like
+    argument : str, default="IMAGE_DIR"
+    only : iterable of str, default=None
+        Keep only these files (see :func:`list_images`); a stack is kept or left whole.
+
+    Returns
+    -------
+    list of ImagePage
+    """
+    return [page for path in list_images(image_dir, argument, only, arrays=True) for page in file_pages(path)]
+
+
+def file_pages(path):
+    """The :class:`ImagePage` s of one file: one, or one per plane of a stack."""
+    path = Path(path)
+    if not _reads_as_array(path):
+        return [ImagePage(path)]
+    try:
+        count = count_array_planes(path)
+    except (ValueError, OSError):
+        return [ImagePage(path)]  # reading it reports the error, naming the file
+    return [ImagePage(path)] if count == 1 else [ImagePage(path, k, count) for k in range(count)]
+
+
+def _reads_as_array(path):
+    """Whether ``path`` is read by tifffile or zarr (TIFF falls back to Pillow without tifffile)."""
+    import importlib.util
+
+    if not is_array_file(path):
+        return False
+    module = "zarr" if str(path).lower().rstrip("/").endswith(".zarr") else "tifffile"
+    return importlib.util.find_spec(module) is not None
+
+
+class PageReader:
+    """Reads :class:`ImagePage` s; the planes of the last stack read are kept for its next page.
+
+    Parameters
+    ----------
+    channels : None, "mean" or tuple of int, default=None
+    intensity : {"8bit", "percentile"}, default="8bit"
+        The mapping of :class:`~sklearn_ddpm.DDPMFeatureTransformer` (same names, same meaning):
+        each image is checked against it when read, so an error names the file.
+    """
+
+    def __init__(self, channels=None, intensity="8bit"):
+        self.channels, self.intensity = channels, intensity
+        self._file, self._planes = None, None
+
+    def pixels(self, page):
+        """The pixels of ``page`` as stored (dtype and channels of the file)."""
+        page = page if isinstance(page, ImagePage) else ImagePage(Path(page))
+        if not _reads_as_array(page.path):
+            return read_image_pixels(page.path, self.channels)
+        if self._file != page.path:
+            self._file, self._planes = None, None  # the old stack is not held while the new one is read
+            self._planes, self._file = read_array_planes(page.path), page.path
+        index = 0 if page.index is None else page.index
+        if page.index is None and len(self._planes) != 1 or index >= len(self._planes):
+            raise ValueError(f"{page}: the file holds {len(self._planes)} planes, not the {page.count} it was "
+                             "listed with.")
+        plane = self._planes[index]
+        if self.channels is None and plane.dtype == np.uint8 and (plane.ndim == 2 or plane.shape[-1] in (1, 2, 4)):
+            # As read_image does for Pillow files: 8-bit gray and RGBA become RGB, with a warning.
+            warnings.warn(f"{page}: 8-bit image of shape {plane.shape} converted to RGB.", UserWarning, stacklevel=3)
+            plane = plane[..., None] if plane.ndim == 2 else plane
+            plane = plane[..., :3] if plane.shape[-1] == 4 else np.repeat(plane[..., :1], 3, -1)
+        return plane
+
+    def read(self, page):
+        """``(pixels, rgb)``: the pixels as stored and as the backbone sees them (``(H, W, 3)`` uint8).
+
+        Raises
+        ------
+        ValueError
+            Naming the file (and plane), when it cannot be read or mapped by ``channels`` and
+            ``intensity`` (e.g. a 16-bit image with ``intensity="8bit"``).
+        """
+        pixels = self.pixels(page)
+        try:
+            return pixels, to_rgb_uint8(pixels, self.channels, self.intensity, str(page))
+        except TypeError as exc:
+            raise ValueError(str(exc)) from None
+
+    def rgb(self, page):
+        """The image as the backbone sees it: ``(H, W, 3)`` uint8."""
+        return self.read(page)[1]
+
+
+def read_page_mask(page, mask_path, n_classes=None, ignore_index=255, shape=None):
+    """The mask of ``page``: its file's mask, or plane ``page.index`` of a mask stack.
+
+    The mask of a stack is a stack of as many planes in one file of the same stem: a TIFF stack, a
+    zarr array or a ``.npy`` array of shape ``(planes, H, W)``.
+
+    Parameters
+    ----------
+    page : ImagePage
+    mask_path : path-like
+    n_classes : int, default=None
+        Check the labels against ``0..n_classes-1`` (and ``ignore_index``).
+    ignore_index : int, default=255
+    shape : tuple of int, default=None
+        The image's shape; the mask's must match its first two entries.
+
+    Returns
+    -------
+    ndarray of shape (H, W), int64
+    """
+    mask_path = Path(mask_path)
+    if page.index is None:
+        mask = read_mask(mask_path)
+    else:
+        masks = _mask_planes(mask_path)
+        if len(masks) != page.count:
+            raise ValueError(f"{mask_path} holds {len(masks)} mask plane(s), but its image {page.path} holds "
+                             f"{page.count} planes: the mask of a stack is a stack of as many planes.")
+        mask = np.asarray(masks[page.index])
+        if mask.ndim != 2 or not (np.issubdtype(mask.dtype, np.integer) or mask.dtype == bool):
+            raise ValueError(f"{mask_path}[{page.index}]: a mask plane must be 2-D integer class indices, got "
+                             f"shape {mask.shape}, {mask.dtype}.")
+    if shape is not None:
+        where = mask_path if page.index is None else f"{mask_path}[{page.index}]"
+        check_mask_size(mask.shape, shape, str(where), f"its image {page}")
+    mask = mask.astype(np.int64)
+    if n_classes is not None:
+        check_mask_labels(mask, n_classes, mask_path if page.index is None else f"{mask_path}[{page.index}]",
+                          ignore_index)
+    return mask
+
+
+def _mask_planes(path):
+    """The planes of a mask stack: ``.npy`` ``(planes, H, W)``, TIFF stack or zarr array."""
+    if path.suffix.lower() == ".npy":
+        try:
+            _check_npy_header(path)
+            stack = np.load(path, allow_pickle=False)
+        except ValueError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any decoding failure, named
+            raise ValueError(f"Cannot read {path} as a .npy mask stack: {type(exc).__name__}: {exc}") from exc
+        if stack.ndim != 3:
+            raise ValueError(f"{path}: the mask of a stack must be a (planes, H, W) array, got shape {stack.shape}.")
+        return list(stack)
+    if _reads_as_array(path):
+        return read_array_planes(path)
+    raise ValueError(f"{path}: the mask of a stack must be a TIFF stack, a zarr array or a (planes, H, W) .npy "
+                     "file of as many planes.")
 
 
 def read_image_list(path, argument="--image-list"):
@@ -111,7 +325,7 @@ def read_image_list(path, argument="--image-list"):
     return names
 
 
-def pair_images_and_masks(image_dir, mask_dir, only=None):
+def pair_images_and_masks(image_dir, mask_dir, only=None, arrays=False):
     """Pair every image with the mask of the same file stem (``a.jpg`` ↔ ``a.png`` or ``a.npy``).
 
     Parameters
@@ -121,6 +335,8 @@ def pair_images_and_masks(image_dir, mask_dir, only=None):
         PNG, or ``.npy``).
     only : iterable of str, default=None
         Use only these images (see :func:`list_images`).
+    arrays : bool, default=False
+        Also pair zarr stores, and drop ``.ome`` from names (see :func:`list_images`).
 
     Returns
     -------
@@ -139,9 +355,11 @@ def pair_images_and_masks(image_dir, mask_dir, only=None):
     >>> len(found.pairs), found.unpaired_images  # doctest: +SKIP
     (12, [PosixPath('photos/unlabelled.jpg')])
     """
-    images = {p.stem: p for p in list_images(image_dir, only=only)}
-    masks = {p.stem: p for p in _list_files(mask_dir, image_extensions() | MASK_EXTENSIONS_EXTRA, "mask", "MASK_DIR")
-             if only is None or p.stem in images}
+    stem = image_stem if arrays else (lambda p: p.stem)
+    images = {stem(p): p for p in list_images(image_dir, only=only, arrays=arrays)}
+    masks = {stem(p): p for p in _list_files(mask_dir, image_extensions() | MASK_EXTENSIONS_EXTRA, "mask", "MASK_DIR",
+                                             arrays=arrays)
+             if only is None or stem(p) in images}
     pairs = [(images[s], masks[s]) for s in sorted(images) if s in masks]
     if not pairs:
         raise ValueError(
@@ -270,11 +488,15 @@ def check_mask_labels(mask, n_classes, path, ignore_index=255):
 
 
 def load_image_folder(image_dir, mask_dir=None, *, class_names=None, n_classes=None, ignore_index=255,
-                      progress=False, only=None):
+                      progress=False, only=None, channels=None, intensity="8bit"):
     """Load a folder of images and, optionally, the masks of the same file names.
 
-    Images may have any size and any Pillow format; EXIF orientation is applied and grayscale or
-    RGBA images are converted to RGB with a warning. Images without a mask and masks without an
+    Images may have any size and any Pillow format, or be TIFF files and stacks or zarr /
+    OME-Zarr stores (read with tifffile and zarr, ``pip install sklearn-ddpm[formats]``); a stack
+    of several planes is several images (:class:`ImagePage`: ``STEM_0000``, ``STEM_0001``, ...)
+    whose mask is a stack of as many planes. EXIF orientation is applied and 8-bit grayscale or
+    RGBA images are converted to RGB with a warning; 16-bit, float and other channel counts are
+    mapped to RGB by ``channels`` and ``intensity``. Images without a mask and masks without an
     image are reported with a ``UserWarning`` and left out.
 
     Parameters
@@ -294,19 +516,26 @@ def load_image_folder(image_dir, mask_dir=None, *, class_names=None, n_classes=N
         Show a progress bar.
     only : iterable of str, default=None
         Use only these images (names with or without extension), e.g. one split of a folder.
+    channels : None, "mean" or tuple of int, default=None
+        Which channels become R, G and B, as ``DDPMFeatureTransformer(channels=...)``.
+    intensity : {"8bit", "percentile"}, default="8bit"
+        How values become 0-255, as ``DDPMFeatureTransformer(intensity=...)``.
 
     Returns
     -------
     Bunch
-        ``images`` (list of ``(H, W, 3)`` uint8), ``masks`` (list of ``(H, W)`` int64, or None),
-        ``names`` (file stems), ``image_paths``, ``mask_paths``, ``class_names`` (list or None),
-        ``unpaired_images``, ``unpaired_masks``.
+        ``images`` (list of ``(H, W, 3)`` uint8, mapped by ``channels`` and ``intensity``),
+        ``masks`` (list of ``(H, W)`` int64, or None), ``names`` (image names: file stems, with
+        ``_k`` for plane k of a stack), ``pages`` (:class:`ImagePage` of every image),
+        ``image_paths`` (the file of every image), ``mask_paths``, ``class_names`` (list or
+        None), ``unpaired_images``, ``unpaired_masks``.
 
     Raises
     ------
     ValueError
-        On an empty folder, a file that is not a readable image or mask, a mask whose size differs
-        from its image's, or labels outside the classes; the message names the file.
+        On an empty folder, a file that is not a readable image or mask, an image ``channels``
+        and ``intensity`` do not map (a 16-bit image read as 8-bit, say), a mask whose size
+        differs from its image's, or labels outside the classes; the message names the file.
 
     Examples
     --------
@@ -321,24 +550,31 @@ def load_image_folder(image_dir, mask_dir=None, *, class_names=None, n_classes=N
         class_names = [str(n) for n in class_names]
         n_classes = len(class_names)
     if mask_dir is None:
-        image_paths, mask_paths = list_images(image_dir, only=only), None
+        image_files, mask_files = list_images(image_dir, only=only, arrays=True), None
         unpaired_images, unpaired_masks = [], []
     else:
-        found = pair_images_and_masks(image_dir, mask_dir, only=only)
-        image_paths = [p for p, _ in found.pairs]
-        mask_paths = [m for _, m in found.pairs]
+        found = pair_images_and_masks(image_dir, mask_dir, only=only, arrays=True)
+        image_files = [p for p, _ in found.pairs]
+        mask_files = [m for _, m in found.pairs]
         unpaired_images, unpaired_masks = found.unpaired_images, found.unpaired_masks
         for kind, unpaired, other in (("image", unpaired_images, "mask"), ("mask", unpaired_masks, "image")):
             if unpaired:
                 warnings.warn(f"{len(unpaired)} {kind} file(s) without a matching {other} are left out: "
                               f"{_preview([p.name for p in unpaired])}.", UserWarning, stacklevel=2)
+    pages, mask_paths = [], None if mask_files is None else []
+    for i, path in enumerate(image_files):
+        for page in file_pages(path):
+            pages.append(page)
+            if mask_files is not None:
+                mask_paths.append(mask_files[i])
+    reader = PageReader(channels, intensity)
     images, masks = [], [] if mask_paths is not None else None
-    for i in tqdm(range(len(image_paths)), desc="reading", unit="img", disable=not progress):
-        image = read_image(image_paths[i])
+    for i in tqdm(range(len(pages)), desc="reading", unit="img", disable=not progress):
+        image = reader.rgb(pages[i])
         images.append(image)
         if mask_paths is None:
             continue
-        masks.append(read_mask_of(image, mask_paths[i], image_paths[i], n_classes, ignore_index))
+        masks.append(read_page_mask(pages[i], mask_paths[i], n_classes, ignore_index, shape=image.shape))
     if masks and all(np.isin(np.unique(m), (0, ignore_index)).all() for m in masks) and any((m == ignore_index).any() for m in masks):
         warnings.warn(
             f"the masks of {mask_dir} only hold 0 and {ignore_index}, and {ignore_index} means 'unlabelled': "
@@ -348,8 +584,9 @@ def load_image_folder(image_dir, mask_dir=None, *, class_names=None, n_classes=N
     return Bunch(
         images=images,
         masks=masks,
-        names=[p.stem for p in image_paths],
-        image_paths=image_paths,
+        names=[page.stem for page in pages],
+        pages=pages,
+        image_paths=[page.path for page in pages],
         mask_paths=mask_paths,
         class_names=class_names,
         unpaired_images=unpaired_images,
@@ -378,20 +615,21 @@ def read_mask_of(image, mask_path, image_path, n_classes=None, ignore_index=255)
     return mask
 
 
-def _list_files(folder, extensions, kind, argument):
+def _list_files(folder, extensions, kind, argument, arrays=False):
     folder = Path(folder)
     if not folder.exists():
         raise FileNotFoundError(f"{argument} {str(folder)!r} does not exist.")
     if not folder.is_dir():
         raise NotADirectoryError(f"{argument} {str(folder)!r} is a file, not a folder.")
     files = sorted(p for p in folder.iterdir()
-                   if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in extensions)
+                   if not p.name.startswith(".") and (p.is_file() and p.suffix.lower() in extensions
+                                                      or arrays and p.is_dir() and p.suffix.lower() == ".zarr"))
     if not files:
         raise ValueError(f"{argument} {str(folder)!r} holds no {kind} files (looked for "
                          f"{', '.join(sorted(e for e in extensions if e in _COMMON_EXTENSIONS))}, ...).")
     by_stem = {}
     for p in files:
-        by_stem.setdefault(p.stem, []).append(p.name)
+        by_stem.setdefault(image_stem(p) if arrays else p.stem, []).append(p.name)
     clashes = {s: names for s, names in by_stem.items() if len(names) > 1}
     if clashes:
         stem, names = next(iter(clashes.items()))
@@ -400,7 +638,7 @@ def _list_files(folder, extensions, kind, argument):
     return files
 
 
-_COMMON_EXTENSIONS = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp", ".npy"}
+_COMMON_EXTENSIONS = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp", ".npy", ".zarr"}
 
 
 def _preview(names, limit=5):

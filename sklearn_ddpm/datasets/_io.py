@@ -61,6 +61,58 @@ def read_image(path):
     return np.asarray(img, dtype=np.uint8).copy()
 
 
+#: Pillow modes of more than 8 bits per sample, read as stored (never converted to 8-bit RGB)
+HIGH_DEPTH_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
+
+
+def read_image_pixels(path, channels=None):
+    """An image file's pixels as Pillow decodes them, for a ``channels`` / ``intensity`` mapping.
+
+    With ``channels=None`` an 8-bit image is read as :func:`read_image` reads it (RGB; grayscale,
+    palette and RGBA converted with a warning), so folders of photos read as they always have.
+    Otherwise, and for 16-bit, 32-bit and float images (PNG ``I;16``, ``I``, ``F`` modes), the
+    values are kept: ``(H, W)`` for one channel, ``(H, W, C)`` for several (RGBA, CMYK, LA);
+    palette images become their RGB colours and 1-bit images 0/255. The EXIF orientation is
+    applied either way.
+
+    Parameters
+    ----------
+    path : str or path-like
+    channels : None, "mean" or tuple of int, default=None
+        The mapping the pixels are for (see :func:`~sklearn_ddpm.utils._pixels.to_rgb_uint8`).
+
+    Returns
+    -------
+    ndarray of shape (H, W) or (H, W, C)
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        As :func:`read_image`.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"Image file not found: {path}")
+    with _decoding(path, "an image"):
+        with Image.open(path) as img:
+            _check_size(img, path)
+            mode = img.mode
+    if channels is None and mode not in HIGH_DEPTH_MODES:
+        return read_image(path)
+    with _decoding(path, "an image"):
+        with Image.open(path) as img:
+            img = ImageOps.exif_transpose(img)
+            img.load()
+            if img.mode in ("P", "PA"):
+                img = img.convert("RGB")
+            elif img.mode == "1":
+                img = img.convert("L")
+            pixels = np.array(img)  # writable, unlike np.asarray of a PIL image
+    if pixels.dtype.byteorder not in ("=", "|"):
+        pixels = pixels.astype(pixels.dtype.newbyteorder("="))  # big-endian 16-bit PNG rows
+    return pixels
+
+
 def read_mask(path):
     """Read a label mask of class indices.
 

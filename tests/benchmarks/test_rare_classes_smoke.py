@@ -25,7 +25,7 @@ def test_rare_classes_quick_run_scores_every_class_and_the_bias(tmp_path, load):
     bench = load("rare_classes")
     record = bench.main(["--quick", "--threads", "1", "--out", str(tmp_path / "r.json"), "--cache", str(tmp_path)])
     results = record["results"]
-    assert set(results) == {"default", "class-weighted", "default + CV bias"}
+    assert set(results) == {"default", "class-weighted", "cap 1000", "default + CV bias"}
     for row in results.values():
         assert set(row["per_class_iou"]) == set(record["class_names"])
         assert len(row["fold_miou"]) == record["folds"]
@@ -45,3 +45,30 @@ def test_pixel_caps_same_treats_missing_entries_as_the_defaults(load):
     bench = load("pixel_caps")
     assert bench._same({"clf__max_pixels_per_image": None}, bench.DEFAULT_PARAMS)
     assert not bench._same({"clf__max_pixels_per_image": 1000}, bench.DEFAULT_PARAMS)
+
+
+def test_pixel_caps_takes_the_folds_rare_classes_fitted(tmp_path, load):
+    rare = load("rare_classes")
+    rare.main(["--quick", "--threads", "1", "--out", str(tmp_path / "r.json"), "--cache", str(tmp_path)])
+    bench = load("pixel_caps")
+    record = bench.main(["--dataset", "ccp", "--quick", "--threads", "1", "--caps", "1000", "--class-caps", "500",
+                         "--all-pixels-folds", "0", "--rows-from", str(tmp_path / "r.json"),
+                         "--out", str(tmp_path / "p.json")])
+    import json
+
+    fits = json.loads((tmp_path / "r.json").read_text())["fits"]
+    rows = {row["label"]: row for row in record["rows"]}
+    assert rows["class cap 500"]["fold_miou"] == [fits[f"default/fold{k}"]["miou"] for k in range(2)]
+    assert rows["cap 1000"]["fold_miou"] == [fits[f"cap 1000/fold{k}"]["miou"] for k in range(2)]
+    assert all("rare_classes" in row["source"] for row in rows.values())
+
+
+def test_pixel_caps_candidates_lift_the_default_class_cap(load):
+    # with max_pixels_per_class=500 the default, "cap 1000" and "all pixels" must set it to None
+    import argparse
+
+    bench = load("pixel_caps")
+    args = argparse.Namespace(folds=2, caps=[1000], class_caps=[500], all_pixels_folds=1)
+    params = {label: p for label, p, _ in bench._candidates(args)}
+    assert params["cap 1000"]["clf__max_pixels_per_class"] is None
+    assert params["all pixels"] == {"clf__max_pixels_per_image": None, "clf__max_pixels_per_class": None}

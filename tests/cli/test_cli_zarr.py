@@ -39,10 +39,18 @@ def test_predict_writes_ome_zarr_stores_with_class_names(work, capsys, tmp_path)
     assert {p: p.stat().st_mtime_ns for p in out.iterdir()} == stamps
 
 
-def test_probabilities_need_the_zarr_format(work, capsys, tmp_path):  # noqa: F811
-    code, _, err = run(capsys, "predict", work / "seg.skddpm", work / "test" / "images", "-o", tmp_path / "p",
+def test_probabilities_with_png_are_npy_files_beside_the_labels(work, capsys, tmp_path):  # noqa: F811
+    out = tmp_path / "p"
+    code, _, err = run(capsys, "predict", work / "seg.skddpm", work / "test" / "images", "-o", out,
                        "--probabilities", *FAST)
-    assert code != 0 and "--probabilities needs --format zarr" in err
+    assert code == 0, err
+    pipeline = load_segmenter(work / "seg.skddpm")
+    for path in sorted((work / "test" / "images").iterdir()):
+        image = read_image(path)
+        probabilities = np.load(out / "probabilities" / f"{path.stem}.npy")
+        assert probabilities.dtype == np.float16 and probabilities.shape == (2, *image.shape[:2])
+        want = np.moveaxis(pipeline.predict_proba([image])[0], -1, 0)
+        assert np.abs(probabilities.astype(np.float32) - want).max() < 2e-3
 
 
 def test_fit_with_tiles_then_predict_zarr(work, capsys, tmp_path):  # noqa: F811
