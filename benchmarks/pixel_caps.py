@@ -14,7 +14,10 @@ protocol, what the cap costs in accuracy and buys in time:
   costs tens of minutes a fold on this CPU, so it runs on the first ``--all-pixels-folds`` folds
   only; the comparison with the caps is paired on those folds.
 - The candidate chosen by CV is fitted on the n images and scored once on
-  the test split (``--score-test``): its fit on the n images is timed too.
+  the test split (``--score-test``): its fit on the n images is timed too; when the choice is not
+  the package default (500 pixels per class), the default is fitted and scored too, in the same run.
+- ``--rows-from R``: candidates that ``rare_classes.py`` already fitted on the same folds (same
+  settings, seed and splits; its record ``R``) are taken from it rather than fitted again.
 
 Writes ``benchmarks/results/pixel_caps_<dataset>.json``: per candidate the per-fold mIoU, the CV
 mean and fold std, and the mean fit seconds per fold (15 images), plus the machine and its load.
@@ -158,6 +161,9 @@ def main(argv=None):
     path = args.out or RESULTS_DIR / f"{name}.json"
     payload = {"model": str(BUNDLED_MODEL), "protocol": __doc__, "dataset": args.dataset, "n": args.n,
                "folds": args.folds, "rows": []}
+    if args.dataset == "ccp":
+        payload["backbone_note"] = ("bundled horse DDPM (64x64 input): there is no CCP backbone in this workspace, "
+                                    "so the figures are not comparable with the CCP-backbone records")
     if path.exists():  # resume: candidates already measured are kept
         previous = json.loads(path.read_text())
         payload["rows"] = previous.get("rows", [])
