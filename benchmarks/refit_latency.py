@@ -11,13 +11,19 @@ images). Every round times, on the CPU:
   ``predict_s`` (the members' probabilities, the guided filter and the Jensen-Shannon map).
 
 The first extraction of the session's features (``extract_features``, the only UNet work) is
-timed separately, and the UNet forward passes during the rounds are counted (0 expected).
+timed separately, and the UNet forward passes during the rounds are counted (0 expected). After
+the rounds one more stroke's refit and prediction run under cProfile with a CPU-time clock
+(``profile``: CPU seconds of the skorch steps, forward and backward passes, Adam, the pixel
+gathering; of the projection, its upsampling, the hidden layers, the guided filter and the
+Jensen-Shannon map). ``--mlp-batch-sizes 64 256`` measures one session per training batch in the
+same run (``refit_batch.py`` measures what a batch costs in mIoU).
 
 Backbones: the bundled horse DDPM (``model=None``, the package's default features) and a
 full-width ADM-256-shaped random-init UNet (552.8 M parameters, the paper's blocks 5, 6, 7, 8, 12):
 its timings are of the shape, not of a trained model's quality.
 
     python benchmarks/refit_latency.py --threads 1            # both backbones
+    python benchmarks/refit_latency.py --threads 1 --backbones bundled --mlp-batch-sizes 64 256 --merge
     python benchmarks/refit_latency.py --quick                # seconds (smoke test)
 """
 
@@ -75,7 +81,9 @@ class UNetCalls:
         self._handle.remove()
 
 
-def measure(name, model, images, masks, rounds, seed, **params):
+def measure(name, model, images, masks, rounds, seed, profiled=True, **params):
+    import torch
+
     from sklearn_ddpm.interactive import InteractiveSegmenter
 
     rng = np.random.default_rng(seed)
@@ -110,11 +118,13 @@ def measure(name, model, images, masks, rounds, seed, **params):
                 "fit_cpu_s": c1 - c0, "predict_cpu_s": c2 - c1, "stroke_to_prediction_cpu_s": c2 - c0,
                 "pixel_accuracy_painted_image": float((labels == truth)[truth != 255].mean()),
             })
+    profile = profile_round(seg, masks, rng, rounds) if profiled else None
     latencies = [r["stroke_to_prediction_s"] for r in per_round]
     return {
         "backbone": name, "image_size": list(images[0].shape[:2]), "n_images": len(images),
         "n_features": int(seg.pipeline_[0].n_features_out_), "steps": list(seg.pipeline_[0].steps_),
-        "blocks": list(seg.pipeline_[0].blocks_), "n_estimators": seg.n_estimators,
+        "blocks": list(seg.pipeline_[0].blocks_), "n_estimators": seg.n_estimators, "max_epochs": seg.max_epochs,
+        "mlp_batch_size": seg.mlp_batch_size, "torch_threads": torch.get_num_threads(),
         "first_extraction_s": extraction, "first_extraction_s_per_image": extraction / len(images),
         "first_extraction_cpu_s": extraction_cpu,
         "unet_forward_passes_during_refits": calls.count,
@@ -126,7 +136,56 @@ def measure(name, model, images, masks, rounds, seed, **params):
         "fit_s_median": statistics.median(r["fit_s"] for r in per_round),
         "predict_s_median": statistics.median(r["predict_s"] for r in per_round),
         "rounds": per_round,
+        "profile": profile,
     }
+
+
+#: (part, file name ending, function): cumulative CPU seconds of these calls in one profiled refit and predict
+PROFILE_PARTS = {
+    "fit": [
+        ("refit, all", "interactive/_session.py", "fit"),
+        ("skorch epochs (steps and per-epoch calls)", "skorch/net.py", "run_single_epoch"),
+        ("member forward passes (training)", "ensemble/_module.py", "forward"),
+        ("backward passes", "torch/_tensor.py", "backward"),
+        ("Adam updates", "torch/optim/adam.py", "adam"),
+        ("batches served (pixel gathering)", "ensemble/_net.py", "__getitems__"),
+        ("training pixels chosen", "ensemble/_classifier.py", "_training_pixels"),
+    ],
+    "predict": [
+        ("prediction and uncertainty, all", "interactive/_session.py", "predict_with_uncertainty"),
+        ("first layer projected at native resolution", "features/_container.py", "projected_bands"),
+        ("projection upsampled to the image (bands)", "features/_sampling.py", "band"),
+        ("hidden layers of the members", "ensemble/_module.py", "forward_hidden"),
+        ("softmax", "ensemble/_voting.py", "class_probabilities"),
+        ("guided filter", "postprocessing/_guided.py", "guided_filter"),
+        ("Jensen-Shannon uncertainty", "ensemble/_voting.py", "js_uncertainty"),
+    ],
+}
+
+
+def profile_round(seg, masks, rng, r):
+    """CPU seconds of the parts of one more stroke's refit and prediction (cProfile, CPU-time clock).
+
+    The clock is ``time.process_time``: CPU seconds of every thread of the process, so the load of
+    other jobs on the machine does not enter; cProfile's own overhead is in the totals.
+    """
+    import cProfile
+    import pstats
+
+    i = (r // 2) % len(masks)
+    (stroke,) = strokes(masks[i], 1, rng)
+    seg.add_labels(i, stroke)
+    out = {"image": i, "labelled_pixels": seg.n_labelled_pixels, "clock": "process_time (CPU s, all threads)"}
+    for phase, call in (("fit", seg.fit), ("predict", lambda: seg.predict_with_uncertainty(i))):
+        profiler = cProfile.Profile(time.process_time)
+        profiler.runcall(call)
+        stats = pstats.Stats(profiler).stats  # {(file, line, function): (calls, primitive, own, cumulative, _)}
+        parts = {}
+        for part, file_end, function in PROFILE_PARTS[phase]:
+            found = [(v[1], v[3]) for (f, _, fn), v in stats.items() if fn == function and f.endswith(file_end)]
+            parts[part] = {"cpu_s": round(sum(c for _, c in found), 4), "calls": int(sum(n for n, _ in found))}
+        out[phase] = parts
+    return out
 
 
 COLUMNS = ["backbone", "n_features", "first_extraction_s", "first_extraction_cpu_s", "stroke_to_prediction_s_median",
@@ -143,6 +202,9 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-epochs", type=int, default=None,
                    help="the session's max_epochs (default: the session's own default)")
+    p.add_argument("--mlp-batch-sizes", type=int, nargs="+", default=[None], metavar="B",
+                   help="the session's mlp_batch_size, one result per value in this run (default: the session's "
+                        "own default)")
     p.add_argument("--combine", type=Path, nargs="+", default=None, metavar="RECORD",
                    help="measure nothing: write one record of the results of these records (each keeps its 'run')")
     p.add_argument("--merge", action="store_true",
@@ -158,6 +220,8 @@ def main(argv=None):
         source = "; ".join(sorted({r["data"] for r in results}))
         args.backbones = [r["backbone"] for r in results]
         return _write(args, results, source)
+    import torch
+
     images, masks, source = _common.horse_data("labeled_pool", args.n_images, size=args.size)
     results = []
     with _common.torch_threads(args.threads):
@@ -171,17 +235,20 @@ def main(argv=None):
                 params.update(steps=(50,), n_estimators=2, max_epochs=3)
             if args.max_epochs is not None:
                 params.update(max_epochs=args.max_epochs)
-                label_suffix = f", max_epochs={args.max_epochs}"
-            else:
-                label_suffix = ""
             label = "bundled horse DDPM" if name == "bundled" else \
                 f"ADM-256 random init ({_common.describe_model(model)['parameters_M']} M)"
-            result = measure(label + label_suffix, model, images, masks, args.rounds, args.seed, device="cpu", **params)
-            result["data"] = source
-            result["run"] = {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "rounds": args.rounds,
-                             "load_average_1min_after": round(os.getloadavg()[0], 2)}
-            results.append(result)
-            print(f"{label}: done", flush=True)
+            for batch in args.mlp_batch_sizes:
+                variant = dict(params, **({} if batch is None else {"mlp_batch_size": batch}))
+                suffix = "".join(f", {k}={variant[k]}" for k in ("max_epochs", "mlp_batch_size")
+                                 if k in variant)
+                suffix += f", {torch.get_num_threads()} threads" if args.threads is not None else ""
+                result = measure(label + suffix, model, images, masks, args.rounds, args.seed, device="cpu", **variant)
+                result["data"] = source
+                result["run"] = {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "rounds": args.rounds,
+                                 "load_average_1min_after": round(os.getloadavg()[0], 2),
+                                 "torch_threads": torch.get_num_threads()}
+                results.append(result)
+                print(f"{label + suffix}: done", flush=True)
     return _write(args, results, source)
 
 

@@ -78,6 +78,13 @@ class InteractiveSegmenter:
         6 epochs 1-3 s at a held-out mIoU no lower (``benchmarks/results/refit_warm_start.json``).
     max_pixels_per_image : int or None, default=None
         Labelled pixels sampled per image and fit; None trains on all (strokes are few).
+    mlp_batch_size : int, default=64
+        Training pixels per optimizer step of the MLPs (the classifier's ``batch_size``; its
+        learning rate and patience follow the large-batch rule of
+        ``sklearn_ddpm.ensemble._schedule``). The arithmetic of an epoch does not depend on the
+        batch, but every step has a fixed cost (an Adam update of all the members' weights, small
+        matrix products, skorch's per-batch calls), so larger batches refit faster
+        (``benchmarks/results/refit_batch.json``).
     batch_size : "auto" or int, default="auto"
         Images per UNet forward pass when features are extracted.
     device : str, default="cpu"
@@ -117,7 +124,7 @@ class InteractiveSegmenter:
     (32, 32)
     >>> seg.suggest(k=2)[0].image in (0, 1)
     True
-    >>> seg.save("seg.joblib")  # doctest: +SKIP
+    >>> seg.save("seg.skddpm")  # doctest: +SKIP
     """
 
     _parameter_constraints = {
@@ -131,6 +138,7 @@ class InteractiveSegmenter:
         "warm_start": ["boolean"],
         "max_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
         "max_pixels_per_image": [None, Interval(numbers.Integral, 1, None, closed="left")],
+        "mlp_batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "batch_size": [StrOptions({"auto"}), Interval(numbers.Integral, 1, None, closed="left")],
         "device": [str, torch.device],
         "random_state": [Interval(numbers.Integral, 0, None, closed="left")],
@@ -150,6 +158,7 @@ class InteractiveSegmenter:
         warm_start=False,
         max_epochs=6,
         max_pixels_per_image=None,
+        mlp_batch_size=64,
         batch_size="auto",
         device="cpu",
         random_state=0,
@@ -165,6 +174,7 @@ class InteractiveSegmenter:
         self.warm_start = warm_start
         self.max_epochs = max_epochs
         self.max_pixels_per_image = max_pixels_per_image
+        self.mlp_batch_size = mlp_batch_size
         self.batch_size = batch_size
         self.device = device
         self.random_state = random_state
@@ -338,7 +348,7 @@ class InteractiveSegmenter:
             min_class_pixels=0, n_classes=n_classes, refine=self.refine, device=self.device,
             random_state=self.random_state, progress=self.progress)
         self._transformer = pipeline[0].fit()
-        self._clf = pipeline[-1]
+        self._clf = pipeline[-1].set_params(batch_size=self.mlp_batch_size)
 
     def _n_classes(self):
         if self.class_names is not None:
@@ -507,7 +517,7 @@ class InteractiveSegmenter:
         Parameters
         ----------
         path : str or path-like
-            The ``.joblib`` file; its folder must exist.
+            The model file (``.skddpm`` by convention); its folder must exist.
 
         Returns
         -------
@@ -543,7 +553,8 @@ class InteractiveSegmenter:
             features.backbone_, class_names=class_names,
             n_classes=None if class_names else clf.n_classes, steps=features.steps_, blocks=features.blocks_,
             n_estimators=clf.n_estimators, refine=clf.refine, max_epochs=clf.max_epochs,
-            max_pixels_per_image=clf.max_pixels_per_image, batch_size=features.batch_size,
+            max_pixels_per_image=clf.max_pixels_per_image, mlp_batch_size=clf.batch_size,
+            batch_size=features.batch_size,
             device=str(clf.device), random_state=int(features.noise_seed_), progress=progress)
         features.set_params(progress=progress)
         session._transformer = features

@@ -245,3 +245,24 @@ def test_warm_start_is_not_implemented_and_says_so(tiny_backbone):
     with pytest.warns(UserWarning, match="warm_start=True is not implemented"):
         seg.extract_features()
     assert InteractiveSegmenter().max_epochs == 6 and not InteractiveSegmenter().warm_start
+
+
+def test_mlp_batch_size_is_the_classifiers_and_equals_make_segmenter(tiny_backbone, tmp_path):
+    images, masks = make_squares(n_images=3)
+    sparse = scribbles(masks, per_class=20)
+    seg = InteractiveSegmenter(tiny_backbone, class_names=["background", "square"], mlp_batch_size=32, **FAST)
+    seg.add_images(list(images))
+    for i in range(3):
+        seg.add_labels(i, sparse[i])
+    seg.fit()
+    clf = seg.pipeline_[-1]
+    assert clf.batch_size == 32 and clf.lr_ == pytest.approx(1e-3) and clf.patience_ == 50
+    # every epoch takes ceil(pixels / 32) steps (the default batch of 64 takes half as many)
+    assert clf.n_iter_ == clf.max_epochs * -(-clf.n_training_pixels_ // 32) > clf.max_epochs
+    pipeline = make_segmenter(tiny_backbone, n_classes=2, **FAST).set_params(clf__batch_size=32)
+    expected = pipeline.fit(list(images), list(sparse)).predict(list(images))
+    for i in range(3):
+        np.testing.assert_array_equal(seg.predict(i), expected[i])
+    assert InteractiveSegmenter.load(seg.save(tmp_path / "seg.skddpm")).mlp_batch_size == 32  # a loaded session keeps it
+    with pytest.raises(ValueError, match="mlp_batch_size"):
+        InteractiveSegmenter(tiny_backbone, mlp_batch_size=0, **FAST).extract_features()
