@@ -221,3 +221,6 @@ def _remove_stale_temporaries(out):
     for tmp in out.rglob(".*.tmp"):
         if tmp.is_file():
             tmp.unlink(missing_ok=True)
+    from ._zarr import remove_partial_stores
+
+    remove_partial_stores(out)  # the temporary OME-Zarr stores (folders) of such a run

@@ -26,6 +26,11 @@ import numpy as np
 
 #: chunk side of every array (rows are also written in blocks of this many)
 CHUNK = 1024
+#: what a temporary store's name has after the final name
+PARTIAL = ".partial-"
+#: on a Dask cluster (tiling models), an image of more pixels is split into band tasks of about
+#: this many pixels (:mod:`sklearn_ddpm.distributed._bands`)
+PIXELS_PER_TASK = 2**22
 
 
 def write_zarr_prediction(path, image, bands, class_names, colours, *, probabilities=False, chunk=CHUNK):
@@ -50,25 +55,50 @@ def write_zarr_prediction(path, image, bands, class_names, colours, *, probabili
     -------
     pathlib.Path
     """
+    path = Path(path)
+    height, width = image.shape[:2]
+    tmp = create_partial_store(path, (height, width), class_names, colours, probabilities=probabilities,
+                               chunk=chunk)
+    try:
+        write_rows(tmp, image, bands, 0, height)
+        finish_store(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+def create_partial_store(path, size, class_names, colours, *, probabilities=False, chunk=CHUNK):
+    """Create the arrays and metadata of the store ``path`` under a temporary name beside it.
+
+    The Dask path creates it once and its tasks fill bands of rows (:func:`write_rows`); the
+    store gets its name (:func:`finish_store`) when every row is written.
+
+    Returns
+    -------
+    pathlib.Path
+        The temporary store, ``.NAME.partial-XXXXXXXX`` in the same folder (hidden, and never
+        taken for a finished store by ``--resume``).
+    """
     import zarr
     from ome_zarr.format import CurrentFormat
     from ome_zarr.writer import write_label_metadata, write_multiscales_metadata
 
     path = Path(path)
-    height, width = image.shape[:2]
+    height, width = (int(v) for v in size)
     n_classes = len(class_names)
     fmt = CurrentFormat()
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.partial-", dir=path.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}{PARTIAL}", dir=path.parent))
     try:
         root = zarr.open_group(str(tmp), mode="w", zarr_format=3)
         chunks2, chunks3 = (chunk, chunk), (1, chunk, chunk)
-        rgb = root.create_array("0", shape=(3, height, width), chunks=(3, chunk, chunk), dtype="uint8")
+        root.create_array("0", shape=(3, height, width), chunks=(3, chunk, chunk), dtype="uint8")
         write_multiscales_metadata(root, [{"path": "0", "coordinateTransformations": [
             {"type": "scale", "scale": [1.0, 1.0, 1.0]}]}], fmt=fmt, axes=["c", "y", "x"], name="image")
         labels_group = root.create_group("labels")
         classes = labels_group.create_group("classes")
         label_dtype = "uint8" if n_classes <= 256 else "uint16"
-        label_array = classes.create_array("0", shape=(height, width), chunks=chunks2, dtype=label_dtype)
+        classes.create_array("0", shape=(height, width), chunks=chunks2, dtype=label_dtype)
         write_multiscales_metadata(classes, [{"path": "0", "coordinateTransformations": [
             {"type": "scale", "scale": [1.0, 1.0]}]}], fmt=fmt, axes=["y", "x"], name="classes")
         write_label_metadata(
@@ -77,36 +107,82 @@ def write_zarr_prediction(path, image, bands, class_names, colours, *, probabili
             properties=[{"label-value": k, "class": str(name)} for k, name in enumerate(class_names)],
         )
         uncertainty_group = root.create_group("uncertainty")
-        uncertainty = uncertainty_group.create_array("0", shape=(height, width), chunks=chunks2, dtype="float32")
+        uncertainty_group.create_array("0", shape=(height, width), chunks=chunks2, dtype="float32")
         write_multiscales_metadata(uncertainty_group, [{"path": "0", "coordinateTransformations": [
             {"type": "scale", "scale": [1.0, 1.0]}]}], fmt=fmt, axes=["y", "x"], name="uncertainty")
         if probabilities:
             probability_group = root.create_group("probabilities")
-            probability = probability_group.create_array("0", shape=(n_classes, height, width), chunks=chunks3,
-                                                         dtype="float16")
+            probability_group.create_array("0", shape=(n_classes, height, width), chunks=chunks3, dtype="float16")
             write_multiscales_metadata(probability_group, [{"path": "0", "coordinateTransformations": [
                 {"type": "scale", "scale": [1.0, 1.0, 1.0]}]}], fmt=fmt, axes=["c", "y", "x"], name="probabilities")
             probability_group.attrs["omero"] = {"channels": [{"label": str(name)} for name in class_names]}
-        buffer, start = [], 0
-        for top, bottom, outputs in bands:
-            buffer.append(outputs)
-            if bottom - start >= chunk or bottom == height:
-                block = {key: np.concatenate([b[key] for b in buffer]) for key in buffer[0]}
-                rgb[:, start:bottom] = np.moveaxis(image[start:bottom], -1, 0)
-                label_array[start:bottom] = block["labels"].astype(label_dtype)
-                uncertainty[start:bottom] = block["uncertainty"]
-                if probabilities:
-                    probability[:, start:bottom] = np.moveaxis(block["probabilities"], -1, 0).astype(np.float16)
-                buffer, start = [], bottom
-        if start != height:
-            raise RuntimeError(f"{path}: the prediction bands ended at row {start} of {height}.")
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    return tmp
+
+
+def write_rows(store, image, bands, start, stop):
+    """Write rows ``start:stop`` of a store made by :func:`create_partial_store`, a chunk-row at a time.
+
+    Parameters
+    ----------
+    store : path-like
+        The (temporary) store.
+    image : ndarray of shape (height, width, 3), uint8
+        The whole image (its rows ``start:stop`` are written), or ``image[start:stop]`` when it
+        has ``stop - start`` rows.
+    bands : iterable of (top, bottom, outputs)
+        Consecutive bands of rows from ``start`` to ``stop`` (as :func:`write_zarr_prediction`).
+    start, stop : int
+        Rows of the image. Writes go to whole chunk-rows (only the image's last is shorter), so
+        writers of disjoint ranges that start at multiples of the chunk never share a chunk.
+    """
+    import zarr
+
+    root = zarr.open_group(str(store), mode="r+")
+    rgb, labels, uncertainty = root["0"], root["labels/classes/0"], root["uncertainty/0"]
+    probability = root["probabilities/0"] if "probabilities" in root else None
+    chunk, height = labels.chunks[0], labels.shape[0]
+    offset = 0 if image.shape[0] == height else start  # rows of ``image`` before its first given row
+    buffer, first = [], start  # bands received but not written, from row ``first``
+    received = start
+    for top, bottom, outputs in bands:
+        if top != received:
+            raise RuntimeError(f"{store}: a prediction band starts at row {top}, expected {received}.")
+        buffer.append(outputs)
+        received = bottom
+        while buffer and (received >= min(stop, (first // chunk + 1) * chunk)):
+            end = min(stop, (first // chunk + 1) * chunk)  # the end of this chunk-row
+            block = {key: np.concatenate([b[key] for b in buffer]) for key in buffer[0]}
+            rows = end - first
+            rgb[:, first:end] = np.moveaxis(image[first - offset:end - offset], -1, 0)
+            labels[first:end] = block["labels"][:rows].astype(labels.dtype)
+            uncertainty[first:end] = block["uncertainty"][:rows]
+            if probability is not None:
+                probability[:, first:end] = np.moveaxis(block["probabilities"][:rows], -1, 0).astype(np.float16)
+            buffer = [{key: value[rows:] for key, value in block.items()}] if received > end else []
+            first = end
+    if first != stop:
+        raise RuntimeError(f"{store}: the prediction bands ended at row {first} of {start}:{stop}.")
+
+
+def finish_store(tmp, path):
+    """Give the complete temporary store ``tmp`` its name ``path`` (replacing an older store)."""
+    path = Path(path)
+    if path.exists():
+        shutil.rmtree(path)
+    os.replace(tmp, path)
     return path
+
+
+def remove_partial_stores(out):
+    """Delete the temporary stores (``.NAME.ome.zarr.partial-*``) that a killed run left in ``out``."""
+    out = Path(out)
+    if out.is_dir():
+        for tmp in out.glob(f".*.ome.zarr{PARTIAL}*"):
+            if tmp.is_dir():
+                shutil.rmtree(tmp, ignore_errors=True)
 
 
 class ZarrPredictionWriter:
@@ -122,16 +198,20 @@ class ZarrPredictionWriter:
     probabilities : bool
         Also write the per-class probabilities (float16).
     class_names : list of str
+    chunk : int, default=None
+        Chunk side of the arrays; None: :data:`CHUNK`. The Dask path splits a large image into
+        bands of whole chunk-rows (:mod:`sklearn_ddpm.distributed`).
     """
 
     streams = True  # predict_and_write hands this writer the image, not its labels
 
-    def __init__(self, out, *, probabilities, class_names):
+    def __init__(self, out, *, probabilities, class_names, chunk=None):
         from ..plotting import label_palette
         from ..utils._atomic import ensure_directory
 
         self.out = ensure_directory(out, "-o/--output folder")
         self.probabilities, self.class_names = probabilities, class_names
+        self.chunk = CHUNK if chunk is None else int(chunk)
         self.uncertainty = True
         self.palette = label_palette()
 
@@ -152,5 +232,15 @@ class ZarrPredictionWriter:
         """
         pixel_features = features.transform([image])
         bands = ((top, bottom, outputs) for _, top, bottom, outputs in clf.predict_bands(pixel_features))
-        return write_zarr_prediction(self.files(path)[0], image if display is None else display, bands, self.class_names,
-                                     self.palette[: len(self.class_names)], probabilities=self.probabilities)
+        return write_zarr_prediction(self.files(path)[0], image if display is None else display, bands,
+                                     self.class_names, self.colours(), probabilities=self.probabilities,
+                                     chunk=self.chunk)
+
+    def colours(self):
+        """Each class's colour, ``(n_classes, 3)`` uint8."""
+        return self.palette[: len(self.class_names)]
+
+    def start_store(self, path, size):
+        """The temporary store of image ``path`` of ``size`` ``(height, width)``, for bands written apart."""
+        return create_partial_store(self.files(path)[0], size, self.class_names, self.colours(),
+                                    probabilities=self.probabilities, chunk=self.chunk)

@@ -3,6 +3,7 @@
 import argparse
 import inspect
 
+from .._outputs._zarr import PIXELS_PER_TASK
 from ..backbone._cli import image_size_argument
 from ..model_selection import SEARCH_PRESETS, parse_budget
 from ..segmenter import make_segmenter
@@ -185,6 +186,10 @@ def register(subparsers):
                        help="segment on the running Dask cluster at ADDRESS, e.g. tcp://host:8786")
     dask.add_argument("--images-per-task", type=int, metavar="N", default=8,
                       help="images per Dask task (default: 8)")
+    dask.add_argument("--pixels-per-task", type=int, metavar="N", default=PIXELS_PER_TASK,
+                      help="with --format zarr and a tiling model, split an image of more than N pixels into "
+                           "bands of whole 1024-row chunks of about N pixels, each a Dask task writing into the "
+                           f"image's one store; 1 splits every image (default: {PIXELS_PER_TASK})")
 
 
     evaluate = _add_command(

@@ -131,13 +131,11 @@ def predict(args):
     """
     from ..utils._atomic import ensure_directory
 
-    _check_positive(args, "batch_size", "workers", "images_per_task")
+    _check_positive(args, "batch_size", "workers", "images_per_task", "pixels_per_task")
     if getattr(args, "format", "png") == "zarr":
         if args.overlay:
             raise ValueError("--overlay writes PNG overlays; a --format zarr store holds the image and its labels, "
                              "which viewers (napari) overlay themselves: drop --overlay.")
-        if args.workers is not None or args.scheduler is not None:
-            raise ValueError("--format zarr runs in this process for now: drop --workers/--scheduler.")
     elif getattr(args, "format", "png") == "tiff":
         if args.overlay:
             raise ValueError("--overlay writes PNG overlays; with --format tiff open the label TIFF over the image "
@@ -148,8 +146,6 @@ def predict(args):
         if getattr(args, "channels", None) is not None or getattr(args, "intensity", None) is not None:
             raise ValueError("--channels/--intensity apply in this process for now: drop --workers/--scheduler "
                              "(the Dask workers map images as the model was fitted).")
-        if getattr(args, "probabilities", False):
-            raise ValueError("--probabilities runs in this process for now: drop --workers/--scheduler.")
     ensure_directory(args.output, "-o/--output folder")  # before the model is loaded
     args.interrupted_note = (f"the images done so far are in {args.output}, each file whole; add --resume to the "
                              "same command to skip them.")
@@ -209,7 +205,8 @@ def _predict_on_dask(args):
             images_per_task=args.images_per_task, overlay=args.overlay, uncertainty=args.uncertainty,
             resume=args.resume, only=_image_list(args), class_names=_read_classes(args.classes), device=args.device,
             batch_size=args.batch_size, torch_threads=args.threads, progress=not args.quiet,
-            trust_pickle=args.trust_pickle)
+            trust_pickle=args.trust_pickle, format=args.format, probabilities=args.probabilities,
+            pixels_per_task=args.pixels_per_task)
     finally:
         if client is not None:
             client.close()

@@ -1,6 +1,7 @@
 """Segment a folder of images on a Dask cluster: one model per worker, tasks of a few images."""
 
 import os
+import shutil
 import tempfile
 import uuid
 from collections import Counter
@@ -13,17 +14,27 @@ except ImportError:
                       "pip install 'sklearn-ddpm[distributed]'.") from None
 
 from .._outputs._predicting import predict_and_write
+from .._outputs._zarr import finish_store, write_rows
+from ._bands import PIXELS_PER_TASK, image_size, plan_bands, splits_into_bands
 
 
 def predict_folder(model, image_dir, out_dir, *, client=None, n_workers=None, images_per_task=8, overlay=False,
                    uncertainty=False, resume=False, only=None, class_names=None, device=None, batch_size=None,
-                   torch_threads=None, progress=True, trust_pickle=False):
+                   torch_threads=None, progress=True, trust_pickle=False, format="png", probabilities=False,
+                   pixels_per_task=PIXELS_PER_TASK):
     """Write label maps (and overlays, uncertainty maps) for every image of a folder on a Dask cluster.
 
     The images are split into tasks of ``images_per_task``. Every worker loads the model once, in a
     :class:`distributed.WorkerPlugin`, and keeps it for all its tasks (workers that join or are
     restarted later load it too). The outputs are those of ``sklearn-ddpm predict``, written by the
     same code, each file atomically (temporary name, then rename).
+
+    With ``format="zarr"`` and a segmenter that tiles (``DDPMFeatureTransformer(tile=...)``), an
+    image of more than ``pixels_per_task`` pixels is split instead into bands of whole zarr
+    chunk-rows, each a task: the workers compute and write the bands of one image into its one
+    OME-Zarr store, which this process creates under a temporary name and renames when every
+    band is written (a failed band fails the image and its store is removed). The rows are those
+    of in-process prediction (see :mod:`sklearn_ddpm.distributed._bands`).
 
     Workers read the images and write the outputs themselves, so ``image_dir``, ``out_dir`` and a
     model given as a path must be visible to every worker under the same paths (one machine, or a
@@ -69,6 +80,17 @@ def predict_folder(model, image_dir, out_dir, *, client=None, n_workers=None, im
         Let the client and the workers load ``model`` when it is a joblib/pickle file (as
         :func:`~sklearn_ddpm.load_segmenter`). **Unpickling runs any code the file holds: only
         for files you trust.** Without it such a file is refused before a worker starts.
+    format : str, default="png"
+        As ``sklearn-ddpm predict --format``; "zarr" writes one OME-Zarr store per image
+        (``NAME.ome.zarr``: labels with class names and colours, uncertainty).
+    probabilities : bool, default=False
+        Also write each class's probability (float16), as ``sklearn-ddpm predict --probabilities``.
+    pixels_per_task : int, default=4194304
+        With ``format="zarr"`` and a tiling segmenter: images of more pixels are split into bands
+        of whole chunk-rows (1,024 rows) of about this many pixels (at least one chunk-row), each
+        band a task; 1 splits every image into chunk-rows. Each band task reads the whole image
+        and runs the tiles its rows read, plus the refine filter's context rows (``2 * radius``),
+        so smaller bands cost more work in all.
 
     Returns
     -------
@@ -95,14 +117,24 @@ def predict_folder(model, image_dir, out_dir, *, client=None, n_workers=None, im
     from ..datasets._folders import list_images
 
     for name, value in (("n_workers", n_workers), ("images_per_task", images_per_task),
-                        ("batch_size", batch_size), ("torch_threads", torch_threads)):
+                        ("batch_size", batch_size), ("torch_threads", torch_threads),
+                        ("pixels_per_task", pixels_per_task)):
         if value is not None and value != "auto" and value < 1:
             raise ValueError(f"{name} must be at least 1, got {value}.")
     paths = list_images(image_dir, only=only)
-    writer, todo, summary = start_run(_fitted_pipeline(model, trust_pickle), paths, out_dir, overlay=overlay,
-                                      uncertainty=uncertainty, class_names=class_names, resume=resume)
+    pipeline = _fitted_pipeline(model, trust_pickle)
+    writer, todo, summary = start_run(pipeline, paths, out_dir, overlay=overlay, uncertainty=uncertainty,
+                                      class_names=class_names, resume=resume, format=format,
+                                      probabilities=probabilities)
     if not todo:
         return summary
+    banded = {}  # path: (height, width), the images split into bands
+    if format == "zarr" and splits_into_bands(pipeline):
+        for path in todo:
+            size = image_size(path)
+            if size is not None and len(plan_bands(size, writer.chunk, pixels_per_task)) > 1:
+                banded[path] = size
+        todo = [path for path in todo if path not in banded]
     run_start_ns = _file_system_now_ns(writer.out)
     model_source = str(model) if isinstance(model, (str, os.PathLike)) else _safe_bytes(model)
 
@@ -113,6 +145,7 @@ def predict_folder(model, image_dir, out_dir, *, client=None, n_workers=None, im
                                            processes=True, dashboard_address=":0")
         client = distributed.Client(cluster)
     plugin_name = f"sklearn-ddpm-segmenter-{uuid.uuid4().hex}"
+    images = {}  # path: _BandedImage
     try:
         threads = _torch_threads_per_host(client) if torch_threads is None else {}
         client.register_plugin(_SegmenterPlugin(model_source, device, batch_size, torch_threads, threads,
@@ -121,19 +154,33 @@ def predict_folder(model, image_dir, out_dir, *, client=None, n_workers=None, im
         chunks = [todo[i:i + images_per_task] for i in range(0, len(todo), images_per_task)]
         futures = {client.submit(_predict_task, plugin_name, chunk, writer, run_start_ns, pure=False): chunk
                    for chunk in chunks}
-        with tqdm(total=len(todo), desc="predict", unit="img", disable=not progress) as bar:
+        for path, size in banded.items():
+            bands = plan_bands(size, writer.chunk, pixels_per_task)
+            images[path] = image = _BandedImage(path, writer.start_store(path, size), size, len(bands))
+            for top, bottom in bands:
+                future = client.submit(_band_task, plugin_name, path, image.store, top, bottom, size, pure=False)
+                futures[future] = (image, top, bottom)
+        with tqdm(total=len(todo) + len(images), desc="predict", unit="img", disable=not progress) as bar:
             for future in distributed.as_completed(futures):
-                chunk = futures.pop(future)
-                if future.status == "error":
+                item = futures.pop(future)
+                if isinstance(item, tuple):
+                    image, top, bottom = item
+                    _band_done(image, future, top, bottom, writer, summary)
+                    bar.update((bottom - top) / image.size[0])
+                elif future.status == "error":
                     # Unexpected (read and prediction errors are caught per image): e.g. a worker that
                     # died on these images again and again (KilledWorker), or a full disk.
                     exc = future.exception()
-                    summary.failed += [(str(p), f"{type(exc).__name__}: {exc}") for p in chunk]
+                    summary.failed += [(str(p), f"{type(exc).__name__}: {exc}") for p in item]
+                    bar.update(len(item))
                 else:
                     summary.update(future.result())
+                    bar.update(len(item))
                 future.release()
-                bar.update(len(chunk))
     finally:
+        for image in images.values():
+            if image.pending:  # interrupted: its store never gets its name
+                shutil.rmtree(image.store, ignore_errors=True)
         try:
             client.unregister_worker_plugin(plugin_name)
         except Exception:  # never registered, or the cluster is gone: nothing left to free
@@ -142,6 +189,48 @@ def predict_folder(model, image_dir, out_dir, *, client=None, n_workers=None, im
             client.close()
             cluster.close()
     return summary
+
+
+class _BandedImage:
+    """An image predicted in band tasks: its temporary store, bands still running, first error."""
+
+    def __init__(self, path, store, size, pending):
+        self.path, self.store, self.size = path, store, size
+        self.pending, self.error = pending, None
+
+
+def _band_done(image, future, top, bottom, writer, summary):
+    """Record a finished band task; name the image's store when its last band is written."""
+    image.pending -= 1
+    if future.status == "error" and image.error is None:
+        exc = future.exception()
+        image.error = f"rows {top}:{bottom}: {type(exc).__name__}: {exc}"
+    if image.pending:
+        return
+    if image.error is None:
+        finish_store(image.store, writer.files(image.path)[0])
+        summary.written.append(image.path.name)
+    else:
+        shutil.rmtree(image.store, ignore_errors=True)
+        summary.failed.append((str(image.path), image.error))
+
+
+def _band_task(plugin_name, path, store, top, bottom, size):
+    """One band task: predict rows ``top:bottom`` of the image at ``path`` into ``store``."""
+    from distributed import get_worker
+
+    from ..datasets._folders import PageReader
+    from . import _bands
+
+    pipeline = get_worker().plugins[plugin_name].pipeline
+    # As predict_and_write reads an image: the pixels as stored for the model (which maps them by
+    # its channels and intensity), their 8-bit RGB view for the store's root.
+    reader = PageReader(getattr(pipeline[0], "channels", None), getattr(pipeline[0], "intensity", "8bit"))
+    pixels, display = reader.read(path)
+    if pixels.shape[:2] != tuple(size):
+        raise ValueError(f"{path}: read as {pixels.shape[0]} x {pixels.shape[1]} pixels, but its header said "
+                         f"{size[0]} x {size[1]}.")
+    write_rows(store, display, _bands.predict_band(pipeline, pixels, top, bottom), top, bottom)
 
 
 def _predict_task(plugin_name, paths, writer, run_start_ns):

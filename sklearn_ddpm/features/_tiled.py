@@ -21,8 +21,12 @@ EAGER_MOSAIC_BYTES = 256 * 2**20
 GATHER_BAND_PIXELS = 2**20
 
 
-def tiled_features(transformer, images):
-    """:class:`TiledPixelFeatures` of ``images`` (uint8 RGB) for a fitted tiling transformer."""
+def tiled_features(transformer, images, lazy=False):
+    """:class:`TiledPixelFeatures` of ``images`` (uint8 RGB) for a fitted tiling transformer.
+
+    ``lazy=True`` computes every image's mosaics band by band when read, whatever their size (a
+    Dask task that predicts a few rows of an image runs only the tiles those rows read).
+    """
     tile = transformer.tile_size_
     dtype = torch.float16 if transformer.feature_dtype == "float16" else torch.float32
     blocks = {b.index: b for b in transformer.backbone_.decoder_blocks(transformer.input_size_)}
@@ -33,7 +37,8 @@ def tiled_features(transformer, images):
              for image in images]
     item = torch.empty((), dtype=dtype).element_size()
     eager = [
-        sum((g.grid_size[0] // f) * (g.grid_size[1] // f) * c for _, f, c in layers) * item <= EAGER_MOSAIC_BYTES
+        not lazy
+        and sum((g.grid_size[0] // f) * (g.grid_size[1] // f) * c for _, f, c in layers) * item <= EAGER_MOSAIC_BYTES
         for g in grids
     ]
     # The tiles of all eagerly computed images go through the UNet together, in as few passes as
@@ -177,9 +182,15 @@ class TiledPixelFeatures(PixelFeatures):
             values = bilinear_gather(strip[None], zeros, y, x, size[0], size[1], (h, w), row_offset=first)
             out[torch.as_tensor(picked), slices[name]] = values
 
-    def projected_bands(self, i, weight, bias=None, band_rows=None, device=None):
-        """See :meth:`PixelFeatures.projected_bands`; a band-by-band image computes the rows each band reads."""
+    def projected_bands(self, i, weight, bias=None, band_rows=None, device=None, rows=None):
+        """See :meth:`PixelFeatures.projected_bands`; a band-by-band image computes the rows each band reads.
+
+        ``rows=(start, stop)``: only the bands of these output rows (a band-by-band image only), so
+        that rows far down a large image cost no tiles above them.
+        """
         mosaic = self.per_image[i]
+        if rows is not None and not isinstance(mosaic, TileMosaic):
+            raise ValueError("rows= applies to images computed band by band (tiled_features(..., lazy=True)).")
         if not isinstance(mosaic, TileMosaic):
             return super().projected_bands(i, weight, bias, band_rows, device)
         if weight.shape[-2] != self.n_features:
@@ -193,10 +204,10 @@ class TiledPixelFeatures(PixelFeatures):
         height, width = (int(v) for v in self.image_sizes[i])
         band_rows = height if band_rows is None else int(band_rows)
         return _projected_mosaic_bands(mosaic, self.layer_names, self.channel_slices(), weight, bias, (height, width),
-                                       band_rows, device)
+                                       band_rows, device, rows)
 
 
-def _projected_mosaic_bands(mosaic, names, slices, weight, bias, size, band_rows, device):
+def _projected_mosaic_bands(mosaic, names, slices, weight, bias, size, band_rows, device, rows=None):
     """Bands of ``projected_bands`` for a mosaic computed as it is read.
 
     Each native row of every layer is blended and projected once, when the first band reads it,
@@ -214,8 +225,9 @@ def _projected_mosaic_bands(mosaic, names, slices, weight, bias, size, band_rows
     upsampler = BandUpsampler([torch.empty((0, w, k), device=device) for _, w in sizes], size,
                               source_heights=[h for h, _ in sizes])
     projected = {s: (0, torch.empty((0, s[1], k), device=device)) for s in sizes}
-    for top in range(0, height, band_rows):
-        bottom = min(height, top + band_rows)
+    start, stop = (0, height) if rows is None else (int(rows[0]), int(rows[1]))
+    for top in range(start, stop, band_rows):
+        bottom = min(stop, top + band_rows)
         strips, offsets = [], []
         for s, (lo, hi) in zip(sizes, upsampler.source_rows(top, bottom)):
             first, rows = projected[s]
