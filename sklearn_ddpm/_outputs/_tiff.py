@@ -21,7 +21,6 @@ removes the temporaries a killed run left.
 import contextlib
 import os
 import tempfile
-from pathlib import Path
 
 import numpy as np
 
@@ -162,24 +161,3 @@ def _umask():
     os.umask(umask)
     return umask
 
-
-def read_tiff_prediction(path):
-    """The labels of a ``--format tiff`` file and its metadata (class names, colours).
-
-    Parameters
-    ----------
-    path : path-like
-        ``NAME.tif`` (or ``probabilities/NAME.tif``) written by ``sklearn-ddpm predict``.
-
-    Returns
-    -------
-    array : ndarray
-    metadata : dict
-        ``class_names``, ``colours`` and ``quantity``.
-    """
-    import tifffile
-
-    with tifffile.TiffFile(Path(path)) as tif:
-        metadata = dict(tif.shaped_metadata[0]) if tif.shaped_metadata else {}
-        metadata.pop("shape", None)
-        return tif.asarray(), metadata

@@ -176,7 +176,8 @@ def _predict_in_process(args):
     # One bar over images; the extractor's own bar (switched on by `fit`) would nest inside it.
     pipeline[0].set_params(progress=False)
     _set_pixel_mapping(pipeline, args)
-    writer, todo, summary = start_run(pipeline, list_image_pages(args.image_dir, only=_image_list(args)), args.output,
+    pages = list_image_pages(args.image_dir, only=_image_list(args))  # a stack: an image per plane
+    writer, todo, summary = start_run(pipeline, pages, args.output,
                                       overlay=args.overlay, uncertainty=args.uncertainty,
                                       class_names=_read_classes(args.classes), resume=args.resume,
                                       format=args.format, probabilities=args.probabilities)
