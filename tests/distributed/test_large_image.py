@@ -155,3 +155,20 @@ def test_a_failed_band_leaves_no_store_that_resume_takes_for_done(tiled_model, l
     assert summary.written == ["big.png"] and summary.skipped == [] and summary.failed == []
     assert not partial.exists() and sorted(p.name for p in out.iterdir()) == ["big.ome.zarr"]
     _assert_same_prediction(out / "big.ome.zarr", in_process)
+
+
+def test_small_images_and_untiled_models_are_image_tasks_in_zarr(segmenter_file, image_dir, client, tmp_path):
+    # An untiled model cannot be split into bands: every image is one task, as with PNG outputs.
+    assert main(["predict", str(segmenter_file), str(image_dir), "-o", str(tmp_path / "local"), "--format", "zarr",
+                 "--quiet", "--threads", "1"]) == 0
+    with get_task_stream(client) as stream:
+        summary = predict_folder(segmenter_file, image_dir, tmp_path / "dask", client=client, format="zarr",
+                                 images_per_task=4, pixels_per_task=1, progress=False, torch_threads=1)
+    assert summary.failed == [] and len(summary.written) == len(list(image_dir.iterdir()))
+    assert not any(task["key"].startswith("_band_task") for task in stream.data)
+    stores = sorted(p.name for p in (tmp_path / "local").iterdir())
+    assert sorted(p.name for p in (tmp_path / "dask").iterdir()) == stores
+    for name in stores:
+        labels = [zarr.open_group(str(tmp_path / run / name), mode="r")["labels/classes/0"][:]
+                  for run in ("dask", "local")]
+        np.testing.assert_array_equal(*labels)
