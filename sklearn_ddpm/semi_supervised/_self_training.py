@@ -98,6 +98,8 @@ class SelfTrainingSegmenter(LabelMapClassifierMixin, MetaEstimatorMixin, BaseEst
     >>> self_training.n_pseudo_pixels_  # doctest: +SKIP
     """
 
+    _required_parameters = ["segmenter"]  # MetaEstimatorMixin's is "estimator"
+
     _parameter_constraints = {
         "segmenter": [HasMethods(["fit", "predict"])],
         "n_rounds": [Interval(numbers.Integral, 0, None, closed="left")],
