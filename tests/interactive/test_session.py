@@ -114,7 +114,9 @@ def test_sparse_labels_fit_with_defaults_and_equal_make_segmenter(session, tiny_
         seg.add_labels(i, sparse[i])
     seg.fit()
     # The same fit through the package's pipeline with its defaults (no min_class_pixels flag).
-    pipeline = make_segmenter(tiny_backbone, n_classes=2, **FAST).fit(list(images), list(sparse))
+    # (the session trains at batch 256, chosen for refits in benchmarks/results/refit_batch.json)
+    pipeline = make_segmenter(tiny_backbone, n_classes=2, **FAST).set_params(clf__batch_size=seg.mlp_batch_size)
+    pipeline.fit(list(images), list(sparse))
     assert pipeline[-1].min_class_pixels == "auto"
     assert pipeline[-1].n_training_pixels_ == seg.pipeline_[-1].n_training_pixels_ == 36
     expected = pipeline.predict(list(images))
@@ -245,6 +247,7 @@ def test_warm_start_is_not_implemented_and_says_so(tiny_backbone):
     with pytest.warns(UserWarning, match="warm_start=True is not implemented"):
         seg.extract_features()
     assert InteractiveSegmenter().max_epochs == 6 and not InteractiveSegmenter().warm_start
+    assert InteractiveSegmenter().mlp_batch_size == 256
 
 
 def test_mlp_batch_size_is_the_classifiers_and_equals_make_segmenter(tiny_backbone, tmp_path):
@@ -264,5 +267,11 @@ def test_mlp_batch_size_is_the_classifiers_and_equals_make_segmenter(tiny_backbo
     for i in range(3):
         np.testing.assert_array_equal(seg.predict(i), expected[i])
     assert InteractiveSegmenter.load(seg.save(tmp_path / "seg.skddpm")).mlp_batch_size == 32  # a loaded session keeps it
+    # the default: batch 256 under the large-batch rule (lr 1e-3 * sqrt(256 / 64), patience 50 * 64 / 256)
+    default = InteractiveSegmenter(tiny_backbone, class_names=["background", "square"], **FAST)
+    default.add_images(list(images))
+    default.add_labels(0, sparse[0]).add_labels(1, sparse[1]).fit()
+    assert default.pipeline_[-1].batch_size == 256
+    assert default.pipeline_[-1].lr_ == pytest.approx(2e-3) and default.pipeline_[-1].patience_ == 12
     with pytest.raises(ValueError, match="mlp_batch_size"):
         InteractiveSegmenter(tiny_backbone, mlp_batch_size=0, **FAST).extract_features()
