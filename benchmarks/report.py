@@ -174,7 +174,8 @@ def backbones(prefix):
     """Weizmann n = 20 against the backbone's training: every scored snapshot of weizmann_backbones.json."""
     r = load("weizmann_backbones")
     out = []
-    ordered = sorted(r["backbones"].items(), key=lambda kv: (kv[0] != "bundled", str(kv[1].get("preset")), kv[1]["step"]))
+    ordered = sorted(r["backbones"].items(),
+                     key=lambda kv: (kv[0] != "bundled", str(kv[1].get("preset")), kv[1]["step"]))
     for key, b in ordered:
         hours = "not recorded" if b.get("cpu_hours") is None else f"{b['cpu_hours']:.2f}"
         cv = "—" if b.get("cv_miou") is None else f"{b['cv_miou']:.1f}"
@@ -182,7 +183,8 @@ def backbones(prefix):
         out.append((label, f"{b['step']:,}", hours, cv, mean_std(b["test_miou_per_seed"]),
                     b.get("load_average_1min", "not recorded")))
     return table(("backbone", "steps", "CPU hours", "CV mIoU (labeled_pool, 1 seed)", "test mIoU",
-                  "load average"), out) + f"\n\nMachine: {machine(r)}; {date(r)}; record {link('weizmann_backbones', prefix)}."
+                  "load average"), out) + (
+        f"\n\nMachine: {machine(r)}; {date(r)}; record {link('weizmann_backbones', prefix)}.")
 
 
 def levers(prefix):
@@ -348,7 +350,8 @@ def dask(prefix):
 def ddp_speed(prefix):
     """DDP training on the CPU, steps per second per configuration, and where the overhead goes."""
     r = load("ddp_training")
-    labels = {"2proc": "{processes} processes ({backend}) × {threads_per_process} thread, {batch_per_process} samples each",
+    labels = {"2proc": "{processes} processes ({backend}) × {threads_per_process} thread, "
+                       "{batch_per_process} samples each",
               "1proc": "{processes} process × {threads_per_process} thread, {batch_per_process} samples",
               "1proc_same_cores": "{processes} process × {threads_per_process} threads, {batch_per_process} samples",
               "1proc_half_batch": "{processes} process × {threads_per_process} thread, {batch_per_process} samples "
@@ -361,7 +364,8 @@ def ddp_speed(prefix):
     st = r["settings"]
     loads = [x for row in r["rows"] for x in (row["load_average_before"], row["load_average_after"])]
     return table(("configuration", "s/step", "steps/s", "load average (before–after)"), rows) + (
-        f"\n\nPreset {st['preset']}, global batch {st['global_batch']}, one run of {st['steps']} steps per configuration, "
+        f"\n\nPreset {st['preset']}, global batch {st['global_batch']}, "
+        f"one run of {st['steps']} steps per configuration, "
         f"the last {st['steps'] - st['warmup_steps']} timed; load average {min(loads)}–{max(loads)}. "
         f"{machine(r)}; {date(r)}; record {link('ddp_training', prefix)}.")
 
@@ -417,6 +421,10 @@ def _get(name, *path):
     return value
 
 
+def _ddp(key):
+    return _get("ddp_training", "summary", key)
+
+
 def _dask_images_per_second():
     r = load("distributed_predict")
     rates = [run["images_per_second"] for _, run in _dask_runs(r)]
@@ -457,14 +465,14 @@ FIGURES = {
                                                        _dask_runs(load("distributed_predict"))), reverse=True)[::2]),
     "dask.io": lambda: (f"{_get('distributed_predict', 'io', 'read_seconds_per_image'):.4f} + "
                         f"{_get('distributed_predict', 'io', 'write_labels_seconds_per_image'):.4f} s"),
-    "ddp.speedup_same_threads": lambda: f"{_get('ddp_training', 'summary', 'speedup_2proc_vs_1proc_same_threads_per_process'):.2f}×",
-    "ddp.speedup_same_cores": lambda: f"{_get('ddp_training', 'summary', 'speedup_2proc_vs_1proc_same_cores'):.1f}×",
-    "ddp.overhead": lambda: (f"{_get('ddp_training', 'summary', 'ddp_overhead_seconds_per_step'):.2f} s "
-                             f"({100 * _get('ddp_training', 'summary', 'ddp_overhead_fraction_of_2proc_step'):.0f} % of the step)"),
-    "ddp.allreduce": lambda: (f"{_get('ddp_training', 'summary', 'allreduce_gradient_floats') / 1e6:.1f} M gradient floats "
+    "ddp.speedup_same_threads": lambda: f"{_ddp('speedup_2proc_vs_1proc_same_threads_per_process'):.2f}×",
+    "ddp.speedup_same_cores": lambda: f"{_ddp('speedup_2proc_vs_1proc_same_cores'):.1f}×",
+    "ddp.overhead": lambda: (f"{_ddp('ddp_overhead_seconds_per_step'):.2f} s "
+                             f"({100 * _ddp('ddp_overhead_fraction_of_2proc_step'):.0f} % of the step)"),
+    "ddp.allreduce": lambda: (f"{_ddp('allreduce_gradient_floats') / 1e6:.1f} M gradient floats "
                               f"took {1000 * _get('ddp_training', 'allreduce', 'median_seconds'):.0f} ms (median of "
                               f"{_get('ddp_training', 'allreduce', 'reps')}; "
-                              f"{100 * _get('ddp_training', 'summary', 'allreduce_fraction_of_2proc_step'):.1f} % of the step)"),
+                              f"{100 * _ddp('allreduce_fraction_of_2proc_step'):.1f} % of the step)"),
 }
 
 
@@ -545,8 +553,8 @@ FIGURES.update({
     "memory.real_peak": lambda: _gb(_memory_run("memory_real_settings")["peak_rss"]),
     "memory.real_pixels": lambda: f"{_memory_run('memory_real_settings')['training_pixels']:,}",
     "memory.real_epochs": lambda: str(_memory_run("memory_real_settings")["epochs_run"]),
-    "memory.real_per_epoch": lambda: "–".join(sorted({f"{v / 1e9:.3f}" for v in
-                                                     _memory_run("memory_real_settings")["peak_rss_sampled_per_epoch"]})) + " GB",
+    "memory.real_per_epoch": lambda: "–".join(sorted(
+        {f"{v / 1e9:.3f}" for v in _memory_run("memory_real_settings")["peak_rss_sampled_per_epoch"]})) + " GB",
     "memory.real_after_model": lambda: _gb(_memory_run("memory_real_settings")["rss_after_model"]),
     "memory.real_after_features": lambda: _gb(_memory_run("memory_real_settings")["rss_after_features"]),
     "memory.real_history": lambda: f"{_memory_run('memory_real_settings')['history_bytes_per_batch']} B",
@@ -585,6 +593,11 @@ def _cpu_inference(command, field):
     return f"{row[field]:.1f} s" if field.endswith("_s") else f"{row[field]:.2f}×"
 
 
+def _cpu_speedup(command):
+    return (f"{_cpu_inference(command, 'baseline_median_s')} → {_cpu_inference(command, 'current_median_s')} "
+            f"(**{_cpu_inference(command, 'speedup')}**)")
+
+
 def _accuracy(refine, kind):
     return mean_std(load("cpu_inference_accuracy")["miou"][refine][kind])
 
@@ -605,7 +618,8 @@ FIGURES.update({
     "levers.cv_both": lambda: f"{load('weizmann_levers_n20')['cv']['choice']['candidates_cv_miou']['flip+guided']:.1f}",
     "levers.test_guided": lambda: mean_std(_test_scores("weizmann_levers_n20", "guided")),
     "levers.test_vote": lambda: mean_std(_test_scores("weizmann_levers_n20", "baseline")),
-    "levers.choice": lambda: "radius {radius}, eps {eps:g}".format(**load("weizmann_levers_n20")["cv"]["choice"]["guided"]),
+    "levers.choice": lambda: "radius {radius}, eps {eps:g}".format(
+        **load("weizmann_levers_n20")["cv"]["choice"]["guided"]),
     # history.md: extraction and the activation cache (extract.json, gridsearch.json)
     "extract.reference": lambda: "{seconds_per_image:.2f} s/image and {output_MB_per_image:.1f} MB per image".format(
         **rows_by(load("extract"), method="reference")[0]),
@@ -622,10 +636,8 @@ FIGURES.update({
     "gridsearch.seconds": lambda: " / ".join(f"{r['seconds']:.0f} s" for r in load("gridsearch")["rows"]),
     "gridsearch.load": lambda: str(load("gridsearch")["machine"]["load_average_1min"]),
     # history.md: CPU speed (cpu_inference*.json, cpu_training.json)
-    "cpu.demo": lambda: f"{_cpu_inference('demo', 'baseline_median_s')} → {_cpu_inference('demo', 'current_median_s')} "
-                        f"(**{_cpu_inference('demo', 'speedup')}**)",
-    "cpu.predict": lambda: f"{_cpu_inference('predict', 'baseline_median_s')} → {_cpu_inference('predict', 'current_median_s')} "
-                           f"(**{_cpu_inference('predict', 'speedup')}**)",
+    "cpu.demo": lambda: _cpu_speedup("demo"),
+    "cpu.predict": lambda: _cpu_speedup("predict"),
     "cpu.spread": lambda: "baseline demo {:.0f}–{:.0f} s, predict {:.0f}–{:.0f} s".format(
         min(rows_by(load("cpu_inference"), command="demo")[0]["baseline_s"]),
         max(rows_by(load("cpu_inference"), command="demo")[0]["baseline_s"]),
@@ -643,8 +655,8 @@ FIGURES.update({
     "cpu.profile_outputs": lambda: _profile("uncertainty maps", "write PNGs", "draw overlays"),
     "cpu.bf16_forward": lambda: _variant("cpu_inference_variants", threads=1, autocast="bfloat16", channels_last=False,
                                          compile=False),
-    "cpu.channels_last_forward": lambda: _variant("cpu_inference_variants", threads=1, autocast=None, channels_last=True,
-                                                  compile=False),
+    "cpu.channels_last_forward": lambda: _variant("cpu_inference_variants", threads=1, autocast=None,
+                                                  channels_last=True, compile=False),
     "cpu.compile_forward": lambda: _variant("cpu_inference_variants", threads=1, autocast="bfloat16", compile=True),
     "cpu.guided_bf16": lambda: _accuracy("guided", "bf16"),
     "cpu.guided_fp32": lambda: _accuracy("guided", "fp32"),
@@ -653,8 +665,7 @@ FIGURES.update({
     "cpu.vote_fp32": lambda: _accuracy("vote", "fp32"),
     "cpu.vote_gap": lambda: f"{load('cpu_inference_accuracy')['bf16_minus_fp32_points']['vote']:+.2f}",
     "cpu.paired_range": lambda: "{:+.2f} to {:+.2f}".format(*(lambda d: (min(d), max(d)))(
-        [b - f for refine in ("guided", "vote") for b, f in zip(load("cpu_inference_accuracy")["miou"][refine]["bf16"],
-                                                                 load("cpu_inference_accuracy")["miou"][refine]["fp32"])])),
+        [b - f for m in load("cpu_inference_accuracy")["miou"].values() for b, f in zip(m["bf16"], m["fp32"])])),
     "cpu.train_bf16": lambda: "**{bf16_speedup:.2f}×** the steps per second of fp32 ({bf16_seconds_per_step:.2f} vs "
                               "{fp32_seconds_per_step:.2f} s/step".format(**load("cpu_training")["summary"]),
     "cpu.train_loss": lambda: "{bf16_mean_loss_last_third:.4f} vs {fp32_mean_loss_last_third:.4f}".format(
@@ -673,6 +684,13 @@ def _ccp_row(name, task, n):
     return rows_by(load(name), task=task, n_labeled=int(n))[0]
 
 
+CCP_9500 = "ccp_ddpm_coarse_n20_std_allblocks_9500steps"
+
+
+def _ccp_mean(name, task, n, field="miou_per_seed"):
+    return float(np.mean(_ccp_row(name, task, n)[field]))
+
+
 def _protocol_test(name):
     return load(name)["test"]["rows"][0]
 
@@ -685,7 +703,8 @@ def _cv_cells(name, stage, **match):
 def _standardize_gain(name):
     gains = []
     for c in _cv_cells(name, "1", standardize=True):
-        raw = [d for d in _cv_cells(name, "1", standardize=False) if d["blocks"] == c["blocks"] and d["steps"] == c["steps"]]
+        raw = [d for d in _cv_cells(name, "1", standardize=False)
+               if d["blocks"] == c["blocks"] and d["steps"] == c["steps"]]
         gains.append(c["cv_miou"] - raw[0]["cv_miou"])
     return f"{min(gains):.1f}–{max(gains):.1f}"
 
@@ -709,7 +728,8 @@ def _per_class_change(a, b, keys):
 def _hours(name):
     """CPU hours of the CCP backbone a protocol record used, as compute_curve.py measured them."""
     points = [p for p in load("compute_curve")["points"] if p.get("source") == f"benchmarks/results/{name}.json"]
-    return f"{points[0]['cpu_hours']:.2f}" if points and points[0].get("cpu_hours_source") == "measured" else "not recorded"
+    measured = points and points[0].get("cpu_hours_source") == "measured"
+    return f"{points[0]['cpu_hours']:.2f}" if measured else "not recorded"
 
 
 def _top_classes(iou, k):
@@ -720,15 +740,16 @@ def _top_classes(iou, k):
 FIGURES.update({
     # history.md: CCP, settings chosen on test photos (ccp.py records)
     "ccp.skimage_coarse_20": lambda: mean_std(_ccp_row("ccp_skimage_coarse", "coarse", 20)["miou_per_seed"]),
-    "ccp.coarse_20_mean": lambda: f"{np.mean(_ccp_row('ccp_ddpm_coarse_std_allblocks_6192steps', 'coarse', 20)['miou_per_seed']):.1f}",
-    "ccp.coarse_20_gap": lambda: f"{np.mean(_ccp_row('ccp_ddpm_coarse_std_allblocks_6192steps', 'coarse', 20)['miou_per_seed']) - np.mean(_ccp_row('ccp_skimage_coarse', 'coarse', 20)['miou_per_seed']):.0f}",
+    "ccp.coarse_20_mean": lambda: f"{_ccp_mean('ccp_ddpm_coarse_std_allblocks_6192steps', 'coarse', 20):.1f}",
+    "ccp.coarse_20_gap": lambda: "{:.0f}".format(_ccp_mean("ccp_ddpm_coarse_std_allblocks_6192steps", "coarse", 20)
+                                                - _ccp_mean("ccp_skimage_coarse", "coarse", 20)),
     "ccp.coarse_20_classes": lambda: (lambda iou: _per_class({k: v for k, v in iou.items() if v > 5}) + ", and ≤ "
                                       + f"{max(v for v in iou.values() if v <= 5):.1f} for "
                                       + ", ".join(CCP_CLASS_NAMES.get(k, k) for k, v in iou.items() if v <= 5))(
         _ccp_row("ccp_ddpm_coarse_std_allblocks_6192steps", "coarse", 20)["per_class_iou"]),
-    "ccp.9500": lambda: mean_std(_ccp_row("ccp_ddpm_coarse_n20_std_allblocks_9500steps", "coarse", 20)["miou_per_seed"]),
-    "ccp.9500_mean": lambda: f"{np.mean(_ccp_row('ccp_ddpm_coarse_n20_std_allblocks_9500steps', 'coarse', 20)['miou_per_seed']):.1f}",
-    "ccp.9500_pixel": lambda: f"{np.mean(_ccp_row('ccp_ddpm_coarse_n20_std_allblocks_9500steps', 'coarse', 20)['pixel_accuracy_per_seed']):.1f}",
+    "ccp.9500": lambda: mean_std(_ccp_row(CCP_9500, "coarse", 20)["miou_per_seed"]),
+    "ccp.9500_mean": lambda: f"{_ccp_mean(CCP_9500, 'coarse', 20):.1f}",
+    "ccp.9500_pixel": lambda: f"{_ccp_mean(CCP_9500, 'coarse', 20, 'pixel_accuracy_per_seed'):.1f}",
     "ccp.30test": lambda: "{:.1f} vs {:.1f}".format(
         np.mean(_ccp_row("ccp_ddpm_coarse_n20_30test_9500steps", "coarse", 20)["miou_per_seed"]),
         np.mean(_ccp_row("ccp_ddpm_coarse_n20_30test_noise1", "coarse", 20)["miou_per_seed"])),
@@ -738,8 +759,8 @@ FIGURES.update({
     "ccp.protocol_steps": lambda: f"{_training(load('ccp_cv_protocol'))[0]:,}",
     "ccp.protocol_hours": lambda: _hours("ccp_cv_protocol"),
     "ccp.protocol_cv": lambda: f"{max(c['cv_miou'] for c in load('ccp_cv_protocol')['cv_table']):.2f}",
-    "ccp.protocol_stages": lambda: "stage 1's winner {:.1f}, with 2,000 px {:.1f}, with 4 noise draws {:.1f}, both {:.1f}, "
-                                   "the filter {:+.1f}".format(
+    "ccp.protocol_stages": lambda: ("stage 1's winner {:.1f}, with 2,000 px {:.1f}, with 4 noise draws {:.1f}, "
+                                    "both {:.1f}, the filter {:+.1f}").format(
         max(c["cv_miou"] for c in _cv_cells("ccp_cv_protocol", "1")),
         _cv_cells("ccp_cv_protocol", "2", max_pixels_per_image=2000)[0]["cv_miou"],
         _cv_cells("ccp_cv_protocol", "2", n_noise_samples=4)[0]["cv_miou"],
@@ -784,7 +805,8 @@ def _backbone_series(preset="64"):
 
 def _backbone_slope(step_a, step_b, preset="64"):
     a, b = _backbone_entry(preset, step_a), _backbone_entry(preset, step_b)
-    return f"{(np.mean(b['test_miou_per_seed']) - np.mean(a['test_miou_per_seed'])) / (b['cpu_hours'] - a['cpu_hours']):.0f}"
+    gain = np.mean(b["test_miou_per_seed"]) - np.mean(a["test_miou_per_seed"])
+    return f"{gain / (b['cpu_hours'] - a['cpu_hours']):.0f}"
 
 
 def _seconds_per_step(preset, step):
@@ -795,13 +817,15 @@ def _seconds_per_step(preset, step):
 FIGURES.update({
     "bb.series": _backbone_series,
     "bb.slope_first": lambda: _backbone_slope(1000, 2000),
-    "bb.cv_dip": lambda: "{:.1f}".format(_backbone_entry("64", 4109)["cv_miou"] - _backbone_entry("64", 5605)["cv_miou"]),
+    "bb.cv_dip": lambda: "{:.1f}".format(_backbone_entry("64", 4109)["cv_miou"]
+                                         - _backbone_entry("64", 5605)["cv_miou"]),
     "bb.s_per_step_128": lambda: _seconds_per_step("128", 814),
     "bb.s_per_step_64": lambda: _seconds_per_step("64", 7500),
     "bb.128_vs_64": lambda: "{:.1f}".format(  # the 64² run's curve, interpolated at the 128² run's CPU hours
         np.interp(_backbone_entry("128", 814)["cpu_hours"],
                   *zip(*sorted((b["cpu_hours"], np.mean(b["test_miou_per_seed"]))
-                               for b in load("weizmann_backbones")["backbones"].values() if str(b.get("preset")) == "64")))
+                               for b in load("weizmann_backbones")["backbones"].values()
+                               if str(b.get("preset")) == "64")))
         - np.mean(_backbone_entry("128", 814)["test_miou_per_seed"])),
 })
 
@@ -823,7 +847,8 @@ def _settings_gain(name):
 
 
 def _tutorial_fine(class_weight):
-    run = [r for r in load("tutorial_ccp_quick")["runs"] if r["task"] == "fine" and r.get("class_weight") == class_weight][0]
+    run = [r for r in load("tutorial_ccp_quick")["runs"]
+           if r["task"] == "fine" and r.get("class_weight") == class_weight][0]
     return f"{100 * run['miou']:.1f}"
 
 
@@ -832,7 +857,8 @@ FIGURES.update({
         _test_scores("weizmann_large_batch_rule_n20", "baseline")[0],
         _test_scores("weizmann_large_batch_linear_lr_n20", "baseline")[0]),
     "tutorial.time": lambda: "{:.0f} min {:.0f} s measured on the shared one, load average {}".format(
-        *divmod(load("tutorial_ccp_quick")["seconds_total"], 60), load("tutorial_ccp_quick")["machine"]["load_average_1min"]),
+        *divmod(load("tutorial_ccp_quick")["seconds_total"], 60),
+        load("tutorial_ccp_quick")["machine"]["load_average_1min"]),
     "tutorial.class_weight": lambda: f"{_tutorial_fine(None)} → {_tutorial_fine('balanced')}",
     "curve.random_init": lambda: f"{np.mean(_curve_point('random-init UNet')['miou_per_seed']):.1f}",
     "curve.cpu_seconds_per_step": lambda: f"{load('compute_curve')['cpu_seconds_per_step']:.2f}",
