@@ -77,7 +77,9 @@ class InteractiveSegmenter:
         epochs, then 50 iterations without a better batch loss) ran 4-37 CPU seconds per refit,
         6 epochs 1-3 s at a held-out mIoU no lower (``benchmarks/results/refit_warm_start.json``).
     max_pixels_per_image : int or None, default=None
-        Labelled pixels sampled per image and fit; None trains on all (strokes are few).
+        Labelled pixels sampled per image and fit; None: no per-image cap. The classifier's own
+        ``max_pixels_per_class=500`` still applies (at most 500 labelled pixels of each class per
+        image and fit), which bounds a refit's time however much is painted.
     mlp_batch_size : int, default=256
         Training pixels per optimizer step of the MLPs (the classifier's ``batch_size``; its
         learning rate and patience follow the large-batch rule of
