@@ -161,7 +161,8 @@ def main(argv=None):
                                          for k, (m, s) in payload["summary_over_rounds"][str(b)].items()}}
                          for b in args.batches],
                         ["batch", "fit_cpu_s", "session_miou", "held_out_miou"],
-                        title=f"Refits over {args.rounds} rounds, seeds {args.seeds}; chosen: {payload['chosen_batch']}")
+                        title=f"Refits over {args.rounds} rounds, seeds {args.seeds}; "
+                              f"chosen: {payload['chosen_batch']}")
     print(f"wrote {path}")
     return json.loads(path.read_text())
 

@@ -266,7 +266,8 @@ def test_mlp_batch_size_is_the_classifiers_and_equals_make_segmenter(tiny_backbo
     expected = pipeline.fit(list(images), list(sparse)).predict(list(images))
     for i in range(3):
         np.testing.assert_array_equal(seg.predict(i), expected[i])
-    assert InteractiveSegmenter.load(seg.save(tmp_path / "seg.skddpm")).mlp_batch_size == 32  # a loaded session keeps it
+    # a loaded session keeps it
+    assert InteractiveSegmenter.load(seg.save(tmp_path / "seg.skddpm")).mlp_batch_size == 32
     # the default: batch 256 under the large-batch rule (lr 1e-3 * sqrt(256 / 64), patience 50 * 64 / 256)
     default = InteractiveSegmenter(tiny_backbone, class_names=["background", "square"], **FAST)
     default.add_images(list(images))

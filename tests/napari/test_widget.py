@@ -165,7 +165,7 @@ def test_save_load_and_apply_to_a_folder(widget, qtbot, make_napari_viewer, tmp_
 
 
 def test_file_dialogs_offer_the_model_file_of_sklearn_ddpm_fit(widget, qtbot, tmp_path, monkeypatch):
-    """The dialogs filter on ``.skddpm`` (``sklearn-ddpm fit``'s file, not ``.joblib``); a typed name gets the suffix."""
+    """The dialogs filter on ``.skddpm`` (``sklearn-ddpm fit``'s file, not ``.joblib``); a typed name gets it."""
     from qtpy.QtWidgets import QFileDialog
 
     from sklearn_ddpm.io import MODEL_SUFFIX
