@@ -397,14 +397,16 @@ def main(argv=None):
     p.add_argument("--save-fit", default=None, help="also pickle the fitted pipeline here (for later analysis)")
     p.add_argument("--max-minutes", type=float, default=None, help="start no variant after this; rerun to resume")
     args = p.parse_args(argv)
-    args.out = args.out or RESULTS_DIR / "nan_dead_units.json"
+    # a smoke run never merges into the measured record
+    args.out = args.out or RESULTS_DIR / ("nan_dead_units_quick.json" if args.quick else "nan_dead_units.json")
     payload = {"model": str(BUNDLED_MODEL), "protocol": __doc__,
                "backbone_note": "the bundled 64x64 horse DDPM: there is no CCP backbone in this workspace"}
     if args.out.exists():
         payload = {**json.loads(args.out.read_text()), **payload}
         payload.pop("machine", None)
     if args.quick:
-        args.members, args.held_out, args.dyn_members, args.epochs, args.every = 2, 1, 2, 1, 100
+        args.members, args.held_out, args.dyn_members, args.epochs, args.every = 2, 1, 1, 1, 100
+        args.variants = args.variants or ["reference", "standardized"]
     with torch_threads(args.threads):
         data = _load(2)
         if args.quick:
@@ -416,6 +418,7 @@ def main(argv=None):
             phase_dynamics(args, data, payload)
     path = write_json("nan_dead_units", payload, args.out)
     print(f"wrote {path}")
+    return json.loads(path.read_text())
 
 
 if __name__ == "__main__":
