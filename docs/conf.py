@@ -10,6 +10,7 @@ without editing this file; the benchmark report (benchmarks.md) is rendered from
 import fcntl
 import importlib
 import inspect
+import os
 import pkgutil
 import re
 import shutil
@@ -69,8 +70,11 @@ numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 numpydoc_validation_checks = set()
 
-# The gallery: examples/plot_*.py, executed by `make docs` on the bundled backbone (CPU, tens of
-# minutes); `-D plot_gallery=0` builds the pages without running them.
+# The gallery: examples/plot_*.py, executed by `make docs` on the bundled backbone, on the CPU. Each runs
+# its quick settings (a smaller but real study: fewer steps, seeds or severities; examples/_record.py), as
+# the full block x step sweep alone took 26 minutes on a 2-core CPU; SKLEARN_DDPM_EXAMPLES_QUICK=0 make docs
+# runs the full ones. `-D plot_gallery=0` builds the pages without running them.
+os.environ.setdefault("SKLEARN_DDPM_EXAMPLES_QUICK", "1")
 sphinx_gallery_conf = {
     "examples_dirs": str(ROOT / "examples"),
     "gallery_dirs": "auto_examples",

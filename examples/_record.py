@@ -19,18 +19,32 @@ def shared_data(name):
     return REPO_ROOT / ".." / "shared" / "data" / name
 
 
-def figure_arguments(name, description):
-    """``--output DIR`` (the PNG, default ``examples/output``) and ``--record PATH`` (the JSON, default
-    ``OUTPUT/NAME.json``) of a ``plot_*.py`` script, parsed; the output folder is created."""
+# Set by docs/conf.py for the gallery: `make docs` runs every plot_*.py, on a 2-core CPU, so each example
+# then runs a smaller but real version of its study (fewer cells, seeds or severities; the same code).
+QUICK_ENV = "SKLEARN_DDPM_EXAMPLES_QUICK"
+
+
+def figure_arguments(name, description, record=True):
+    """The arguments of a ``plot_*.py`` script, parsed; the output folder is created.
+
+    ``--output DIR`` (the PNG, default ``examples/output``), ``--record PATH`` (the JSON, default
+    ``OUTPUT/NAME.json``; only for a script that writes one, ``record=True``) and ``--quick``
+    (smaller settings; the default when the environment variable ``SKLEARN_DDPM_EXAMPLES_QUICK``
+    is ``1``, as in the documentation build).
+    """
     import argparse
 
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--output", type=Path, default=Path(__file__).resolve().parent / "output",
                         help=f"folder for {name}.png (default: examples/output)")
-    parser.add_argument("--record", type=Path, default=None, help=f"JSON record (default: OUTPUT/{name}.json)")
+    if record:
+        parser.add_argument("--record", type=Path, default=None, help=f"JSON record (default: OUTPUT/{name}.json)")
+    parser.add_argument("--quick", action="store_true", default=os.environ.get(QUICK_ENV) == "1",
+                        help=f"smaller settings, as the documentation's gallery runs it ({QUICK_ENV}=1)")
     args = parser.parse_args()
     args.output.mkdir(parents=True, exist_ok=True)
-    args.record = args.record or args.output / f"{name}.json"
+    if record:
+        args.record = args.record or args.output / f"{name}.json"
     return args
 
 

@@ -17,13 +17,13 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from sklearn_ddpm.datasets import load_horses, shrink_pairs  # noqa: E402
 from sklearn_ddpm.studies import discover_parts, plot_parts  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# _record.py sits next to this script; sphinx-gallery runs the examples without __file__ (argv[0] is the script)
+sys.path.insert(0, str(Path(sys.argv[0]).resolve().parent))
 from _record import figure_arguments, write_record  # noqa: E402
 
 args = figure_arguments("part_discovery", "k-means parts of the bundled horse DDPM's features")
@@ -48,7 +48,6 @@ print(f"{len(maps)} images clustered in {seconds:.0f} s")
 
 fig = plot_parts(images, maps, n_clusters=kmeans.n_clusters)
 fig.savefig(args.output / "part_discovery.png", dpi=120)
-plt.close(fig)
 
 write_record(args.record, "plot_part_discovery.py", {
     "data": {"images": horses.names, "max_side": 256},

@@ -34,3 +34,33 @@ def test_site_builds_without_warnings(tmp_path):
     # the API reference documents the estimators from their numpydoc docstrings
     api = (html / "reference" / "generated" / "sklearn_ddpm.MLPEnsembleClassifier.html").read_text()
     assert "Parameters" in api and "n_estimators" in api
+
+
+EXAMPLES = DOCS.parent / "examples"
+
+
+def test_gallery_examples_run_without_dunder_file():
+    """sphinx-gallery executes examples/plot_*.py without ``__file__`` (its issues #166, #212): an example
+    that uses it fails the executed build (make docs) although the -D plot_gallery=0 build passes."""
+    for example in sorted(EXAMPLES.glob("plot_*.py")):
+        code = compile(example.read_text(), str(example), "exec")
+        names = set(code.co_names)
+        for const in code.co_consts:
+            names |= set(getattr(const, "co_names", ()))
+        assert "__file__" not in names, f"{example.name} uses __file__"
+
+
+def test_gallery_sets_the_examples_quick_mode(monkeypatch, tmp_path):
+    """The documentation build runs the examples' quick settings unless told otherwise, and they read it."""
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+    record = pytest.importorskip("_record")
+    assert f'os.environ.setdefault("{record.QUICK_ENV}", "1")' in (DOCS / "conf.py").read_text()
+    monkeypatch.setattr(sys, "argv", ["plot_x.py", "--output", str(tmp_path)])
+    monkeypatch.delenv(record.QUICK_ENV, raising=False)
+    assert not record.figure_arguments("x", "x").quick
+    monkeypatch.setenv(record.QUICK_ENV, "1")
+    args = record.figure_arguments("x", "x", record=False)
+    assert args.quick and not hasattr(args, "record")
+    monkeypatch.setenv(record.QUICK_ENV, "0")
+    monkeypatch.setattr(sys, "argv", ["plot_x.py", "--quick", "--output", str(tmp_path)])
+    assert record.figure_arguments("x", "x").quick
