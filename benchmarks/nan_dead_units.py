@@ -403,7 +403,8 @@ def main(argv=None):
                "backbone_note": "the bundled 64x64 horse DDPM: there is no CCP backbone in this workspace"}
     if args.out.exists():
         payload = {**json.loads(args.out.read_text()), **payload}
-        payload.pop("machine", None)
+        payload.pop("machine", None)  # write_json records this run's machine and date
+        payload.pop("date", None)
     if args.quick:
         args.members, args.held_out, args.dyn_members, args.epochs, args.every = 2, 1, 1, 1, 100
         args.variants = args.variants or ["reference", "standardized"]
