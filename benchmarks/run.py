@@ -18,12 +18,15 @@ HERE = Path(__file__).resolve().parent
 # question -> benchmarks (script names); tests/benchmarks/test_run.py checks that every script is here
 GROUPS = {
     "accuracy": ["weizmann", "weizmann_levers", "weizmann_backbones", "large_batch_rule", "ccp", "ccp_cv_protocol",
-                 "synthetic", "scribbles", "active_learning", "pixel_caps", "select_settings", "tiling_ccp"],
+                 "synthetic", "scribbles", "active_learning", "pixel_caps", "select_settings", "tiling_ccp",
+                 "nan_dead_units", "standardize_default", "rare_classes", "self_training"],
     "speed": ["extract", "ensemble", "gridsearch", "cpu_inference", "cpu_training", "presets", "latent_extract",
-              "refit_latency", "refit_warm_start", "tiling", "cli_example", "default_fit"],
+              "refit_latency", "refit_warm_start", "refit_batch", "tiling", "cli_example", "default_fit",
+              "ensemble_speed"],
     "memory": ["memory", "latent_memory"],
     "scale": ["ddp_training", "distributed_predict", "compute_curve", "soak"],
     "gpu": ["gpu_check"],
+    "usability": ["new_user_journey"],
 }
 # not benchmarks: helpers, this runner, the report, and the ddof=1 recomputation of old records
 NOT_BENCHMARKS = {"run", "report", "recompute_std"}
