@@ -25,7 +25,8 @@ levers are interleaved within each (seed, fold) as well, and those fits' times a
 :data:`RULE` (fixed before the run) decides whether a lever becomes the default. The record also
 holds the phase breakdown of ``sklearn-ddpm fit`` with every default on the same ``n`` horses
 (``--quiet``), measured in one child process running the CLI's own ``main`` with timers wrapped
-around the functions it calls (the CLI prints no timings).
+around the functions it calls (the CLI prints no timings): ``phases`` with the CLI's default threads
+(torch's: 2 here), ``phases_threads_N`` with ``--threads N``.
 
 Writes ``benchmarks/results/ensemble_speed.json`` (resumable: rerun to continue after
 ``--max-minutes``).
@@ -124,7 +125,8 @@ def _phases_child(train_dir, model_path, threads):
 
     _commands._load_backbone = timer("load the backbone (CLI check)", _commands._load_backbone)
     folders.load_image_folder = timer("read images and masks", folders.load_image_folder)
-    DDPMFeatureTransformer.fit = timer("features: fit (loads the backbone again)", DDPMFeatureTransformer.fit)
+    DDPMFeatureTransformer.fit = timer("features: fit (checks the settings; the backbone is passed loaded)",
+                                       DDPMFeatureTransformer.fit)
     DDPMFeatureTransformer._transform = timer("features: UNet extraction (20 images x 3 steps)",
                                               DDPMFeatureTransformer._transform)
     MLPEnsembleClassifier.fit = timer("MLP fit (all of it)", MLPEnsembleClassifier.fit)
@@ -164,6 +166,7 @@ def _phases(args, root, splits):
     result["not_in_a_phase_wall_seconds"] = result["total_after_interpreter_start"]["wall_seconds"] - sum(
         v["wall_seconds"] for v in top)
     result["command"] = "sklearn-ddpm fit IMAGES MASKS -o MODEL --quiet (every default), n labelled horses"
+    result["torch_threads"] = args.threads or "torch's default (the CLI's without --threads)"
     return result
 
 
@@ -233,6 +236,8 @@ def main(argv=None):
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="MLP seeds of the CV")
     p.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds on all n images")
     p.add_argument("--levers", nargs="+", default=list(LEVERS), choices=list(LEVERS))
+    p.add_argument("--score-test", action="store_true",
+                   help="after the CV, fit the lever the rule chose on the n images and score the test split once")
     p.add_argument("--skip-phases", action="store_true", help="do not measure the CLI's phase breakdown")
     p.add_argument("--max-minutes", type=float, default=None, help="start nothing new after this; rerun to resume")
     args = p.parse_args(argv)
@@ -250,9 +255,9 @@ def main(argv=None):
                "seeds": args.seeds, "levers": {k: LEVERS[k] for k in args.levers}, "timing": [], "cv": {}}
     if path.exists():  # resume: what was measured is kept
         previous = json.loads(path.read_text())
-        for key in ("timing", "cv", "phases", "features"):
-            if key in previous:
-                payload[key] = previous[key]
+        for key, value in previous.items():
+            if key in ("timing", "cv", "features", "test") or key.startswith("phases"):
+                payload[key] = value
     began = time.monotonic()
 
     def out_of_time():
@@ -260,9 +265,11 @@ def main(argv=None):
 
     root = DATA_DIR / "weizmann_horse"
     splits = json.loads((root / "splits.json").read_text())
-    if not args.skip_phases and "phases" not in payload and not args.quick:
+    # one record per thread setting: the CLI's default (torch's, 2 here) and --threads N
+    phases_key = "phases" if args.threads is None else f"phases_threads_{args.threads}"
+    if not args.skip_phases and phases_key not in payload and not args.quick:
         print("phase breakdown of the CLI default fit ...", flush=True)
-        payload["phases"] = _phases(args, root, splits)
+        payload[phases_key] = _phases(args, root, splits)
         write_json(name, payload, path)
     with torch_threads(args.threads):
         images, masks = _load("labeled_pool", args.n)
@@ -312,6 +319,20 @@ def main(argv=None):
                     write_json(name, payload, path)
         payload["summary"] = _summary(payload, args.levers, args.seeds, args.folds)
         path = write_json(name, payload, path)
+        chosen = payload.get("decision", {}).get("new_default")
+        if args.score_test and chosen and "test" not in payload and not out_of_time():
+            # the lever the rule chose, fitted on the n labelled images (MLP seed 0) and scored once
+            clf = _classifier(template, chosen, 0)
+            fit = _timed_fit(clf, features, masks)
+            test_images, test_masks = _load("test", None)
+            wall = time.perf_counter()
+            test_features = pipe[0].transform(test_images)
+            miou = 100 * clf.score(test_features, test_masks)
+            payload["test"] = {"lever": chosen, "params": LEVERS[chosen], "n_images": len(test_images), "miou": miou,
+                               "fit": fit, "features_and_score_wall_seconds": time.perf_counter() - wall, "seeds": 1,
+                               "note": "the lever chosen by the rule, scored once on the test split after the CV"}
+            path = write_json(name, payload, path)
+            print(f"test mIoU of {chosen}: {miou:.1f} ({len(test_images)} images)")
     print(f"{'lever':20s} {'CV mIoU':>14s} {'CPU s':>7s} {'wall s':>7s} {'speed-up':>8s} {'rule':>5s}")
     for label, e in payload["summary"].items():
         cv = "-" if e["cv_miou"] is None else f"{e['cv_miou']:.1f}" + (

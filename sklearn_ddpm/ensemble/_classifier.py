@@ -81,9 +81,10 @@ class MLPEnsembleClassifier(VersionedPickleMixin, LabelMapClassifierMixin, BaseE
         Learning rate. "auto": the reference's 1e-3 up to batch 64, ``1e-3 * sqrt(batch_size / 64)``
         above (the large-batch rule of ``sklearn_ddpm.ensemble._schedule``).
     batch_size : int, default=64
-        Training pixels per step. Batches above 64 are for GPUs; with the "auto" ``lr`` and
-        ``patience`` batch 2048 scored 1.3 mIoU points below batch 64 on Weizmann (README,
-        Benchmarks).
+        Training pixels per step. With the "auto" ``lr`` and ``patience`` batch 2048 scored 1.3
+        mIoU points below batch 64 on Weizmann (README, Benchmarks); batch 256 fitted 20 Weizmann
+        horses 1.6x faster in CPU seconds on the project's 2-core CPU at the same GroupKFold CV
+        mIoU (86.0 vs 85.8, 2 seeds; ``benchmarks/results/ensemble_speed.json``).
     max_epochs : int, default=100
     patience : int, "auto" or None, default="auto"
         Iterations without improvement before a member stops; None trains ``max_epochs``. "auto":
@@ -146,7 +147,10 @@ class MLPEnsembleClassifier(VersionedPickleMixin, LabelMapClassifierMixin, BaseE
         the weights and Adam's update stay float32), and store the gathered training features in
         it; prediction stays float32. "auto": bfloat16 where the hardware computes it natively
         (CUDA GPUs that support it, CPUs with AVX512-BF16 or AMX), else None. None: float32, the
-        paper's. Its speed and accuracy on a CPU: ``benchmarks/ensemble_speed.py``.
+        paper's. Opt-in: on the project's 2-core CPU (AVX512-BF16, one thread) bfloat16 fitted 20
+        Weizmann horses 1.16x faster in CPU seconds than float32 at batch 64, short of the 1.3x
+        a default needs, at the same GroupKFold CV mIoU (85.9 vs 85.8, 2 seeds;
+        ``benchmarks/results/ensemble_speed.json``).
     predict_batch_size : int, default=4096
         Pixels per forward pass at prediction time. Passes whose activations stay in the CPU's
         cache are faster: on the project's CPU 16384 took about twice as long as 2048-4096.
