@@ -41,8 +41,10 @@ demo: install
 test: install system-packages
 	$(BIN)/python -m pytest -q
 
-# The documentation site, offline, warnings as errors; executes the gallery (examples/plot_*.py: tens of
-# minutes on a 2-core CPU). tests/test_docs.py builds it without running the gallery.
+# The documentation site, offline, warnings as errors; executes the gallery (examples/plot_*.py) at the
+# examples' quick settings, which docs/conf.py sets (SKLEARN_DDPM_EXAMPLES_QUICK=0 make docs: the full studies).
+# On the shared 2-core CPU at load 6-16 that took over an hour: the block x step sweep 57 min, corruptions 13 min.
+# tests/test_docs.py builds it without running the gallery.
 docs: install
 	$(BIN)/python -m sphinx -W --keep-going -b html docs docs/_build/html
 
