@@ -12,8 +12,8 @@ journey on the project's own photos and records what the user would see:
    label maps are checked as a user would (not all background), and the fitted model's
    ``predict_proba`` on the new photos is checked finite, in Python.
 3. Ctrl-C (SIGINT to the command's process group, as a terminal sends it) during ``fit`` (over the
-   existing ``seg.skddpm``), ``predict``, ``evaluate`` and ``train-ddpm``, at a delay after start that
-   is a fraction of the uninterrupted run's time: exit status (130 expected), stderr line count,
+   existing ``seg.skddpm``), ``predict``, ``evaluate`` and ``train-ddpm``, at a moment that
+   is marked by its progress bar (features, MLP training, first image done): exit status (130 expected), stderr line count,
    traceback, whether ``seg.skddpm`` is byte-identical afterwards and no temporary file is left, and
    for ``train-ddpm`` whether a checkpoint exists and the message says how to resume.
 
@@ -29,6 +29,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -44,23 +45,35 @@ def _md5(path):
     return hashlib.md5(Path(path).read_bytes()).hexdigest() if Path(path).exists() else None
 
 
-def _run(args, interrupt_after=None, cwd=None):
-    """Run ``sklearn-ddpm ARGS``; with ``interrupt_after`` seconds, send SIGINT to its process group then."""
+def _run(args, interrupt_at=None, cwd=None):
+    """Run ``sklearn-ddpm ARGS``; with ``interrupt_at`` (a text), send SIGINT to its process group once
+    that text appears on its stderr (a progress bar's name or count: the stage the user is watching)."""
     start = time.monotonic()
     process = subprocess.Popen([CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                start_new_session=True, cwd=cwd)
-    if interrupt_after is not None:
-        try:
-            process.wait(timeout=interrupt_after)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGINT)
-    stdout, stderr = process.communicate()
+    chunks, sent = [], {}
+
+    def read_stderr():
+        # read in small pieces: progress bars end their updates with "\r", not a newline
+        while piece := process.stderr.read(64):
+            chunks.append(piece)
+            if interrupt_at is not None and not sent and interrupt_at in "".join(chunks[-40:]):
+                sent["after_s"] = round(time.monotonic() - start, 1)
+                os.killpg(process.pid, signal.SIGINT)
+
+    reader = threading.Thread(target=read_stderr)
+    reader.start()
+    stdout = process.stdout.read()
+    process.wait()
+    reader.join()
+    stderr = "".join(chunks)
     lines = [line for line in stderr.replace("\r", "\n").splitlines() if line.strip()]
     return {
         "command": " ".join(["sklearn-ddpm", *[Path(a).name if os.sep in a else a for a in args]]),
         "returncode": process.returncode,
         "wall_s": round(time.monotonic() - start, 1),
-        "interrupted_after_s": interrupt_after,
+        "interrupt_when_stderr_shows": interrupt_at,
+        "interrupted_after_s": sent.get("after_s"),
         "stderr_lines": len(lines),
         "stderr_tail": lines[-3:],
         "stdout_tail": stdout.strip().splitlines()[-3:],
@@ -110,9 +123,11 @@ def main():
     arguments = parser(__doc__)
     arguments.add_argument("--n-train", type=int, default=2)
     arguments.add_argument("--n-new", type=int, default=3)
-    arguments.add_argument("--interrupt-fraction", type=float, default=0.5,
-                           help="Ctrl-C after this fraction of the uninterrupted command's wall time")
     args = arguments.parse_args()
+    # A command started in the background by a shell ignores SIGINT, and its children inherit that
+    # (Python then installs no KeyboardInterrupt handler): restore the terminal's default so the
+    # commands below receive Ctrl-C as from a terminal.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     record = {"cli": CLI, "data": f"ccp_clothing labeled_pool[:{args.n_train}] (fit), "
                                   f"[{args.n_train}:{args.n_train + args.n_new}] (new photos); fine masks",
               "model": str(BUNDLED_MODEL), "stages": {}, "interrupts": {}}
@@ -138,21 +153,25 @@ def main():
             record["predictions"] = _check_predictions(root, model)
             print(json.dumps(record["predictions"], indent=1), flush=True)
 
-        # Ctrl-C at each stage, half-way through (by the uninterrupted run's wall time)
+        # Ctrl-C at each stage, once its progress bar shows the stage under way
         before = _md5(model)
         interrupts = record["interrupts"]
-        for name, stage_args in (("fit", fit_args), ("predict", [*predict_args[:-1], str(root / "out2")]),
-                                 ("evaluate", evaluate_args)):
-            delay = round(max(1.0, stages[name]["wall_s"] * args.interrupt_fraction), 1)
-            result = _run(stage_args, interrupt_after=delay)
+        for name, stage_args, marker in (
+                ("fit, extracting features", fit_args, "DDPM features"),
+                ("fit, training the MLPs", fit_args, "Training pixel MLPs"),
+                ("predict, after the first image", [*predict_args[:-1], str(root / "out2")], f"1/{args.n_new}"),
+                ("evaluate, after the first image", evaluate_args, f"1/{args.n_new}")):
+            result = _run(stage_args, interrupt_at=marker)
             result["model_file_unchanged"] = _md5(model) == before
             result["files_left_beside_model"] = sorted(p.name for p in root.iterdir()
                                                        if p.name.startswith(".") or p.suffix == ".tmp")
             interrupts[name] = result
+        record["predict_outputs_after_interrupt"] = sorted(p.name for p in (root / "out2").rglob("*")) \
+            if (root / "out2").exists() else []
         run_dir = root / "ddpm"
         train_args = ["train-ddpm", str(root / "train/images"), str(run_dir), "--preset", "tiny",
                       "--max-steps", "100000", "--checkpoint-every", "1000"]
-        result = _run(train_args, interrupt_after=60.0)
+        result = _run(train_args, interrupt_at="loss=")
         result["checkpoints"] = sorted(p.name for p in run_dir.rglob("*") if "checkpoint" in p.name)[:5]
         result["says_how_to_resume"] = any("resume" in line.lower() or "sklearn-ddpm train-ddpm" in line
                                            for line in result["stderr_tail"] + result["stdout_tail"])
