@@ -9,7 +9,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, GroupKFold, KFold, cross_val_score
 from sklearn.pipeline import Pipeline
 
-from sklearn_ddpm import DDPMFeatureTransformer, MLPEnsembleClassifier, miou_score
+from sklearn_ddpm import DDPMFeatureTransformer, MLPEnsembleClassifier, make_segmenter, miou_score
 
 from .conftest import make_squares
 
@@ -113,3 +113,8 @@ def test_cross_validation_splits_by_image(tiny_backbone):
 def test_unfitted_pipeline_raises(tiny_backbone):
     with pytest.raises(NotFittedError):
         _pipeline(tiny_backbone).predict(make_squares(1)[0])
+
+
+def test_make_segmenter_mlp_batch_size_is_the_classifiers_batch():
+    assert make_segmenter().named_steps["clf"].batch_size == 256
+    assert make_segmenter(mlp_batch_size=64).named_steps["clf"].batch_size == 64

@@ -127,6 +127,9 @@ def register(subparsers):
                      help=f"MLPs in the ensemble (default: {_DEFAULTS['n_estimators']})")
     fit.add_argument("--max-epochs", type=int, metavar="N", default=_DEFAULTS["max_epochs"],
                      help=f"epochs per MLP at most (default: {_DEFAULTS['max_epochs']})")
+    fit.add_argument("--mlp-batch-size", type=int, metavar="N", default=_DEFAULTS["mlp_batch_size"],
+                     help="training batch of the pixel MLPs (default: %(default)s, chosen by cross-validation on "
+                          "Weizmann; 64 is the reference's)")
     fit.add_argument("--max-pixels-per-image", type=int, default=None, metavar="N",
                      help="sample at most N labelled pixels per image (default: no per-image cap)")
     fit.add_argument("--max-pixels-per-class", type=_pixels_cap, default=_DEFAULTS["max_pixels_per_class"],

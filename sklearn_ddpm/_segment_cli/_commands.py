@@ -20,7 +20,8 @@ def fit(args):
     from ..utils._atomic import check_output_file
 
     start = time.perf_counter()
-    _check_positive(args, "batch_size", "n_estimators", "max_epochs", "max_pixels_per_image", "max_pixels_per_class")
+    _check_positive(args, "batch_size", "n_estimators", "max_epochs", "max_pixels_per_image", "max_pixels_per_class",
+                    "mlp_batch_size")
     resolve_device(args.device, fitting=True)  # fail before the slow part, not after it
     output = check_output_file(args.output, "-o/--output")  # before the training, not after it
     # What a Ctrl-C leaves (sklearn_ddpm.cli.main prints it); the model is written whole or not at all.
@@ -47,7 +48,7 @@ def fit(args):
             backbone, **({"blocks": tuple(args.blocks)} if args.blocks else {}), steps=tuple(args.steps),
             image_size=args.image_size, prompt=args.prompt, batch_size=args.batch_size,
             n_estimators=args.n_estimators, max_epochs=args.max_epochs, max_pixels_per_image=args.max_pixels_per_image,
-            max_pixels_per_class=args.max_pixels_per_class,
+            max_pixels_per_class=args.max_pixels_per_class, mlp_batch_size=args.mlp_batch_size,
             min_class_pixels=args.min_class_pixels, n_classes=len(class_names) if class_names else None,
             # A command extracts each image's features once: a cache would only hold memory.
             memory=None, device=args.device, random_state=args.seed, progress=not args.quiet)
