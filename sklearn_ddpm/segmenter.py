@@ -40,6 +40,7 @@ def make_segmenter(
     min_class_pixels=_default(MLPEnsembleClassifier, "min_class_pixels"),
     n_classes=_default(MLPEnsembleClassifier, "n_classes"),
     mlp_batch_size=256,
+    standardize=True,
     memory=_default(DDPMFeatureTransformer, "memory"),
     flip_tta=_default(DDPMFeatureTransformer, "flip_tta"),
     refine="guided",
@@ -49,8 +50,8 @@ def make_segmenter(
 ):
     """Assemble an unfitted segmenter: DDPM pixel features, then an ensemble of pixel MLPs.
 
-    Every default is the estimators' own, except two chosen for the product by cross-validation
-    (``refine``, ``mlp_batch_size``; see each); set any other parameter afterwards with
+    Every default is the estimators' own, except three chosen for the product by cross-validation
+    (``refine``, ``mlp_batch_size``, ``standardize``; see each); set any other parameter afterwards with
     ``set_params(features__<name>=...)`` or ``set_params(clf__<name>=...)``.
 
     Parameters
@@ -92,6 +93,15 @@ def make_segmenter(
         before the run (within one standard error of batch 64's GroupKFold(4) CV mIoU on the
         Weizmann ``labeled_pool`` and >= 1.3x fewer CPU seconds), which batch 256 met with CV 86.0
         against 85.8 in 1.63x fewer CPU seconds (``benchmarks/results/ensemble_speed.json``).
+    standardize : bool, default=True
+        Train the MLPs on standardized features (the classifier's ``standardize``; folded into the
+        first layer after training, so prediction costs the same). True, not the paper's raw
+        features (the classifier's own default): on raw features more than half of the first-layer
+        units die in long fits (their shared mean pushes a unit below zero on every pixel at once;
+        ``benchmarks/results/nan_dead_units.json``: none die when standardized), and a rule fixed
+        before the run (not worse than raw by more than one standard error of the paired
+        GroupKFold(4) fold differences, on Weizmann and on CCP ``labeled_pool[:20]``) kept it:
+        ``benchmarks/results/standardize_default.json``.
     memory : see :class:`~sklearn_ddpm.DDPMFeatureTransformer`
         Cache of backbone activations.
     flip_tta : bool, default=False
@@ -133,7 +143,7 @@ def make_segmenter(
             n_estimators=n_estimators, max_epochs=max_epochs, max_pixels_per_image=max_pixels_per_image,
             max_pixels_per_class=max_pixels_per_class,
             min_class_pixels=min_class_pixels, n_classes=n_classes, batch_size=mlp_batch_size,
-            refine=GuidedFilter() if isinstance(refine, str) and refine == "guided" else refine, device=device,
+            standardize=standardize, refine=GuidedFilter() if isinstance(refine, str) and refine == "guided" else refine, device=device,
             random_state=random_state, progress=progress)),
     ])
 

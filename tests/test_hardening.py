@@ -230,8 +230,10 @@ def test_make_segmenter_defaults_are_the_estimators():
                      "min_class_pixels", "max_pixels_per_image", "max_pixels_per_class", "device"):
             if name in defaults and not (cls is MLPEnsembleClassifier and name == "batch_size"):
                 assert step.get_params()[name] == defaults[name], name
-    # the one classifier default make_segmenter overrides, chosen by CV (ensemble_speed.json)
+    # the classifier defaults make_segmenter overrides, chosen by CV (ensemble_speed.json,
+    # standardize_default.json)
     assert segmenter[-1].batch_size == 256 != MLPEnsembleClassifier().batch_size
+    assert segmenter[-1].standardize is True and MLPEnsembleClassifier().standardize is False
 
 
 def test_corrupt_or_foreign_model_files(tmp_path):

@@ -127,6 +127,9 @@ def register(subparsers):
                      help=f"MLPs in the ensemble (default: {_DEFAULTS['n_estimators']})")
     fit.add_argument("--max-epochs", type=int, metavar="N", default=_DEFAULTS["max_epochs"],
                      help=f"epochs per MLP at most (default: {_DEFAULTS['max_epochs']})")
+    fit.add_argument("--standardize", action=argparse.BooleanOptionalAction, default=_DEFAULTS["standardize"],
+                     help="train the MLPs on standardized features (default: yes, chosen by cross-validation; "
+                          "--no-standardize: the paper's raw features)")
     fit.add_argument("--mlp-batch-size", type=int, metavar="N", default=_DEFAULTS["mlp_batch_size"],
                      help="training batch of the pixel MLPs (default: %(default)s, chosen by cross-validation on "
                           "Weizmann; 64 is the reference's)")

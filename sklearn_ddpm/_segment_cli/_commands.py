@@ -49,7 +49,7 @@ def fit(args):
             image_size=args.image_size, prompt=args.prompt, batch_size=args.batch_size,
             n_estimators=args.n_estimators, max_epochs=args.max_epochs, max_pixels_per_image=args.max_pixels_per_image,
             max_pixels_per_class=args.max_pixels_per_class, mlp_batch_size=args.mlp_batch_size,
-            min_class_pixels=args.min_class_pixels, n_classes=len(class_names) if class_names else None,
+            standardize=args.standardize, min_class_pixels=args.min_class_pixels, n_classes=len(class_names) if class_names else None,
             # A command extracts each image's features once: a cache would only hold memory.
             memory=None, device=args.device, random_state=args.seed, progress=not args.quiet)
         if getattr(args, "tile", None) is not None:

@@ -27,6 +27,8 @@ def fit_selected(args, backbone, data, class_names, defaults):
         fixed["max_pixels_per_image"] = args.max_pixels_per_image
     if args.max_pixels_per_class != defaults["max_pixels_per_class"]:
         fixed["max_pixels_per_class"] = args.max_pixels_per_class
+    if args.standardize != defaults["standardize"]:
+        fixed["standardize"] = args.standardize
     if args.mlp_batch_size != defaults["mlp_batch_size"]:
         fixed["mlp_batch_size"] = args.mlp_batch_size
     if args.batch_size != defaults["batch_size"]:

@@ -60,14 +60,17 @@ def test_fit_saves_a_fitted_pipeline(work):
     assert set(pipeline.versions_) >= {"sklearn-ddpm", "torch", "diffusers", "scikit-learn"}
     # the product's MLP batch (make_segmenter's mlp_batch_size), not the classifier's reference 64
     assert pipeline[-1].batch_size == 256
+    assert pipeline[-1].standardize is True and pipeline[-1].feature_mean_ is not None
 
 
 def test_fit_mlp_batch_size_reaches_the_classifier(work, capsys, tmp_path):
     code, _, err = run(capsys, "fit", work / "train" / "images", work / "train" / "masks", "--model", work / "tiny",
                        "--blocks", "6", "--steps", "50", "--n-estimators", "1", "--max-epochs", "1",
-                       "--max-pixels-per-image", "100", "--mlp-batch-size", "32", "-o", tmp_path / "m.skddpm", *FAST)
+                       "--max-pixels-per-image", "100", "--mlp-batch-size", "32", "--no-standardize",
+                       "-o", tmp_path / "m.skddpm", *FAST)
     assert code == 0, err
-    assert load_segmenter(tmp_path / "m.skddpm")[-1].batch_size == 32
+    clf = load_segmenter(tmp_path / "m.skddpm")[-1]
+    assert clf.batch_size == 32 and clf.standardize is False and clf.feature_mean_ is None
     code, _, err = run(capsys, "fit", work / "train" / "images", work / "train" / "masks", "--mlp-batch-size", "0",
                        "-o", tmp_path / "n.skddpm", *FAST)
     assert code != 0 and "--mlp-batch-size must be at least 1" in err
