@@ -45,21 +45,26 @@ def _md5(path):
     return hashlib.md5(Path(path).read_bytes()).hexdigest() if Path(path).exists() else None
 
 
-def _run(args, interrupt_at=None, cwd=None):
-    """Run ``sklearn-ddpm ARGS``; with ``interrupt_at`` (a text), send SIGINT to its process group once
-    that text appears on its stderr (a progress bar's name or count: the stage the user is watching)."""
+def _run(args, interrupt_at=None, delay=0.0, cwd=None):
+    """Run ``sklearn-ddpm ARGS``; with ``interrupt_at`` (a text), send SIGINT to its process group
+    ``delay`` seconds after that text appears on its stderr (a progress bar: the stage the user watches)."""
     start = time.monotonic()
     process = subprocess.Popen([CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                start_new_session=True, cwd=cwd)
     chunks, sent = [], {}
+
+    def interrupt():
+        if process.poll() is None:
+            sent["after_s"] = round(time.monotonic() - start, 1)
+            os.killpg(process.pid, signal.SIGINT)
 
     def read_stderr():
         # read in small pieces: progress bars end their updates with "\r", not a newline
         while piece := process.stderr.read(64):
             chunks.append(piece)
             if interrupt_at is not None and not sent and interrupt_at in "".join(chunks[-40:]):
-                sent["after_s"] = round(time.monotonic() - start, 1)
-                os.killpg(process.pid, signal.SIGINT)
+                sent["marker_s"] = round(time.monotonic() - start, 1)
+                threading.Timer(delay, interrupt).start()
 
     reader = threading.Thread(target=read_stderr)
     reader.start()
@@ -73,6 +78,8 @@ def _run(args, interrupt_at=None, cwd=None):
         "returncode": process.returncode,
         "wall_s": round(time.monotonic() - start, 1),
         "interrupt_when_stderr_shows": interrupt_at,
+        "interrupt_delay_s": delay,
+        "marker_seen_after_s": sent.get("marker_s"),
         "interrupted_after_s": sent.get("after_s"),
         "stderr_lines": len(lines),
         "stderr_tail": lines[-3:],
@@ -156,12 +163,14 @@ def main():
         # Ctrl-C at each stage, once its progress bar shows the stage under way
         before = _md5(model)
         interrupts = record["interrupts"]
-        for name, stage_args, marker in (
-                ("fit, extracting features", fit_args, "DDPM features"),
-                ("fit, training the MLPs", fit_args, "Training pixel MLPs"),
-                ("predict, after the first image", [*predict_args[:-1], str(root / "out2")], f"1/{args.n_new}"),
-                ("evaluate, after the first image", evaluate_args, f"1/{args.n_new}")):
-            result = _run(stage_args, interrupt_at=marker)
+        # predict and evaluate move their bars per batch of images (the UNet's), so a few photos show
+        # 0/N until the end: their Ctrl-C comes a fixed time after the bar appears
+        for name, stage_args, marker, delay in (
+                ("fit, extracting features", fit_args, "DDPM features", 0.0),
+                ("fit, training the MLPs", fit_args, "Training pixel MLPs", 0.0),
+                ("predict, 20 s in", [*predict_args[:-1], str(root / "out2")], "predict:", 20.0),
+                ("evaluate, 20 s in", evaluate_args, "evaluate:", 20.0)):
+            result = _run(stage_args, interrupt_at=marker, delay=delay)
             result["model_file_unchanged"] = _md5(model) == before
             result["files_left_beside_model"] = sorted(p.name for p in root.iterdir()
                                                        if p.name.startswith(".") or p.suffix == ".tmp")
