@@ -29,8 +29,7 @@ import time
 import numpy as np
 
 import _common
-from refit_latency import strokes
-from refit_warm_start import corrective_stroke, miou
+from refit_warm_start import corrective_stroke, miou, stroked_session
 
 RULE = ("for each larger batch, d = held-out mIoU minus batch 64's over every (seed, round); acceptable when "
         "mean(d) >= -SE, SE = std(d, ddof=1) / sqrt(n); adopt the acceptable batch with the lowest median refit "
@@ -40,16 +39,9 @@ RULE = ("for each larger batch, d = held-out mIoU minus batch 64's over every (s
 def run(seed, args, images, masks, held_images, held_masks, out_rows, checkpoint, deadline):
     from sklearn.base import clone
 
-    from sklearn_ddpm.interactive import InteractiveSegmenter
     from sklearn_ddpm.interactive._session import _concatenate
 
-    rng = np.random.default_rng(seed)
-    seg = InteractiveSegmenter(None, class_names=["background", "horse"], random_state=seed, **args.params)
-    seg.add_images(images)
-    seg.extract_features()
-    held = seg._transformer.transform(held_images)
-    for stroke in strokes(masks[0], 2, rng):
-        seg.add_labels(0, stroke)
+    seg, held, rng = stroked_session(seed, args.params, images, masks, held_images)
     seg._prepare()
     seg._clf.set_params(batch_size=args.batches[0])
     seg.fit()

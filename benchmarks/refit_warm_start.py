@@ -79,19 +79,27 @@ def warm_refit(previous, template, features, masks, epochs):
     return clf.fit(features, masks)
 
 
-def run(seed, args, images, masks, held_images, held_masks, out_rows, checkpoint):
-    from sklearn.base import clone
-
+def stroked_session(seed, params, images, masks, held_images):
+    """A session on ``images`` (features extracted) with two strokes on the first image, the held-out
+    images' features, and the seed's generator (it drew the strokes; later strokes continue it)."""
     from sklearn_ddpm.interactive import InteractiveSegmenter
-    from sklearn_ddpm.interactive._session import _concatenate
 
     rng = np.random.default_rng(seed)
-    seg = InteractiveSegmenter(None, class_names=["background", "horse"], random_state=seed, **args.params)
+    seg = InteractiveSegmenter(None, class_names=["background", "horse"], random_state=seed, **params)
     seg.add_images(images)
     seg.extract_features()
     held = seg._transformer.transform(held_images)
     for stroke in strokes(masks[0], 2, rng):
         seg.add_labels(0, stroke)
+    return seg, held, rng
+
+
+def run(seed, args, images, masks, held_images, held_masks, out_rows, checkpoint):
+    from sklearn.base import clone
+
+    from sklearn_ddpm.interactive._session import _concatenate
+
+    seg, held, rng = stroked_session(seed, args.params, images, masks, held_images)
     seg.fit()
     previous = {"warm": seg.pipeline_[-1]}
     rows = out_rows
