@@ -90,7 +90,7 @@ class InteractiveSegmenter:
         rule fixed before the run (the fastest within one standard error of batch 64's held-out
         mIoU): 256 refitted in 1.2 CPU s (median) against 1.8 s at 64, with a held-out mIoU
         2.2 ± 0.6 (SE) points higher over 16 refits, 2 seeds (``benchmarks/results/refit_batch.json``).
-        64 gives the fit of :func:`~sklearn_ddpm.make_segmenter` on the same labels.
+        :func:`~sklearn_ddpm.make_segmenter` has the same default (its ``mlp_batch_size``).
     batch_size : "auto" or int, default="auto"
         Images per UNet forward pass when features are extracted.
     device : str, default="cpu"
@@ -352,9 +352,9 @@ class InteractiveSegmenter:
             n_estimators=self.n_estimators, max_epochs=self.max_epochs, max_pixels_per_image=self.max_pixels_per_image,
             # Every painted pixel is meant: no speck rule (it suits dense masks only).
             min_class_pixels=0, n_classes=n_classes, refine=self.refine, device=self.device,
-            random_state=self.random_state, progress=self.progress)
+            random_state=self.random_state, progress=self.progress, mlp_batch_size=self.mlp_batch_size)
         self._transformer = pipeline[0].fit()
-        self._clf = pipeline[-1].set_params(batch_size=self.mlp_batch_size)
+        self._clf = pipeline[-1]
 
     def _n_classes(self):
         if self.class_names is not None:
