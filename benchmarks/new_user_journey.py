@@ -49,7 +49,7 @@ def _run(args, interrupt_at=None, delay=0.0, cwd=None):
     """Run ``sklearn-ddpm ARGS``; with ``interrupt_at`` (a text), send SIGINT to its process group
     ``delay`` seconds after that text appears on its stderr (a progress bar: the stage the user watches)."""
     start = time.monotonic()
-    process = subprocess.Popen([CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    process = subprocess.Popen([CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                start_new_session=True, cwd=cwd)
     chunks, sent = [], {}
 
@@ -59,16 +59,17 @@ def _run(args, interrupt_at=None, delay=0.0, cwd=None):
             os.killpg(process.pid, signal.SIGINT)
 
     def read_stderr():
-        # read in small pieces: progress bars end their updates with "\r", not a newline
-        while piece := process.stderr.read(64):
-            chunks.append(piece)
+        # os.read returns what is there: progress bars end their updates with "\r", not a newline,
+        # and a buffered read would wait for more than a short first bar
+        while piece := os.read(process.stderr.fileno(), 4096):
+            chunks.append(piece.decode(errors="replace"))
             if interrupt_at is not None and not sent and interrupt_at in "".join(chunks[-40:]):
                 sent["marker_s"] = round(time.monotonic() - start, 1)
                 threading.Timer(delay, interrupt).start()
 
     reader = threading.Thread(target=read_stderr)
     reader.start()
-    stdout = process.stdout.read()
+    stdout = process.stdout.read().decode(errors="replace")
     process.wait()
     reader.join()
     stderr = "".join(chunks)
@@ -130,6 +131,8 @@ def main():
     arguments = parser(__doc__)
     arguments.add_argument("--n-train", type=int, default=2)
     arguments.add_argument("--n-new", type=int, default=3)
+    arguments.add_argument("--only-interrupts", action="store_true",
+                           help="fit, then only the Ctrl-C stages (no uninterrupted predict/evaluate)")
     args = arguments.parse_args()
     # A command started in the background by a shell ignores SIGINT, and its children inherit that
     # (Python then installs no KeyboardInterrupt handler): restore the terminal's default so the
@@ -150,13 +153,16 @@ def main():
                          "--json", str(root / "evaluation.json")]
         stages["help"] = _run(["--help"])
         stages["fit"] = _run(fit_args)
-        stages["predict"] = _run(predict_args)
-        stages["evaluate"] = _run(evaluate_args)
+        if args.only_interrupts:  # a rerun of the Ctrl-C part: predict and evaluate only interrupted
+            record["note"] = "--only-interrupts: predict and evaluate ran only to be interrupted"
+        else:
+            stages["predict"] = _run(predict_args)
+            stages["evaluate"] = _run(evaluate_args)
         if (root / "evaluation.json").exists():
             evaluation = json.loads((root / "evaluation.json").read_text())
             stages["evaluate"]["miou"] = evaluation.get("miou")
         print(json.dumps(stages, indent=1), flush=True)
-        if model.exists():
+        if model.exists() and not args.only_interrupts:
             record["predictions"] = _check_predictions(root, model)
             print(json.dumps(record["predictions"], indent=1), flush=True)
 
