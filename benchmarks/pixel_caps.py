@@ -47,6 +47,26 @@ def _load(dataset, split, n):
     return images, masks, 2
 
 
+def cv_setup(dataset, n, folds, quick):
+    """``(images, masks, splits, settings)``: the first ``n`` ``labeled_pool`` images, ``GroupKFold(folds)``
+    with one group per image, and the ``make_segmenter`` keywords; ``quick``: crops and a tiny ensemble."""
+    from sklearn.model_selection import GroupKFold
+
+    images, masks, n_classes = _load(dataset, "labeled_pool", n)
+    if quick:
+        # CCP's corners are background: a crop around the centre keeps several classes
+        crop = (slice(None, 48), slice(None, 64)) if dataset == "weizmann" else (
+            slice(images[0].shape[0] // 2 - 24, images[0].shape[0] // 2 + 24),
+            slice(images[0].shape[1] // 2 - 32, images[0].shape[1] // 2 + 32))
+        images, masks = [im[crop] for im in images], [m[crop] for m in masks]
+    groups = np.arange(len(images))
+    splits = list(GroupKFold(n_splits=folds).split(groups, groups=groups))
+    settings = {"n_classes": n_classes}
+    if quick:
+        settings.update(n_estimators=2, max_epochs=2, steps=(50,))
+    return images, masks, splits, settings
+
+
 def _row(params, result, fold_ids):
     """One candidate's CV row from a one-candidate ``select_segmenter`` result."""
     results = result.cv_results_
@@ -142,8 +162,6 @@ def main(argv=None):
                    help="a rare_classes.py record: candidates it fitted on the same folds are taken from it")
     p.add_argument("--max-minutes", type=float, default=None, help="start no candidate after this; rerun to resume")
     args = p.parse_args(argv)
-    from sklearn.model_selection import GroupKFold
-
     from sklearn_ddpm import make_segmenter
     from sklearn_ddpm.model_selection import select_segmenter
 
@@ -170,18 +188,7 @@ def main(argv=None):
     done = {json.dumps(r["params"], sort_keys=True) for r in payload["rows"]}
     began = time.monotonic()
     with torch_threads(args.threads):
-        images, masks, n_classes = _load(args.dataset, "labeled_pool", args.n)
-        if args.quick:
-            # CCP's corners are background: a crop around the centre keeps several classes
-            crop = (slice(None, 48), slice(None, 64)) if args.dataset == "weizmann" else (
-                slice(images[0].shape[0] // 2 - 24, images[0].shape[0] // 2 + 24),
-                slice(images[0].shape[1] // 2 - 32, images[0].shape[1] // 2 + 32))
-            images, masks = [im[crop] for im in images], [m[crop] for m in masks]
-        groups = np.arange(len(images))
-        splits = list(GroupKFold(n_splits=args.folds).split(groups, groups=groups))
-        settings = {"n_classes": n_classes}
-        if args.quick:
-            settings.update(n_estimators=2, max_epochs=2, steps=(50,))
+        images, masks, splits, settings = cv_setup(args.dataset, args.n, args.folds, args.quick)
         payload["settings"] = {**settings, "other": "make_segmenter() defaults"}
         if args.rows_from is not None:
             for row in _rows_from_rare_classes(json.loads(args.rows_from.read_text()), _candidates(args), splits):

@@ -29,7 +29,7 @@ import time
 import numpy as np
 
 import _common
-from refit_warm_start import corrective_stroke, miou, stroked_session
+from refit_warm_start import corrective_round, miou, stroked_session
 
 RULE = ("for each larger batch, d = held-out mIoU minus batch 64's over every (seed, round); acceptable when "
         "mean(d) >= -SE, SE = std(d, ddof=1) / sqrt(n); adopt the acceptable batch with the lowest median refit "
@@ -39,8 +39,6 @@ RULE = ("for each larger batch, d = held-out mIoU minus batch 64's over every (s
 def run(seed, args, images, masks, held_images, held_masks, out_rows, checkpoint, deadline):
     from sklearn.base import clone
 
-    from sklearn_ddpm.interactive._session import _concatenate
-
     seg, held, rng = stroked_session(seed, args.params, images, masks, held_images)
     seg._prepare()
     seg._clf.set_params(batch_size=args.batches[0])
@@ -48,13 +46,7 @@ def run(seed, args, images, masks, held_images, held_masks, out_rows, checkpoint
     for r in range(args.rounds):
         if time.monotonic() > deadline:
             return False
-        predictions = [seg.predict(i) for i in range(len(images))]
-        i, stroke = corrective_stroke(predictions, masks, rng)
-        seg.add_labels(i, stroke)
-        labelled = seg.labelled_images
-        features = _concatenate([seg._features_of(k) for k in labelled])
-        labels = [seg.labels(k) for k in labelled]
-        row = {"round": r + 1, "labelled_pixels": seg.n_labelled_pixels}
+        features, labels, row = corrective_round(seg, masks, rng, r)
         for batch in args.batches:
             start = time.process_time()
             if batch == args.batches[0]:

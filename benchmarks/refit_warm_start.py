@@ -94,23 +94,29 @@ def stroked_session(seed, params, images, masks, held_images):
     return seg, held, rng
 
 
+def corrective_round(seg, masks, rng, r):
+    """Round ``r``: a corrective stroke where the session's predictions are wrong, then the labelled
+    images' features and labels to refit on, and the round's row of the record."""
+    from sklearn_ddpm.interactive._session import _concatenate
+
+    predictions = [seg.predict(i) for i in range(seg.n_images)]
+    i, stroke = corrective_stroke(predictions, masks, rng)
+    seg.add_labels(i, stroke)
+    labelled = seg.labelled_images
+    features = _concatenate([seg._features_of(k) for k in labelled])
+    labels = [seg.labels(k) for k in labelled]
+    return features, labels, {"round": r + 1, "labelled_pixels": seg.n_labelled_pixels}
+
+
 def run(seed, args, images, masks, held_images, held_masks, out_rows, checkpoint):
     from sklearn.base import clone
-
-    from sklearn_ddpm.interactive._session import _concatenate
 
     seg, held, rng = stroked_session(seed, args.params, images, masks, held_images)
     seg.fit()
     previous = {"warm": seg.pipeline_[-1]}
     rows = out_rows
     for r in range(args.rounds):
-        predictions = [seg.predict(i) for i in range(len(images))]
-        i, stroke = corrective_stroke(predictions, masks, rng)
-        seg.add_labels(i, stroke)
-        labelled = seg.labelled_images
-        features = _concatenate([seg._features_of(k) for k in labelled])
-        labels = [seg.labels(k) for k in labelled]
-        row = {"round": r + 1, "labelled_pixels": seg.n_labelled_pixels}
+        features, labels, row = corrective_round(seg, masks, rng, r)
         for variant in ("scratch", "warm", "scratch_short"):
             start = time.process_time()
             if variant == "scratch":

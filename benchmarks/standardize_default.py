@@ -31,7 +31,7 @@ import time
 import numpy as np
 
 from _common import RESULTS_DIR, machine, parser, torch_threads, write_json
-from pixel_caps import BUNDLED_MODEL, _load, _row
+from pixel_caps import BUNDLED_MODEL, _load, _row, cv_setup
 
 CANDIDATES = [("raw (current default)", {"clf__standardize": False}), ("standardized", {"clf__standardize": True})]
 RULE = ("fixed before the run: standardize=True becomes the default if on each dataset its mean paired fold "
@@ -54,8 +54,6 @@ def main(argv=None):
     p.add_argument("--score-test", action="store_true")
     p.add_argument("--max-minutes", type=float, default=None, help="start nothing new after this; rerun to resume")
     args = p.parse_args(argv)
-    from sklearn.model_selection import GroupKFold
-
     from sklearn_ddpm import make_segmenter
     from sklearn_ddpm.model_selection import select_segmenter
 
@@ -75,16 +73,7 @@ def main(argv=None):
     with torch_threads(args.threads):
         for dataset in args.datasets:
             entry = payload["datasets"].setdefault(dataset, {"rows": {}})
-            images, masks, n_classes = _load(dataset, "labeled_pool", args.n)
-            if args.quick:
-                # centre crops: CCP's corners are background
-                crop = tuple(slice(s // 2 - 32, s // 2 + 32) for s in images[0].shape[:2])
-                images, masks = [im[crop] for im in images], [m[crop] for m in masks]
-            groups = np.arange(len(images))
-            splits = list(GroupKFold(n_splits=args.folds).split(groups, groups=groups))
-            settings = {"n_classes": n_classes}
-            if args.quick:
-                settings.update(n_estimators=2, max_epochs=2, steps=(50,))
+            images, masks, splits, settings = cv_setup(dataset, args.n, args.folds, args.quick)
             entry["settings"] = {**settings, "other": "make_segmenter() defaults"}
             for label, params in CANDIDATES:
                 if label in entry["rows"] or out_of_time():
