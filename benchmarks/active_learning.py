@@ -2,7 +2,7 @@
 (issue 27, item 3).
 
 A labelling session (``sklearn_ddpm.interactive.InteractiveSegmenter`` with its defaults: bundled
-horse DDPM, 10 MLPs, guided filter, every labelled pixel trained on) holds the first 20 images of
+horse DDPM, 10 MLPs, guided filter, ``make_segmenter``'s pixel sample and feature standardization) holds the first 20 images of
 ``labeled_pool``. It starts from one stroke of every class on every image (``_scribbles``'s
 smallest scribbles: one skeleton piece per class, 24 px long, 3 px wide). Then, each round, a
 simulated annotator is shown ``--k`` regions and labels the true class along the strokes of every
@@ -40,7 +40,7 @@ ARMS = ("suggest", "random")
 def build_parser():
     p = _common.parser(__doc__.splitlines()[0])
     p.add_argument("--datasets", nargs="+", choices=["weizmann", "ccp"], default=["weizmann"])
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="seeds (default: 0 1)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds (default: 0 1 2)")
     p.add_argument("--rounds", type=int, default=6, help="labelling rounds after the first fit (default: 6)")
     p.add_argument("--k", type=int, default=10, help="regions labelled per round, across the images (default: 10)")
     p.add_argument("--n-session", type=int, default=20, help="first N labeled_pool images in the session (default: 20)")
@@ -147,7 +147,8 @@ def run_seed(args, dataset, seed, images, masks, class_names, write):
                   f"{np.mean(fractions):.2%} labelled (+{new_pixels} px in {len(regions)} regions), "
                   f"fit {fit_s:.0f} s", flush=True)
         write({"dataset": dataset, "seed": seed, "complete": False, "curves": curve})
-    return {"dataset": dataset, "seed": seed, "complete": True, "curves": curve}
+    classifier = repr(sessions[ARMS[0]].pipeline_[-1])
+    return {"dataset": dataset, "seed": seed, "complete": True, "classifier": classifier, "curves": curve}
 
 
 def summarize(runs):
@@ -185,8 +186,9 @@ def main(argv=None):
     settings = {"quick": args.quick, "datasets": args.datasets, "seeds": args.seeds, "rounds": args.rounds,
                 "k": args.k, "n_session": args.n_session, "n_heldout": args.n_heldout,
                 "model": args.model or "bundled horse DDPM (InteractiveSegmenter's default)",
-                "segmenter": "InteractiveSegmenter defaults (10 MLPs, guided filter, all labelled pixels, "
-                             "min_class_pixels=0)" if not args.quick else "tiny random UNet, 2 MLPs, 2 epochs",
+                "segmenter": "InteractiveSegmenter defaults (every run's 'classifier' is its fitted ensemble's repr: "
+                             "the parameters that differ from MLPEnsembleClassifier's defaults)"
+                             if not args.quick else "tiny random UNet, 2 MLPs, 2 epochs",
                 "first_strokes": "simulate_scribbles(mask, 1e-9, random_state=[seed, image]): one piece of every class",
                 "annotator": "strokes_in_region(true mask, region): the skeleton strokes of every class inside the "
                              "region, 3 px wide",

@@ -14,10 +14,11 @@ features + random forest) learns from the same labels. Every method is scored on
 split (Weizmann: all 100 images; CCP: the first ``--ccp-n-test``, 30 by default, a CPU budget
 fixed before any run: the machine was shared by other jobs at a load average of 10-14). A seed draws both the scribbles and the classifiers' randomness.
 
-Nothing is tuned: every setting is the package's default, except ``max_pixels_per_image``
-(1,000 labelled pixels sampled per image for the MLPs, the CPU budget of ``weizmann.py``'s
-records, the same for full masks and scribbles) and ``n_classes`` (the task's classes). So no
-choice looks at any image, and no cross-validation is needed.
+Nothing is tuned: every setting is the package's default (``make_segmenter()``'s pixel sample:
+500 labelled pixels per class and image, the same for full masks and scribbles) and ``n_classes``
+(the task's classes); ``--max-pixels-per-image N`` adds a per-image cap (records before 2026-12-07
+used 1,000, the CPU budget of ``weizmann.py``'s records). So no choice looks at any image, and no
+cross-validation is needed.
 
 The UNet features of every image are extracted once and reused by all settings; the record is
 rewritten after each setting, and a rerun with the same settings resumes where it stopped
@@ -56,12 +57,13 @@ def build_parser():
     p.add_argument("--methods", nargs="+", choices=ALL_METHODS, default=list(ALL_METHODS))
     p.add_argument("--fractions", type=float, nargs="+", default=list(FRACTIONS),
                    help="target fractions of labelled pixels (default: 0.005 0.01 0.02 0.03 0.05)")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="seeds (default: 0 1)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds (default: 0 1 2)")
     p.add_argument("--n-labeled", type=int, default=20, help="first N images of labeled_pool (default: 20)")
     p.add_argument("--ccp-n-test", type=int, default=30, help="first N CCP test images scored (default: 30)")
     p.add_argument("--model", default=None, help="backbone (default: the package's, the bundled horse DDPM)")
-    p.add_argument("--max-pixels-per-image", type=int, default=1000,
-                   help="labelled pixels sampled per image for the MLPs (default: 1000)")
+    p.add_argument("--max-pixels-per-image", type=int, default=None,
+                   help="a per-image cap on the labelled pixels sampled for the MLPs (default: none, the package's "
+                        "own sample)")
     p.add_argument("--stroke-width", type=int, default=3, help="simulated stroke width in pixels (default: 3)")
     p.add_argument("--first", type=float, nargs="+", default=[],
                    help="run these fractions first (after the full masks), e.g. those a time budget must not miss; "
@@ -302,8 +304,9 @@ def run_ddpm(args, record, dataset, data, n_classes, device, out_of_time):
         if out_of_time():
             return
         labels = make_labels(masks, fraction, seed, args.stroke_width)
-        clf = clone(pipeline.named_steps["clf"]).set_params(
-            random_state=seed, max_pixels_per_image=args.max_pixels_per_image, n_classes=n_classes)
+        clf = clone(pipeline.named_steps["clf"]).set_params(random_state=seed, n_classes=n_classes)
+        if args.max_pixels_per_image is not None:
+            clf.set_params(max_pixels_per_image=args.max_pixels_per_image)
         if args.quick:
             clf.set_params(n_estimators=2, max_epochs=2)
         t0 = time.perf_counter()
@@ -372,7 +375,8 @@ def main(argv=None):
     settings = {"quick": args.quick, "datasets": args.datasets, "methods": args.methods,
                 "fractions": args.fractions, "seeds": args.seeds, "n_labeled": n_labeled, "n_test": n_test,
                 "model": args.model or "bundled horse DDPM (make_segmenter's default)",
-                "max_pixels_per_image": args.max_pixels_per_image, "stroke_width": args.stroke_width,
+                "max_pixels_per_image": args.max_pixels_per_image,
+                "max_pixels_per_class": _default_classifier().max_pixels_per_class, "stroke_width": args.stroke_width,
                 "scribbles": "benchmarks/_scribbles.py simulate_scribbles(mask, fraction, stroke_width, "
                              "random_state=[seed, image index])", "device": device}
     record = Record(args, settings)
@@ -411,6 +415,12 @@ def main(argv=None):
                         title=f"mIoU (%) on the test split, ± sample std over seeds; target: {record.payload['target']['met']}")
     print(f"wrote {path}")
     return path
+
+
+def _default_classifier():
+    from sklearn_ddpm import make_segmenter
+
+    return make_segmenter().named_steps["clf"]
 
 
 def backbone_name(model, quick):
@@ -480,9 +490,12 @@ def _scribble_section(record, path, plot):
         f"region, {settings['stroke_width']} px wide, thinned at random to a target fraction of the pixels; "
         "`benchmarks/_scribbles.py`), trains the package's default pipeline and scikit-image's trainable "
         "segmentation on the same labels, and scores the test split once. Nothing was tuned: the package's "
-        f"defaults, with at most {settings['max_pixels_per_image']:,} labelled pixels sampled per image for the "
-        "MLPs (full masks and scribbles alike; a CPU budget, as in `weizmann.py`'s records). Scribbles denser than "
-        "that cap add coverage of the image — the sample is drawn from more places — but not training pixels, "
+        + (f"defaults, with at most {settings['max_pixels_per_image']:,} labelled pixels sampled per image for the "
+           "MLPs (full masks and scribbles alike; a CPU budget, as in `weizmann.py`'s records). "
+           if settings.get("max_pixels_per_image") else
+           f"defaults, including their pixel sample (at most {settings['max_pixels_per_class']:,} labelled pixels per "
+           "class and image for the MLPs, full masks and scribbles alike). ")
+        + "Scribbles denser than that cap add coverage of the image — the sample is drawn from more places — but not training pixels, "
         "and the full masks' advantage is then where their pixels lie (everywhere, outlines included), not how "
         "many the MLPs see: the table's pixels-per-image column says how many they trained on.", "",
         f"Record: [`{path.name}`]({link}) ({record['status']}; {record['date']}, {machine['cpu']}, "
