@@ -407,11 +407,26 @@ def large_batch_rule(prefix):
         f"{link('large_batch_rule_cv_2seeds_n20', prefix)}, {link('large_batch_rule_cv_10000px_n20', prefix)}.")
 
 
+def ccp_protocol_cv(prefix):
+    """Stage 1 of the CCP protocol's CV (ccp_cv_protocol.json): blocks x steps, standardized or raw."""
+    cells = _cv_cells("ccp_cv_protocol", "1")
+    best = max(c["cv_miou"] for c in cells)
+    rows = {}
+    for c in cells:
+        key = ("all 12" if len(c["blocks"]) == 12 else ", ".join(map(str, c["blocks"])), ", ".join(map(str, c["steps"])))
+        value = f"{c['cv_miou']:.1f}" + (" (stage-1 winner)" if c["cv_miou"] == best else "")
+        rows.setdefault(key, {})["standardized" if c["standardize"] else "raw"] = value
+    return table(("blocks", "steps", "standardized", "raw"),
+                 [(*key, v.get("standardized", "—"), v.get("raw", "—")) for key, v in rows.items()]) + (
+        f"\n\nRecord {link('ccp_cv_protocol', prefix)}; {machine(load('ccp_cv_protocol'))}; "
+        f"{date(load('ccp_cv_protocol'))}.")
+
+
 TABLES = {"headline": headline, "demo": demo, "weizmann": weizmann, "ccp_protocol": ccp_protocol,
           "ccp_test_selected": ccp_test_selected, "backbones": backbones, "levers": levers, "memory": memory,
           "presets": presets, "synthetic": synthetic, "sweep": sweep, "parts": parts, "ddp": ddp,
           "ensemble": ensemble, "dask": dask, "ddp_speed": ddp_speed,
-          "large_batch_rule": large_batch_rule}
+          "large_batch_rule": large_batch_rule, "ccp_protocol_cv": ccp_protocol_cv}
 
 
 # -- figures quoted in running prose --------------------------------------------------------------------
@@ -876,6 +891,79 @@ FIGURES.update({
     "bb.bundled_range": lambda: "{:.1f}–{:.1f}".format(*(lambda v: (min(v), max(v)))(
         [np.mean(_backbone_entry("64", s)["test_miou_per_seed"]) for s in (6500, 7000, 7500)])),
 })
+
+
+def _curve_hours(label, field):
+    return _curve_point(label)[field]
+
+
+CCP_6192, CCP_9500_LABEL = "earlier run, 6,192 steps", "earlier run resumed to 9,500 steps"
+FP32_2000_LABEL = "bundled model exported 2026-11-25 (fp32), 2000 steps"
+
+
+def _middle_slopes(low=0.9, high=2.1, preset="64"):
+    """Test mIoU points per CPU hour between consecutive snapshots of one run, from ``low`` to ``high`` h."""
+    entries = sorted((b for b in load("weizmann_backbones")["backbones"].values()
+                      if str(b.get("preset")) == preset and low <= b["cpu_hours"] <= high), key=lambda b: b["step"])
+    slopes = [(np.mean(b["test_miou_per_seed"]) - np.mean(a["test_miou_per_seed"])) / (b["cpu_hours"] - a["cpu_hours"])
+              for a, b in zip(entries, entries[1:])]
+    return f"{min(slopes):.1f}–{max(slopes):.1f}"
+
+
+def _bundled_training():
+    """The bundled model's own training record (train_info.json, written by train-ddpm)."""
+    return json.loads((ROOT / "sklearn_ddpm" / "_data" / "horse_ddpm" / "train_info.json").read_text())
+
+
+def _cpu_inference_earlier(name):
+    """An earlier version of cpu_inference.json, restored from git into archive/ (see its INDEX.md)."""
+    r = load(f"archive/{name}")
+    speed = {row["command"]: row["speedup"] for row in r["rows"]}
+    return (f"at commit {r['current_commit']}, 1-minute load {r['load_average_before'][0]:.1f} before and "
+            f"{r['load_average_after'][0]:.1f} after, demo {speed['demo']:.2f}× and predict {speed['predict']:.2f}×")
+
+
+def _ccp_seeds(name, task, n):
+    return mean_std(_ccp_row(name, task, n)["miou_per_seed"])
+
+
+def _ccp_minutes(name):
+    return f"{load(name)['timings']['total_s'] / 60:.0f} min"
+
+
+FIGURES.update({
+    # history.md / tutorial_ccp.md: training times that only compute_curve.json holds (flagged there when
+    # they come from console output, core_hours_backed: false)
+    "curve.fp32_2000_wall": lambda: f"{_curve_hours(FP32_2000_LABEL, 'core_hours'):.2f}",
+    "curve.6192_core_hours": lambda: f"{_curve_hours(CCP_6192, 'core_hours'):.2f}",
+    "curve.9500_extra": lambda: "{:.0f} more minutes with 2 threads, {:.1f} steps/s".format(
+        (_curve_hours(CCP_9500_LABEL, "core_hours") - _curve_hours(CCP_6192, "core_hours")) * 60 / 2,
+        (9500 - 6192) / ((_curve_hours(CCP_9500_LABEL, "core_hours") - _curve_hours(CCP_6192, "core_hours")) * 3600 / 2)),
+    "curve.6192_cpu_hours": lambda: f"{_curve_hours(CCP_6192, 'cpu_hours'):.1f}",
+    "curve.9500_cpu_hours": lambda: f"{_curve_hours(CCP_9500_LABEL, 'cpu_hours'):.1f}",
+    "ccp.320_to_protocol": lambda: "{:,} steps more ({:.2f} more CPU hours)".format(
+        _training(load("ccp_cv_protocol"))[0] - _training(load("ccp_cv_protocol_320steps"))[0],
+        float(_hours("ccp_cv_protocol")) - float(_hours("ccp_cv_protocol_320steps"))),
+    "bb.slopes_middle": _middle_slopes,
+    "bb.fold_spread": lambda: "{:.1f}–{:.1f}".format(*(lambda s: (min(s), max(s)))(
+        [max(b["cv_fold_miou"]) - min(b["cv_fold_miou"]) for b in (_backbone_entry("64", s) for s in (6500, 7000, 7500))])),
+    "bb.last_session_cpu_minutes": lambda: f"{_bundled_training()['sessions'][-1]['cpu_seconds'] / 60:.0f}",
+    # history.md: earlier versions of cpu_inference.json
+    "cpu.earlier_12a936f": lambda: _cpu_inference_earlier("cpu_inference_12a936f"),
+    "cpu.earlier_d4ab11b": lambda: _cpu_inference_earlier("cpu_inference_d4ab11b"),
+    # tutorial_ccp.md
+    "ccp.coarse_20": lambda: _ccp_seeds("ccp_ddpm_coarse_std_allblocks_6192steps", "coarse", 20),
+    "ccp.noise4": lambda: _ccp_seeds("ccp_ddpm_coarse_n20_30test_noise4", "coarse", 20),
+    "ccp.noise1": lambda: _ccp_seeds("ccp_ddpm_coarse_n20_30test_noise1", "coarse", 20),
+    "ccp.noise1_seed0": lambda: f"{_ccp_row('ccp_ddpm_coarse_n20_30test_noise1', 'coarse', 20)['miou_per_seed'][0]:.1f}",
+    "ccp.earlier_130": lambda: " / ".join(_ccp_seeds("ccp_ddpm_coarse", "coarse", n) for n in (10, 20, 50)),
+    "ccp.fine_400_10test": lambda: " / ".join(_ccp_seeds("ccp_ddpm_fine_400steps_10test", "fine", n)
+                                             for n in (10, 20, 50)),
+    "ccp.minutes": lambda: "ddpm coarse {}, fine {}; skimage coarse {}, fine {}".format(
+        *(_ccp_minutes(n) for n in ("ccp_ddpm_coarse_std_allblocks_6192steps", "ccp_ddpm_fine_std_allblocks_6192steps",
+                                    "ccp_skimage_coarse", "ccp_skimage_fine"))),
+})
+BACKBONE_FIELDS["wall_minutes"] = lambda b: f"{b['train_seconds'] / 60:.0f}"
 
 
 # -- the pages ----------------------------------------------------------------------------------------

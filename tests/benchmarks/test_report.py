@@ -2,9 +2,17 @@
 computes what it says (sample std over the per-seed scores, "not recorded" for a missing hash)."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
+
+
+def _copy_results(report, tmp_path):
+    """The records, archive/ included (history.md quotes two archived ones)."""
+    results = tmp_path / "results"
+    shutil.copytree(report.RESULTS, results, ignore=shutil.ignore_patterns("*.png", "ccp_ddpm_backbone"))
+    return results
 
 
 def test_committed_pages_match_a_fresh_rendering(load, capsys):
@@ -23,10 +31,7 @@ def test_every_marker_is_rendered(load):
 
 def test_a_changed_record_makes_the_check_fail(load, tmp_path, monkeypatch, capsys):
     report = load("report")
-    results = tmp_path / "results"
-    results.mkdir()
-    for path in report.RESULTS.glob("*.json"):
-        (results / path.name).write_text(path.read_text())
+    results = _copy_results(report, tmp_path)
     record = json.loads((results / "weizmann_default_n20.json").read_text())
     record["rows"][0]["scores"] = [s - 1.0 for s in record["rows"][0]["scores"]]
     (results / "weizmann_default_n20.json").write_text(json.dumps(record))
@@ -72,12 +77,6 @@ def test_backbone_hash_names_the_weights(load, tmp_path):
     assert common.backbone_source({"settings": {"model": None}}) is None
 
 
-def _copy_results(report, tmp_path):
-    results = tmp_path / "results"
-    results.mkdir()
-    for path in report.RESULTS.glob("*.json"):
-        (results / path.name).write_text(path.read_text())
-    return results
 
 
 def test_a_figure_in_prose_follows_its_record(load, tmp_path, monkeypatch, capsys):
