@@ -1,6 +1,6 @@
 """Named search spaces of :func:`~sklearn_ddpm.model_selection.select_segmenter`.
 
-A search space is a dict with three entries, all optional but ``"stages"``:
+A search space is a dict with four entries, all optional but ``"stages"``:
 
 ``"start"``
     Pipeline parameters every candidate starts from (they are cross-validated like the rest, and
@@ -12,9 +12,17 @@ A search space is a dict with three entries, all optional but ``"stages"``:
     about 3.3 times as much and rank candidates alike, ``benchmarks/ccp_cv_protocol.py``).
 ``"stages"``
     A list of scikit-learn ``param_grid`` s (a dict of lists, or a list of such dicts). The stages
-    run in order; each stage's candidates are the best candidate so far with one point of its grid
-    applied, so every stage varies its parameters with the others at their best values so far
-    (greedy coordinate search). A candidate already cross-validated is not run again.
+    run in order; each stage's candidates are the best candidate before the stage with one point
+    of its grid applied, so every stage varies its parameters with the others at their best values
+    so far (greedy coordinate search), and the points of one stage are alternatives from the same
+    start (a list of grids with different parameters changes one at a time). A candidate already
+    cross-validated is not run again. A stage may also be a callable: called with the candidates
+    run so far (a dict of lists ``stage``, ``params``, ``mean_test_score``), it returns the
+    stage's ``param_grid`` (an empty list: nothing to run), e.g. the changes of an earlier stage
+    that beat its start, combined (``benchmarks/ccp_cv_protocol.py``).
+``"required_stages"``
+    How many of the first stages run in full whatever the budget (default 0: only the first
+    candidate always runs); the budget stops candidates from the next stage on.
 
 Parameter names are the pipeline's (``features__*``, ``clf__*``, see
 :func:`~sklearn_ddpm.make_segmenter`); ``features__blocks`` also takes ``"all"`` (every decoder
@@ -91,17 +99,17 @@ SEARCH_PRESETS = {
 
 
 def resolve_search(search):
-    """A search space as a dict with ``"start"``, ``"proxy"`` and ``"stages"`` (copied).
+    """A search space as a dict with ``"start"``, ``"proxy"``, ``"stages"`` and ``"required_stages"`` (copied).
 
     ``search`` is a name of :data:`SEARCH_PRESETS`; a dict with a ``"stages"`` entry (a whole
-    search space); a ``param_grid`` dict (one stage: every combination, as ``GridSearchCV``); or
+    search space, see the module's docstring); a ``param_grid`` dict (one stage: every combination, as ``GridSearchCV``); or
     a list of stages.
 
     Examples
     --------
     >>> from sklearn_ddpm.model_selection import resolve_search
     >>> resolve_search({"clf__standardize": [False, True]})
-    {'start': {}, 'proxy': {}, 'stages': [{'clf__standardize': [False, True]}]}
+    {'start': {}, 'proxy': {}, 'stages': [{'clf__standardize': [False, True]}], 'required_stages': 0}
     >>> len(resolve_search("default")["stages"])
     7
     """
@@ -111,21 +119,26 @@ def resolve_search(search):
                              "or pass a param_grid dict or a list of stages.")
         search = SEARCH_PRESETS[search]
     if isinstance(search, dict) and "stages" in search:
-        unknown = set(search) - {"start", "proxy", "stages"}
+        unknown = set(search) - {"start", "proxy", "stages", "required_stages"}
         if unknown:
-            raise ValueError(f"search has unknown entries {sorted(unknown)}; a search space has 'start', 'proxy' "
-                             "and 'stages'.")
+            raise ValueError(f"search has unknown entries {sorted(unknown)}; a search space has 'start', 'proxy', "
+                             "'stages' and 'required_stages'.")
         space = {"start": dict(search.get("start", {})), "proxy": dict(search.get("proxy", {})),
-                 "stages": list(search["stages"])}
+                 "stages": list(search["stages"]), "required_stages": int(search.get("required_stages", 0))}
     elif isinstance(search, dict):
-        space = {"start": {}, "proxy": {}, "stages": [search]}
+        space = {"start": {}, "proxy": {}, "stages": [search], "required_stages": 0}
     elif isinstance(search, (list, tuple)):
-        space = {"start": {}, "proxy": {}, "stages": list(search)}
+        space = {"start": {}, "proxy": {}, "stages": list(search), "required_stages": 0}
     else:
         raise TypeError(f"search must be a preset name, a param_grid dict or a list of stages, got {search!r}.")
     if not space["stages"]:
         raise ValueError("search has no stages: give at least one param_grid.")
+    if not 0 <= space["required_stages"] <= len(space["stages"]):
+        raise ValueError(f"required_stages={space['required_stages']} must be between 0 and the number of stages "
+                         f"({len(space['stages'])}).")
     for stage in space["stages"]:
+        if callable(stage):
+            continue  # its grids are known only when it runs
         for grid in stage if isinstance(stage, (list, tuple)) else [stage]:
             if not isinstance(grid, dict):
                 raise TypeError(f"a search stage must be a param_grid dict or a list of them, got {grid!r}.")

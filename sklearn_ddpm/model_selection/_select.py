@@ -1,7 +1,9 @@
 """``select_segmenter``: the segmenter's settings chosen by cross-validation on the user's images."""
 
+import functools
 import json
 import time
+import types
 
 import numpy as np
 from sklearn.base import clone
@@ -67,7 +69,7 @@ class SelectionResult:
         Settings used only while cross-validating, replaced at the refit.
     search_space_ : dict
         The search space: the preset's ``name`` (None for the caller's grids), ``start``,
-        ``proxy`` and ``stages``.
+        ``proxy``, ``stages`` and ``required_stages``.
     """
 
     def __init__(self, **attributes):
@@ -110,6 +112,9 @@ def _jsonable(value):
         return None
     if isinstance(value, (str, int, float, bool, type(None))):
         return value
+    if isinstance(value, (types.FunctionType, functools.partial)):  # a callable stage: its name, not its address
+        function = getattr(value, "func", value)
+        return f"{function.__module__}.{function.__qualname__}"
     return repr(value)  # estimators (the guided filter): scikit-learn's repr names their non-default parameters
 
 
@@ -136,15 +141,18 @@ def select_segmenter(images, masks, *, model=None, search="default", budget="20m
     search : str, dict or list, default="default"
         A preset name (``"quick"``, ``"default"``, ``"full"``), a ``param_grid`` dict (one stage,
         every combination, as :class:`~sklearn.model_selection.GridSearchCV`), a list of stages
-        (each a ``param_grid``, run in order from the best so far), or a whole search space
-        (a dict with ``"stages"``, ``"start"``, ``"proxy"``); see
+        (each a ``param_grid``, run in order, each from the best before it; or a callable that
+        returns a stage's ``param_grid`` from the results so far), or a whole search space (a dict
+        with ``"stages"``, ``"start"``, ``"proxy"``, ``"required_stages"``); see
         :mod:`sklearn_ddpm.model_selection._presets`.
     budget : None, float or str, default="20m"
         Time for the whole call, search and refit: seconds or a duration (``"20m"``, ``"1h"``).
         No candidate starts when it is not expected to finish within the budget, keeping time for
         the refit (estimated from the best candidate's fit time); the best candidate so far is then
         refitted, and the skipped candidates are listed in ``skipped_``. The first candidate
-        always runs, so a budget shorter than one candidate is exceeded. None: run every stage.
+        (and every candidate of the search space's ``"required_stages"``) always runs, so a
+        budget shorter than one candidate is exceeded. With ``refit=False`` no time is kept for a
+        refit. None: run every stage.
     cv : int, cross-validation splitter or None, default=None
         None: :func:`default_cv` (``GroupKFold``, one image per group); an int: ``GroupKFold``
         with that many folds; or any splitter (given ``groups``).
@@ -219,7 +227,8 @@ def select_segmenter(images, masks, *, model=None, search="default", budget="20m
              if name not in pipeline_params and name.split("__", 1)[-1] not in segmenter_params}
     base.set_params(**_resolve_blocks(start, backbone))
     # An explicit keyword fixes its setting: the stages do not vary it.
-    fixed = [name for stage in space["stages"] for grid in (stage if isinstance(stage, (list, tuple)) else [stage])
+    fixed = [name for stage in space["stages"] if not callable(stage)
+             for grid in (stage if isinstance(stage, (list, tuple)) else [stage])
              for name in grid if name in pipeline_params or name.split("__", 1)[-1] in segmenter_params]
     stages = [_resolve_stage(stage, backbone, fixed) for stage in space["stages"]]
     proxy = _resolve_blocks(space["proxy"], backbone)
@@ -237,7 +246,7 @@ def select_segmenter(images, masks, *, model=None, search="default", budget="20m
     search_started = time.perf_counter()
     searcher = _StagedSearchCV(searched, stages, scoring=scoring, cv=cv, n_jobs=n_jobs, progress=progress,
                                budget=None if seconds is None else max(0.0, seconds - (search_started - started)),
-                               reserve=reserve)
+                               reserve=reserve if refit else None, required_stages=space["required_stages"])
     searcher.fit(images, masks, groups=groups)
     search_seconds = time.perf_counter() - search_started
 
@@ -272,7 +281,12 @@ def _resolve_blocks(params, backbone):
 
 
 def _resolve_stage(stage, backbone, fixed=()):
-    """A stage's grids with ``"all"`` blocks resolved and the ``fixed`` parameters left out."""
+    """A stage's grids with ``"all"`` blocks resolved and the ``fixed`` parameters left out.
+
+    A callable stage is resolved likewise once it has returned its grids.
+    """
+    if callable(stage):
+        return functools.partial(_resolve_called_stage, stage, backbone, tuple(fixed))
     grids = stage if isinstance(stage, (list, tuple)) else [stage]
     out = []
     for grid in grids:
@@ -282,6 +296,11 @@ def _resolve_stage(stage, backbone, fixed=()):
                                         for v in grid["features__blocks"]]
         out.append(grid)
     return out
+
+
+def _resolve_called_stage(stage, backbone, fixed, history):
+    grids = stage(history)
+    return _resolve_stage(grids, backbone, fixed) if grids else []
 
 
 def _table(searcher, n_splits):

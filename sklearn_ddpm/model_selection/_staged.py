@@ -41,14 +41,22 @@ class _StagedSearchCV(BaseSearchCV):
     ----------
     estimator : estimator
         The pipeline every candidate is cloned from.
-    stages : list of param_grid
-        Each stage's candidates are the best parameters so far updated with one point of
-        ``ParameterGrid(stage)``. Candidates equal to one already evaluated (parameters equal to
-        the estimator's own count as unset) are not run again.
+    stages : list of param_grid or callable
+        Each stage's candidates are the best parameters before the stage updated with one point
+        of ``ParameterGrid(stage)`` (the best is not updated within a stage, so the points of a
+        stage are alternatives to each other, each from the same start). A callable stage is
+        called with the candidates run so far (a dict of lists: ``stage``, ``params``,
+        ``mean_test_score``) when its turn comes, and returns the stage's ``param_grid`` (an
+        empty list: nothing to run), for a stage that depends on the earlier results.
+        Candidates equal to one already evaluated (parameters equal to the estimator's own count
+        as unset) are not run again.
     budget : float or None, default=None
         Seconds. No candidate starts when the time spent plus its expected time (the mean wall
         time of the candidates so far) plus ``reserve(best_fit_seconds)`` would exceed it; the
         first candidate always runs. None: no limit.
+    required_stages : int, default=0
+        The first stages run in full whatever the budget (the budget applies from the next
+        stage on).
     reserve : callable or None, default=None
         Seconds to keep for after the search, given the best candidate's mean fit time per fold.
     progress : bool, default=False
@@ -74,17 +82,19 @@ class _StagedSearchCV(BaseSearchCV):
         "stages": [list],
         "budget": [None, Interval(numbers.Real, 0, None, closed="left")],
         "reserve": [None, callable],
+        "required_stages": [Interval(numbers.Integral, 0, None, closed="left")],
         "progress": ["boolean"],
     }
 
     def __init__(self, estimator, stages, *, scoring=None, n_jobs=None, cv=None, verbose=0,
                  pre_dispatch="2*n_jobs", error_score="raise", return_train_score=False, budget=None,
-                 reserve=None, progress=False):
+                 reserve=None, required_stages=0, progress=False):
         super().__init__(estimator=estimator, scoring=scoring, n_jobs=n_jobs, refit=False, cv=cv, verbose=verbose,
                          pre_dispatch=pre_dispatch, error_score=error_score, return_train_score=return_train_score)
         self.stages = stages
         self.budget = budget
         self.reserve = reserve
+        self.required_stages = required_stages
         self.progress = progress
 
     def _key(self, params, defaults):
@@ -94,22 +104,29 @@ class _StagedSearchCV(BaseSearchCV):
     def _run_search(self, evaluate_candidates):
         start = time.perf_counter()
         defaults = self.estimator.get_params()
-        grids = [ParameterGrid(stage) for stage in self.stages]
         self.stage_of_candidate_, self.candidate_seconds_, self.skipped_ = [], [], []
         self.stopped_by_budget_ = False
         seen, best, results = set(), {}, None
-        bar = tqdm(total=sum(len(g) for g in grids), desc="select", unit="candidate", disable=not self.progress,
-                   dynamic_ncols=True)
+        # a callable stage's candidates are known only when its turn comes: the bar grows then
+        bar = tqdm(total=sum(len(ParameterGrid(s)) for s in self.stages if not callable(s)), desc="select",
+                   unit="candidate", disable=not self.progress, dynamic_ncols=True)
         try:
-            for stage, grid in enumerate(grids):
+            for stage, grid in enumerate(self.stages):
+                if callable(grid):
+                    grid = ParameterGrid(grid(self._history(results)))
+                    bar.total += len(grid)
+                else:
+                    grid = ParameterGrid(grid)
+                start_of_stage = dict(best)  # every point of a stage starts from the same best
                 for point in grid:
-                    params = {**best, **point}
+                    params = {**start_of_stage, **point}
                     key = self._key(params, defaults)
                     if key in seen:
                         bar.total -= 1  # already cross-validated (e.g. a stage's value that is the best so far)
                         bar.refresh()
                         continue
-                    if self.stopped_by_budget_ or not self._fits_budget(start, results):
+                    if stage >= self.required_stages and (self.stopped_by_budget_
+                                                          or not self._fits_budget(start, results)):
                         self.stopped_by_budget_ = True
                         self.skipped_.append({"stage": stage, "params": params})
                         continue
@@ -129,6 +146,13 @@ class _StagedSearchCV(BaseSearchCV):
                 bar.set_description(f"select (budget reached, {len(self.skipped_)} candidates skipped)")
         finally:
             bar.close()
+
+    def _history(self, results):
+        """The candidates run so far, for a callable stage."""
+        if results is None:
+            return {"stage": [], "params": [], "mean_test_score": []}
+        return {"stage": list(self.stage_of_candidate_), "params": [dict(p) for p in results["params"]],
+                "mean_test_score": [float(v) for v in results["mean_test_score"]]}
 
     def _fits_budget(self, start, results):
         if self.budget is None or results is None:

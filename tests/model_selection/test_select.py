@@ -224,3 +224,65 @@ def test_explicit_splits_and_no_refit(tiny_backbone, data):
     pipe = make_segmenter(tiny_backbone, blocks=(6,), steps=(10,), batch_size=1, **FAST)  # 200 px per image
     expected = pipe.fit([images[i] for i in (0, 1, 2)], [masks[i] for i in (0, 1, 2)]).score([images[3]], [masks[3]])
     np.testing.assert_allclose(result.cv_results_["split0_test_score"][1], expected, atol=1e-6)
+
+
+class _Sum(BaseEstimator):
+    """Scores ``a + b``: which candidates a staged search builds, without fitting anything."""
+
+    def __init__(self, a=0, b=0):
+        self.a, self.b = a, b
+
+    def fit(self, X, y):
+        return self
+
+    def score(self, X, y):
+        return self.a + self.b
+
+
+def test_the_points_of_a_stage_start_from_the_best_before_it():
+    X, y = np.zeros((4, 1)), np.zeros(4)
+    # two changes in one stage are alternatives: the second does not build on the first
+    search = _StagedSearchCV(_Sum(), [{"a": [0]}, [{"a": [1]}, {"b": [2]}]], cv=2).fit(X, y)
+    assert search.cv_results_["params"] == [{"a": 0}, {"a": 1}, {"a": 0, "b": 2}]
+    assert search.stage_of_candidate_ == [0, 1, 1]
+
+
+def test_a_callable_stage_builds_its_grid_from_the_results_so_far():
+    X, y = np.zeros((4, 1)), np.zeros(4)
+    seen = []
+
+    def combine_gains(history):
+        seen.append(history)
+        start = max(s for s, k in zip(history["mean_test_score"], history["stage"]) if k == 0)
+        gains = [p for p, s, k in zip(history["params"], history["mean_test_score"], history["stage"])
+                 if k == 1 and s > start]
+        return [{name: [value] for p in gains for name, value in p.items() if name != "a" or value != 0}]
+
+    search = _StagedSearchCV(_Sum(), [{"a": [0]}, [{"a": [1]}, {"b": [2]}], combine_gains, lambda history: []],
+                             cv=2).fit(X, y)
+    assert seen[0]["stage"] == [0, 1, 1] and seen[0]["mean_test_score"] == [0.0, 1.0, 2.0]
+    assert search.cv_results_["params"][-1] == {"a": 1, "b": 2}  # the two gains together, from the best (b=2)
+    assert search.stage_of_candidate_ == [0, 1, 1, 2]  # an empty grid runs nothing
+
+
+def test_required_stages_run_in_full_whatever_the_budget():
+    X, y = np.zeros((8, 1)), np.zeros(8)
+    search = _StagedSearchCV(_Sleeper(0.05), [{"c": [0, 1, 2]}, {"c": [3, 4]}], cv=2, budget=1e-3,
+                             required_stages=1).fit(X, y)
+    assert [p["c"] for p in search.cv_results_["params"]] == [0, 1, 2]
+    assert [(s["stage"], s["params"]["c"]) for s in search.skipped_] == [(1, 3), (1, 4)]
+    with pytest.raises(ValueError, match="required_stages"):
+        resolve_search({"stages": [{"clf__standardize": [True]}], "required_stages": 2})
+
+
+def test_select_segmenter_resolves_a_callable_stage(tiny_backbone, data):
+    images, masks = data
+
+    def all_blocks(history):
+        assert history["stage"] == [0]
+        return {"features__blocks": ["all"]}
+
+    result = select_segmenter(images, masks, model=tiny_backbone, search=[{"features__steps": [(10,)]}, all_blocks],
+                              budget=None, cv=2, refit=False, progress=False, blocks=(6,), **FAST)
+    assert result.cv_results_["params"][1]["features__blocks"] == tuple(range(tiny_backbone.n_decoder_blocks))
+    assert result.to_dict()["search"]["stages"][1].endswith("all_blocks")  # named, not an address
