@@ -175,7 +175,24 @@ def _summary_row(dataset, round_, done):
         row[f"{arm}_labelled_fraction_mean"] = float(np.mean([p["labelled_fraction_mean"] for p in points]))
     gain = [r["curves"]["suggest"][round_]["miou"] - r["curves"]["random"][round_]["miou"] for r in done]
     row["gain_mean"], row["gain_std"] = _common.mean_sample_std(gain)
+    # The arms label different numbers of pixels per round: also compare at equal labelled pixels, the
+    # random arm's curve of the same seed interpolated at the suggest arm's fraction (None outside its range).
+    at_equal = [_random_at(r["curves"]["random"], r["curves"]["suggest"][round_]["labelled_fraction_mean"])
+                for r in done]
+    at_equal = [r["curves"]["suggest"][round_]["miou"] - v for r, v in zip(done, at_equal) if v is not None]
+    row["n_seeds_at_equal_pixels"] = len(at_equal)
+    row["gain_at_equal_pixels_mean"], row["gain_at_equal_pixels_std"] = (
+        _common.mean_sample_std(at_equal) if at_equal else (None, None))
     return row
+
+
+def _random_at(curve, fraction):
+    """The random arm's mIoU at ``fraction`` labelled, linear between its rounds; None outside them."""
+    points = sorted((p["labelled_fraction_mean"], p["miou"]) for p in curve)
+    xs, ys = [x for x, _ in points], [y for _, y in points]
+    if not xs[0] <= fraction <= xs[-1]:
+        return None
+    return float(np.interp(fraction, xs, ys))
 
 
 def main(argv=None):
@@ -241,6 +258,20 @@ def main(argv=None):
     return path
 
 
+def _classifiers(record):
+    """The fitted ensemble's repr, one line (older records have none: their settings describe it)."""
+    reprs = sorted({" ".join(r["classifier"].split()) for r in record["runs"] if r.get("classifier")})
+    return "; ".join(reprs) if reprs else record["settings"]["segmenter"]
+
+
+def _at_equal_cell(row, cell):
+    if row.get("gain_at_equal_pixels_mean") is None:
+        return "—"
+    n, total = row["n_seeds_at_equal_pixels"], row["n_seeds"]
+    return cell(row["gain_at_equal_pixels_mean"], row["gain_at_equal_pixels_std"]) + (
+        f" ({n} of {total} seeds in range)" if n < total else "")
+
+
 def markdown(record, path):
     """The docs section of a record (``scribbles.py --render-docs`` calls it)."""
     from scribbles import DOCS, _rel
@@ -252,9 +283,9 @@ def markdown(record, path):
            f"class per image; each round a simulated annotator labels the true class along strokes inside "
            f"{settings['k']} regions — those `InteractiveSegmenter.suggest` returns (top regions of the members' "
            "Jensen-Shannon divergence), or the same shapes placed at random — and the ensemble refits. Scored on "
-           f"{settings['scored_on']}. The session trains on every labelled pixel (no 1,000-pixel cap, unlike the "
-           "scribble table above), and the held-out images are not the test split, so the two tables' figures "
-           "are not comparable with each other.", "",
+           f"{settings['scored_on']}. The ensemble is the session's default "
+           f"(`{_classifiers(record)}`), and the held-out images are not the test split, so the two "
+           "tables' figures are not comparable with each other.", "",
            f"Record: [`{path.name}`]({link}) ({record['status']}; {record['date']}, {machine['cpu']}, "
            f"{machine['torch_threads']} torch thread, load average {machine['load_average_1min']} when written).", ""]
     summary = summarize(record["runs"])  # from the per-seed curves, the unfinished run's rounds included
@@ -262,7 +293,7 @@ def markdown(record, path):
         rows = [r for r in summary if r["dataset"] == dataset]
         out += [f"### {dataset}", "",
                 "| round | labelled pixels, suggest / random | mIoU, suggested regions | mIoU, random regions | "
-                "suggest − random |", "|---|---|---|---|---|"]
+                "suggest − random | suggest − random at equal labelled pixels |", "|---|---|---|---|---|---|"]
 
         def cell(mean, std):
             return f"{mean:.1f}" if std is None else f"{mean:.1f} ± {std:.1f}"
@@ -270,7 +301,8 @@ def markdown(record, path):
         for r in rows:
             out.append(f"| {r['round']} | {100 * r['suggest_labelled_fraction_mean']:.2f} % / "
                        f"{100 * r['random_labelled_fraction_mean']:.2f} % | {cell(r['suggest_miou_mean'], r['suggest_miou_std'])} | "
-                       f"{cell(r['random_miou_mean'], r['random_miou_std'])} | {cell(r['gain_mean'], r['gain_std'])} |")
+                       f"{cell(r['random_miou_mean'], r['random_miou_std'])} | {cell(r['gain_mean'], r['gain_std'])} | "
+                       f"{_at_equal_cell(r, cell)} |")
         last = rows[-1]
         if last["round"] > 0:
             gain = last["gain_mean"]
@@ -280,7 +312,9 @@ def markdown(record, path):
                     f"{'+' if gain >= 0 else '−'}{abs(gain):.1f} mIoU for the suggestions. The arms label the same "
                     "number of regions of the same shapes, not the same number of pixels: the strokes of a region "
                     "depend on what it covers (suggested regions follow the outlines, where each class's part of "
-                    "the region is thin), so compare the curves at equal labelled pixels too."]
+                    "the region is thin), so the last column compares them at equal labelled pixels: each seed's random curve, "
+                    "linear between its rounds, at the suggest arm's fraction (— where that fraction is outside the "
+                    "random curve's range)."]
         seeds = sorted({n for r in rows for n in r["seeds"]})
         out += ["", f"Seeds {', '.join(map(str, seeds))}; ± is the sample standard deviation (ddof=1) over the seeds "
                 "of a round (none for one seed); the last column pairs the arms by seed.", ""]
