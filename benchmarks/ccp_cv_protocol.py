@@ -17,13 +17,25 @@ The protocol, fixed before any run (issue 16):
 - Stage 4, refinement: the winner so far with the package's guided filter on its probabilities
   (``refine="guided"``; stages 1-3 use the members' majority vote). Added after the first run
   of this protocol; ``--cv-record R --extend-cv`` runs only the stages ``R`` lacks.
-- Stages 2-4 stop when ``--cv-minutes`` have passed (a budget of time, not of scores); the
-  record lists the candidates that were skipped.
+- Stages 2-4 stop at ``--cv-minutes`` (a budget of time, not of scores); the record lists the
+  candidates that were skipped.
 - The winner is the candidate with the highest mean CV score over all stages (ties: the earlier).
 - Test: ``benchmarks/ccp.py`` with the winner's settings, 3 seeds, all 130 ``test`` photos, once.
 - Fixed, not chosen, to fit the CPU budget (one 20-photo fit took ~2.5 min on the shared 2-core
   machine): 3 MLPs per ensemble (10 cost 3.3x), at most 100 epochs, photos fed at the model's 64²,
   no class weights, no per-class pixel cap.
+
+The CV runs through the package's selection code path,
+:func:`sklearn_ddpm.model_selection.select_segmenter` (``refit=False``), with the stages above as
+its search space (:func:`search_space`): stage 1 is its ``required_stages``, stage 2 a list of
+single-change grids (each from the stage-1 winner), stages 3 and 4 callables built from the
+results so far; one activation cache (``--cache-dir``) serves every candidate and fold. Since the
+port (the records of 2026 before it were written by this script's own loop of
+``cross_val_score`` calls, with the same folds, seed and settings): ``--cv-minutes`` is
+``select_segmenter``'s budget, so a candidate of stages 2-4 does not start when it is not
+expected to finish within it (the loop started candidates until the minutes had passed);
+``--progress-json`` is gone (the progress bar shows the best so far); the features pass through
+the UNet one photo at a time (the selection's cache keys).
 
 The backbone is not chosen here: it is the given DDPM (``--model``). ``--cv-model`` lets the CV run
 on another snapshot of the same training run (say, the one available when the search had to start);
@@ -53,7 +65,7 @@ import ccp
 NAME = "ccp_cv_protocol"
 # The record's "protocol" field: the docstring from "The protocol, fixed before any run" up to the
 # paragraph on the backbone (the heading alone was stored before, issue 30).
-PROTOCOL = __doc__[__doc__.index("The protocol, fixed"):__doc__.index("The backbone is not chosen")].strip()
+PROTOCOL = __doc__[__doc__.index("The protocol, fixed"):__doc__.index("The CV runs through")].strip()
 ALL_BLOCKS = tuple(range(12))
 GRID = {"blocks": [(3, 6, 9), ALL_BLOCKS], "steps": [(50, 150, 250), (10, 50, 150)], "standardize": [True, False]}
 BASE_BUDGET = {"n_estimators": 3, "max_pixels_per_image": 1000, "n_noise_samples": 1}
@@ -75,13 +87,12 @@ def build_parser():
     p.add_argument("--max-epochs", type=int, default=100, help="MLP epochs at most (default: 100)")
     p.add_argument("--cache-dir", default=None,
                    help="activation cache directory (default: a fresh temporary one)")
-    p.add_argument("--progress-json", type=Path, default=None,
-                   help="rewrite the CV table to this file after every candidate (to follow a long run)")
     p.add_argument("--n-jobs", type=int, default=None,
                    help="folds fitted in parallel processes (joblib; default: one process). Set OMP_NUM_THREADS "
                         "for the workers' torch threads")
     p.add_argument("--cv-minutes", type=float, default=None,
-                   help="no stage-2/3 candidate starts after this many minutes of CV (default: no limit)")
+                   help="select_segmenter's budget for stages 2-4: no candidate starts that is not expected to "
+                        "end within this many minutes of CV (default: no limit)")
     p.add_argument("--cv-record", type=Path, default=None,
                    help="take the CV table and choice from this record of a --skip-test run; score the test only")
     p.add_argument("--test-jobs", type=int, default=1,
@@ -92,77 +103,105 @@ def build_parser():
     return p
 
 
-def candidate_pipeline(backbone, candidate, memory, device, n_classes, max_epochs):
-    from sklearn_ddpm import make_segmenter
-
-    pipe = make_segmenter(backbone, blocks=candidate["blocks"], steps=candidate["steps"], memory=memory,
-                          device=device, random_state=0, n_classes=n_classes,
-                          n_estimators=candidate["n_estimators"],
-                          max_pixels_per_image=candidate["max_pixels_per_image"],
-                          refine=candidate.get("refine"))
-    return pipe.set_params(features__n_noise_samples=candidate["n_noise_samples"],
-                           clf__standardize=candidate["standardize"], clf__batch_size=MLP_BATCH,
-                           clf__lr=1e-3 * (MLP_BATCH / 64) ** 0.5, clf__max_epochs=max_epochs)
+#: The record's settings and the pipeline parameters they set (n_estimators is fixed, not searched).
+PARAMS = {"blocks": "features__blocks", "steps": "features__steps", "standardize": "clf__standardize",
+          "max_pixels_per_image": "clf__max_pixels_per_image", "n_noise_samples": "features__n_noise_samples",
+          "refine": "clf__refine"}
+STAGES = ("1-features", "2-budget", "3-combined", "4-refine")
 
 
-def cross_validate(backbone, candidate, images, masks, args, memory, n_classes):
-    from sklearn.model_selection import GroupKFold, cross_val_score
+def to_params(settings):
+    """Pipeline parameters of a record's settings (``refine="guided"``: the package's guided filter)."""
+    from sklearn_ddpm.postprocessing import GuidedFilter
 
-    start = time.perf_counter()
-    pipe = candidate_pipeline(backbone, candidate, memory, args.device, n_classes, args.max_epochs)
-    scores = cross_val_score(pipe, images, masks, groups=np.arange(len(images)), cv=GroupKFold(args.folds),
-                             n_jobs=args.n_jobs, error_score="raise")
-    scores = np.asarray(scores) * 100
-    return {"fold_miou": scores.tolist(), "cv_miou": float(scores.mean()), "cv_miou_std_over_folds":
-            float(scores.std(ddof=1)), "seconds": time.perf_counter() - start}
+    params = {PARAMS[k]: tuple(v) if isinstance(v, list) else v for k, v in settings.items() if k in PARAMS}
+    if params.get("clf__refine") == "guided":
+        params["clf__refine"] = GuidedFilter()
+    return params
+
+
+def to_settings(params):
+    """A record's settings of pipeline parameters (the inverse of :func:`to_params`)."""
+    settings = {k: params[name] for k, name in PARAMS.items()}
+    settings["refine"] = None if settings["refine"] is None else "guided"
+    return {"n_estimators": BASE_BUDGET["n_estimators"], **settings}
+
+
+def settings(row):
+    return {k: row.get(k) for k in SETTINGS}  # rows of the first run have no "refine": None
+
+
+def search_space(quick, table=(), done=()):
+    """``(names, space)``: the stages of the module docstring as ``select_segmenter``'s search space.
+
+    ``table`` and ``done``: the rows and the stages (run or skipped) of an earlier run; only the
+    stages it lacks are in the space, which then starts from its best candidate. Stages 3 and 4
+    are callables: their candidates depend on the scores of the earlier ones, here and in ``table``.
+    """
+    grid, stage2 = (QUICK_GRID, QUICK_STAGE2) if quick else (GRID, STAGE2)
+    base = {"max_pixels_per_image": BASE_BUDGET["max_pixels_per_image"],
+            "n_noise_samples": BASE_BUDGET["n_noise_samples"], "refine": None}
+    start = to_params(settings(max(table, key=lambda r: r["cv_miou"])) if table else base)
+
+    def rows(history):
+        """The earlier run's rows and this run's so far, as ``(stage, settings, cv_miou)``."""
+        here = [(names[k], to_settings({**start, **p}), score)
+                for k, p, score in zip(history["stage"], history["params"], history["mean_test_score"])]
+        return [(r["stage"], settings(r), r["cv_miou"] / 100) for r in table] + here
+
+    def combined(history):
+        # stage 3: the stage-2 changes that beat the stage-1 winner, together (only when two or more did)
+        so_far = rows(history)
+        best1 = max((r for r in so_far if r[0] == "1-features"), key=lambda r: r[2])
+        gains = [change for change in stage2 for stage, row, score in so_far
+                 if stage == "2-budget" and row == {**best1[1], **change} and score > best1[2]]
+        if len(gains) < 2:
+            return []
+        return {k: [v] for k, v in to_params({**best1[1], **{k: v for c in gains for k, v in c.items()}}).items()}
+
+    def refined(history):
+        # stage 4: the guided filter on the best candidate of every stage so far
+        best = max(rows(history), key=lambda r: r[2])  # max keeps the first of equal scores
+        return {k: [v] for k, v in to_params({**best[1], **REFINE_STAGE[0]}).items()}
+
+    stages = {
+        "1-features": [{PARAMS["blocks"]: [blocks], PARAMS["steps"]: [steps], PARAMS["standardize"]: [standardize]}
+                       for blocks in grid["blocks"] for steps in grid["steps"] for standardize in grid["standardize"]],
+        "2-budget": [{k: [v] for k, v in to_params(change).items()} for change in stage2],
+        "3-combined": combined,
+        "4-refine": refined,
+    }
+    # stage 3 belongs to stage 2: a record whose stage 2 ran (or was skipped) has had its chance
+    names = [n for n in STAGES if n not in done and not (n == "3-combined" and "2-budget" in done)]
+    return names, {"start": start, "stages": [stages[n] for n in names],
+                   "required_stages": int("1-features" in names)}
 
 
 def search(backbone, images, masks, args, n_classes, memory, quick, table=None, skipped=None):
-    """The staged CV of the module docstring; returns the table (one row per candidate) and the winner.
+    """The staged CV of the module docstring, by ``select_segmenter``; the table, the winner, the skipped.
 
-    Given the ``table`` of an earlier run, only the stages it lacks are run.
+    Given the ``table`` of an earlier run, only the stages it lacks are run, from its best candidate.
     """
-    grid, stage2 = (QUICK_GRID, QUICK_STAGE2) if quick else (GRID, STAGE2)
-    table, skipped, start = list(table or []), list(skipped or []), time.perf_counter()
-    done = {r["stage"] for r in table} | {r["stage"] for r in skipped}
+    from sklearn_ddpm.model_selection import select_segmenter
 
-    def run(stage, candidate):
-        if stage != "1-features" and args.cv_minutes is not None and time.perf_counter() - start > 60 * args.cv_minutes:
-            skipped.append({"stage": stage, **candidate})
-            return None
-        row = {"stage": stage, **candidate,
-               **cross_validate(backbone, candidate, images, masks, args, memory, n_classes)}
-        table.append(row)
-        if args.progress_json is not None:
-            args.progress_json.write_text(json.dumps(table, indent=1))
-        print(f"  [{stage}] {describe(candidate)}: CV mIoU {row['cv_miou']:.2f} "
-              f"(folds {', '.join(f'{s:.1f}' for s in row['fold_miou'])}; {row['seconds']:.0f} s; "
-              f"load {os.getloadavg()[0]:.1f})", flush=True)
-        return row
-
-    def settings(row):
-        return {k: row.get(k) for k in SETTINGS}  # rows of the first run have no "refine": None
-
-    if "1-features" not in done:
-        for blocks in grid["blocks"]:
-            for steps in grid["steps"]:
-                for standardize in grid["standardize"]:
-                    run("1-features", {"blocks": blocks, "steps": steps, "standardize": standardize,
-                                       **BASE_BUDGET, "refine": None})
-    stage1 = [r for r in table if r["stage"] == "1-features"]
-    best1 = max(stage1, key=lambda r: r["cv_miou"])  # max keeps the first of equal scores
-    if "2-budget" not in done:
-        gains = []
-        for change in stage2:
-            row = run("2-budget", {**settings(best1), **change})
-            if row is not None and row["cv_miou"] > best1["cv_miou"]:
-                gains.append(change)
-        if len(gains) >= 2:
-            run("3-combined", {**settings(best1), **{k: v for change in gains for k, v in change.items()}})
-    if "4-refine" not in done:
-        best = max(table, key=lambda r: r["cv_miou"])
-        for change in REFINE_STAGE:
-            run("4-refine", {**settings(best), **change})
+    table, skipped = list(table or []), list(skipped or [])
+    names, space = search_space(quick, table, {r["stage"] for r in table} | {r["stage"] for r in skipped})
+    if not names:
+        return table, settings(max(table, key=lambda r: r["cv_miou"])), skipped
+    # 0 minutes: stage 1 only (select_segmenter takes a positive budget)
+    budget = None if args.cv_minutes is None else max(60 * args.cv_minutes, 1e-3)
+    result = select_segmenter(
+        images, masks, model=backbone, search=space, budget=budget, cv=args.folds, random_state=0,
+        n_jobs=args.n_jobs, progress=not quick, refit=False, memory=memory, device=args.device, n_classes=n_classes,
+        n_estimators=BASE_BUDGET["n_estimators"], max_pixels_per_class=None, clf__batch_size=MLP_BATCH,
+        clf__lr=1e-3 * (MLP_BATCH / 64) ** 0.5, clf__max_epochs=args.max_epochs)
+    cv = result.cv_results_
+    for k, params in enumerate(cv["params"]):
+        folds = [100 * cv[f"split{j}_test_score"][k] for j in range(result.n_splits_)]
+        table.append({"stage": names[cv["stage"][k]], **to_settings({**space["start"], **params}), "fold_miou": folds,
+                      "cv_miou": float(np.mean(folds)), "cv_miou_std_over_folds": float(np.std(folds, ddof=1)),
+                      "seconds": cv["seconds"][k]})
+    skipped += [{"stage": names[s["stage"]], **to_settings({**space["start"], **s["params"]})} for s in result.skipped_]
     winner = max(table, key=lambda r: r["cv_miou"])
     return table, settings(winner), skipped
 

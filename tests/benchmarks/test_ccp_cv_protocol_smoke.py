@@ -81,3 +81,19 @@ def test_extend_cv_runs_only_the_stages_a_record_lacks(protocol, tmp_path):
     assert record["cv_table"][:len(old_rows)] == old_rows
     assert [r["stage"] for r in record["cv_table"][len(old_rows):]] == ["4-refine"]
     assert len(record["cv_seconds"]) == 2
+
+
+def test_stage_3_combines_the_stage_2_changes_that_beat_the_stage_1_winner(protocol):
+    """The callable stage of the search space: both changes beat the winner -> one combined candidate."""
+    names, space = protocol.search_space(quick=True)
+    assert names == list(protocol.STAGES) and space["required_stages"] == 1
+    combined = space["stages"][names.index("3-combined")]
+    stage1, stage2 = space["stages"][0][:2], space["stages"][1]
+    points = [{k: v[0] for k, v in g.items()} for g in stage1]
+    winner = points[1]
+    history = {"stage": [0, 0, 1, 1], "params": [*points, *({**winner, **{k: v[0] for k, v in g.items()}}
+                                                            for g in stage2)]}
+    both = combined({**history, "mean_test_score": [0.1, 0.2, 0.3, 0.25]})
+    expected = {**winner, **{k: v[0] for g in stage2 for k, v in g.items()}}
+    assert {k: v[0] for k, v in both.items() if k in expected} == expected
+    assert combined({**history, "mean_test_score": [0.1, 0.2, 0.3, 0.15]}) == []  # one gain: no stage 3
