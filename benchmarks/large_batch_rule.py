@@ -20,6 +20,17 @@ epochs (Goyal et al., 2017; skorch's ``LRScheduler`` with ``torch.optim.lr_sched
 stepped every batch), ghost batch normalization over slices of 64 samples (Hoffer et al., 2017;
 ``BatchedMLPEnsemble(ghost_batch=64)``) and the epochs before a member may stop. The patience is
 the package's "auto" (50 iterations at batch 64, kept in pixels).
+
+The CV does not go through :func:`sklearn_ddpm.model_selection.select_segmenter` (issue 29),
+because two things it measures are not a search's: the warm-up candidates add a skorch callback
+by replacing the classifier's private ``_make_net`` (``MLPEnsembleClassifier`` has no parameter
+for an extra callback; its ``callbacks__*`` keywords set its own callbacks' parameters), so they
+are not pipeline parameters a search can set; and the record keeps, for every fold and rule, the
+schedule the fit resolved and how it stopped (``lr_``, ``patience_``, ``min_epochs_``, the ghost
+batch, ``stop_epochs_``, ``n_iter_``, fit and predict seconds), which ``--reuse-cv`` reads back,
+while a search's CV table keeps scores and mean times only. The candidates without warm-up
+(``clf__lr``, ``clf__min_epochs``, ``clf__module__ghost_batch``, ``clf__batch_size``) are
+parameters ``select_segmenter`` could search.
 """
 
 import json

@@ -17,6 +17,14 @@ the bundled DDPM, n labelled images (the first n of ``labeled_pool``)::
    (``sklearn_ddpm.ensemble._schedule``).
 
 The record holds the CV scores that made each choice and the test scores (mean ± sample std).
+
+The CV does not go through :func:`sklearn_ddpm.model_selection.select_segmenter` (issue 29), on
+purpose: every lever here is a prediction-time setting of one fitted ensemble (``clf__voting``,
+``features__flip_tta``, ``clf__refine=GuidedFilter(radius, eps)``), and this script scores all of
+them on the one ensemble each fold fits. ``select_segmenter`` clones and fits every candidate, so
+the default grid (3 + 2 x 4 radii x 3 eps = 27 levers, 4 folds) would fit 108 ensembles instead
+of 4, about 27 times the CPU for the same scores (a seeded CPU fit reproduces). What would let it
+through: candidates that differ only in prediction-time parameters sharing one fit per fold.
 """
 
 import time
