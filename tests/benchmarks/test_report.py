@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 
 
-def _copy_results(report, tmp_path):
-    """The records, archive/ included (history.md quotes two archived ones)."""
+def _copy_results(load, tmp_path, monkeypatch):
+    """A copy of the records (archive/ included: history.md quotes two archived ones) that report.py reads."""
+    records = load("_report_records")  # where every record is read, for the tables and the inline figures
     results = tmp_path / "results"
-    shutil.copytree(report.RESULTS, results, ignore=shutil.ignore_patterns("*.png", "ccp_ddpm_backbone"))
+    shutil.copytree(records.RESULTS, results, ignore=shutil.ignore_patterns("*.png", "ccp_ddpm_backbone"))
+    monkeypatch.setattr(records, "RESULTS", results)
     return results
 
 
@@ -31,11 +33,10 @@ def test_every_marker_is_rendered(load):
 
 def test_a_changed_record_makes_the_check_fail(load, tmp_path, monkeypatch, capsys):
     report = load("report")
-    results = _copy_results(report, tmp_path)
+    results = _copy_results(load, tmp_path, monkeypatch)
     record = json.loads((results / "weizmann_default_n20.json").read_text())
     record["rows"][0]["scores"] = [s - 1.0 for s in record["rows"][0]["scores"]]
     (results / "weizmann_default_n20.json").write_text(json.dumps(record))
-    monkeypatch.setattr(report, "RESULTS", results)
     assert report.main(["--check"]) == 1
     assert "weizmann_default_n20" in capsys.readouterr().out
 
@@ -82,11 +83,10 @@ def test_backbone_hash_names_the_weights(load, tmp_path):
 def test_a_figure_in_prose_follows_its_record(load, tmp_path, monkeypatch, capsys):
     """history.md and scaling.md quote figures inside sentences: a changed record makes those pages stale."""
     report = load("report")
-    results = _copy_results(report, tmp_path)
+    results = _copy_results(load, tmp_path, monkeypatch)
     record = json.loads((results / "distributed_predict.json").read_text())
     record["io"]["read_seconds_per_image"] = 0.5
     (results / "distributed_predict.json").write_text(json.dumps(record))
-    monkeypatch.setattr(report, "RESULTS", results)
     assert report.main(["--check"]) == 1
     out = capsys.readouterr().out
     assert "scaling.md" in out and "0.5000 + " in out
