@@ -23,7 +23,7 @@ GROUPS = {
     "speed": ["extract", "ensemble", "gridsearch", "cpu_inference", "cpu_training", "presets", "latent_extract",
               "refit_latency", "refit_warm_start", "refit_batch", "tiling", "cli_example", "default_fit",
               "ensemble_speed"],
-    "memory": ["memory", "latent_memory"],
+    "memory": ["memory", "latent_memory", "large_image_cli"],
     "scale": ["ddp_training", "distributed_predict", "compute_curve", "soak"],
     "gpu": ["gpu_check"],
     "usability": ["new_user_journey"],

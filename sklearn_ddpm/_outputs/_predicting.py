@@ -41,7 +41,8 @@ class PredictionSummary:
         return f"Wrote predictions for {len(self.written)} images to {out}{resumed}{failed}."
 
 
-def start_run(pipeline, paths, out, *, overlay, uncertainty, class_names, resume, format="png", probabilities=False):
+def start_run(pipeline, paths, out, *, overlay, uncertainty, class_names, resume, format="png", probabilities=False,
+              progress=False):
     """The writer of a ``predict`` run and the images left to segment.
 
     Parameters
@@ -66,6 +67,9 @@ def start_run(pipeline, paths, out, *, overlay, uncertainty, class_names, resume
     probabilities : bool, default=False
         Also write the per-class probabilities (float16): ``probabilities/NAME.npy`` with
         ``format="png"``, a TIFF stack or a zarr array with the others.
+    progress : bool, default=False
+        With ``format`` "zarr" or "tiff": a bar over the rows of each image that takes more
+        than a second (a large image is one step of a bar over images).
 
     Returns
     -------
@@ -81,12 +85,12 @@ def start_run(pipeline, paths, out, *, overlay, uncertainty, class_names, resume
     if format == "zarr":
         from ._zarr import ZarrPredictionWriter
 
-        writer = ZarrPredictionWriter(out, probabilities=probabilities, class_names=names)
+        writer = ZarrPredictionWriter(out, probabilities=probabilities, class_names=names, progress=progress)
     elif format == "tiff":
         from ._tiff import TiffPredictionWriter
 
         writer = TiffPredictionWriter(out, probabilities=probabilities, uncertainty=uncertainty, class_names=names,
-                                      classes=clf.classes_)
+                                      classes=clf.classes_, progress=progress)
     else:
         writer = PredictionWriter(out, overlay=overlay, uncertainty=uncertainty, n_estimators=clf.n_estimators,
                                   class_names=names, probabilities=probabilities, classes=clf.classes_)

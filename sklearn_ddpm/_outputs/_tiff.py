@@ -44,17 +44,20 @@ class TiffPredictionWriter:
         A name for every class the model can predict.
     classes : array-like of int
         The model's ``classes_`` (the channels of its probabilities).
+    progress : bool, default=False
+        Show a bar over each large image's rows (:func:`._progress.counted_rows`).
     """
 
     streams = True  # predict_and_write hands this writer the image, not its labels
 
-    def __init__(self, out, *, probabilities, uncertainty, class_names, classes):
+    def __init__(self, out, *, probabilities, uncertainty, class_names, classes, progress=False):
         from ..plotting import label_palette
 
         self.out = ensure_directory(out, "-o/--output folder")
         self.probabilities = probabilities
         self.uncertainty = uncertainty or probabilities
         self.class_names, self.classes = list(class_names), np.asarray(classes)
+        self.progress = progress
         for sub, wanted in (("probabilities", self.probabilities), ("uncertainty", self.uncertainty)):
             if wanted:
                 ensure_directory(self.out / sub, "-o/--output folder")
@@ -76,9 +79,11 @@ class TiffPredictionWriter:
 
     def write_predicted(self, path, image, features, clf, display=None):
         """Predict ``image`` band by band with the fitted ``features`` step and ``clf``, writing its files."""
+        from ._progress import counted_rows
+
         bands = ((top, bottom, outputs)
                  for _, top, bottom, outputs in clf.predict_bands(features.transform([image])))
-        return self.write_bands(path, image.shape[:2], bands)
+        return self.write_bands(path, image.shape[:2], counted_rows(bands, image.shape[0], path.name, self.progress))
 
     def write_bands(self, path, size, bands):
         """Write the files of the image ``path`` of ``size`` ``(height, width)`` from its prediction bands.

@@ -33,7 +33,8 @@ PARTIAL = ".partial-"
 PIXELS_PER_TASK = 2**22
 
 
-def write_zarr_prediction(path, image, bands, class_names, colours, *, probabilities=False, chunk=CHUNK):
+def write_zarr_prediction(path, image, bands, class_names, colours, *, probabilities=False, chunk=CHUNK,
+                          classes=None):
     """Write one image's prediction as an OME-Zarr store at ``path`` (``.ome.zarr``).
 
     Parameters
@@ -50,6 +51,9 @@ def write_zarr_prediction(path, image, bands, class_names, colours, *, probabili
     probabilities : bool, default=False
         Also write the per-class probabilities (float16).
     chunk : int, default=1024
+    classes : array-like of int, default=None
+        The model's ``classes_``: channel ``j`` of the bands' probabilities is class
+        ``classes[j]``. None: classes ``0 .. K-1``.
 
     Returns
     -------
@@ -60,7 +64,7 @@ def write_zarr_prediction(path, image, bands, class_names, colours, *, probabili
     tmp = create_partial_store(path, (height, width), class_names, colours, probabilities=probabilities,
                                chunk=chunk)
     try:
-        write_rows(tmp, image, bands, 0, height)
+        write_rows(tmp, image, bands, 0, height, classes=classes)
         finish_store(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -122,7 +126,7 @@ def create_partial_store(path, size, class_names, colours, *, probabilities=Fals
     return tmp
 
 
-def write_rows(store, image, bands, start, stop):
+def write_rows(store, image, bands, start, stop, classes=None):
     """Write rows ``start:stop`` of a store made by :func:`create_partial_store`, a chunk-row at a time.
 
     Parameters
@@ -137,8 +141,13 @@ def write_rows(store, image, bands, start, stop):
     start, stop : int
         Rows of the image. Writes go to whole chunk-rows (only the image's last is shorter), so
         writers of disjoint ranges that start at multiples of the chunk never share a chunk.
+    classes : array-like of int, default=None
+        The model's ``classes_`` (see :func:`write_zarr_prediction`): probability channel ``k``
+        of the store is class ``k``, 0 for a named class the model was not fitted on.
     """
     import zarr
+
+    from ._writers import class_planes
 
     root = zarr.open_group(str(store), mode="r+")
     rgb, labels, uncertainty = root["0"], root["labels/classes/0"], root["uncertainty/0"]
@@ -160,7 +169,9 @@ def write_rows(store, image, bands, start, stop):
             labels[first:end] = block["labels"][:rows].astype(labels.dtype)
             uncertainty[first:end] = block["uncertainty"][:rows]
             if probability is not None:
-                probability[:, first:end] = np.moveaxis(block["probabilities"][:rows], -1, 0).astype(np.float16)
+                fitted = block["probabilities"][:rows]
+                probability[:, first:end] = class_planes(
+                    fitted, np.arange(fitted.shape[-1]) if classes is None else classes, probability.shape[0])
             buffer = [{key: value[rows:] for key, value in block.items()}] if received > end else []
             first = end
     if first != stop:
@@ -201,11 +212,13 @@ class ZarrPredictionWriter:
     chunk : int, default=None
         Chunk side of the arrays; None: :data:`CHUNK`. The Dask path splits a large image into
         bands of whole chunk-rows (:mod:`sklearn_ddpm.distributed`).
+    progress : bool, default=False
+        Show a bar over each large image's rows (:func:`._progress.counted_rows`).
     """
 
     streams = True  # predict_and_write hands this writer the image, not its labels
 
-    def __init__(self, out, *, probabilities, class_names, chunk=None):
+    def __init__(self, out, *, probabilities, class_names, chunk=None, progress=False):
         from ..plotting import label_palette
         from ..utils._atomic import ensure_directory
 
@@ -213,6 +226,7 @@ class ZarrPredictionWriter:
         self.probabilities, self.class_names = probabilities, class_names
         self.chunk = CHUNK if chunk is None else int(chunk)
         self.uncertainty = True
+        self.progress = progress
         self.palette = label_palette()
 
     def files(self, path):
@@ -230,11 +244,14 @@ class ZarrPredictionWriter:
         ``display``: the image as ``(H, W, 3)`` uint8 for the store's root, when ``image`` holds
         other values (16-bit, other channels; mapped by the model's ``channels`` and ``intensity``).
         """
+        from ._progress import counted_rows
+
         pixel_features = features.transform([image])
         bands = ((top, bottom, outputs) for _, top, bottom, outputs in clf.predict_bands(pixel_features))
+        bands = counted_rows(bands, image.shape[0], path.name, self.progress)
         return write_zarr_prediction(self.files(path)[0], image if display is None else display, bands,
                                      self.class_names, self.colours(), probabilities=self.probabilities,
-                                     chunk=self.chunk)
+                                     chunk=self.chunk, classes=clf.classes_)
 
     def colours(self):
         """Each class's colour, ``(n_classes, 3)`` uint8."""

@@ -181,7 +181,8 @@ def _predict_in_process(args):
     writer, todo, summary = start_run(pipeline, pages, args.output,
                                       overlay=args.overlay, uncertainty=args.uncertainty,
                                       class_names=_read_classes(args.classes), resume=args.resume,
-                                      format=args.format, probabilities=args.probabilities)
+                                      format=args.format, probabilities=args.probabilities,
+                                      progress=not args.quiet)
     with tqdm(total=len(todo), desc="predict", unit="img", disable=args.quiet or not todo) as bar:
         chunk = pipeline[0].forward_batch_size()  # images read and predicted together
         for start in range(0, len(todo), chunk):

@@ -230,7 +230,8 @@ def _band_task(plugin_name, path, store, top, bottom, size):
     if pixels.shape[:2] != tuple(size):
         raise ValueError(f"{path}: read as {pixels.shape[0]} x {pixels.shape[1]} pixels, but its header said "
                          f"{size[0]} x {size[1]}.")
-    write_rows(store, display, _bands.predict_band(pipeline, pixels, top, bottom), top, bottom)
+    write_rows(store, display, _bands.predict_band(pipeline, pixels, top, bottom), top, bottom,
+               classes=pipeline[-1].classes_)
 
 
 def _predict_task(plugin_name, paths, writer, run_start_ns):
