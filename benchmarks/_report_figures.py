@@ -536,3 +536,214 @@ FIGURES.update({
                                     "ccp_skimage_coarse", "ccp_skimage_fine"))),
 })
 BACKBONE_FIELDS["wall_minutes"] = lambda b: f"{b['train_seconds'] / 60:.0f}"
+
+
+# -- self_training.md (self_training_*.json) ------------------------------------------------------------
+
+def _self_training_cv(name, label):
+    return next(c for c in load(name)["cv"] if c["label"] == label)
+
+
+def _self_training_gain():
+    """The rule's numbers: the paired CV gain of the chosen candidate, its standard error, the fold gains."""
+    r = load("self_training_weizmann")
+    chosen = r["chosen"]
+    gains = np.subtract(_self_training_cv("self_training_weizmann", chosen["best_self_training"])["fold_miou"],
+                        _self_training_cv("self_training_weizmann", "rounds 0")["fold_miou"])
+    return "{:+.2f} points by CV with a paired standard error of {:.2f} (fold gains {})".format(
+        chosen["paired_cv_gain"], chosen["paired_cv_gain_se"], ", ".join(f"{g:+.1f}" for g in gains))
+
+
+def _self_training_loads(name):
+    r = load(name)
+    loads = [run["load_average_after"] for run in r["runs"]] + [
+        r[k]["load_average_after"] for k in ("test", "test_baseline") if k in r]
+    return f"{min(loads):.1f}–{max(loads):.1f}"
+
+
+def _self_training_ccp_folds():
+    """Each completed fold run of the stopped CCP run, and the CPU time of self-training against the plain fit."""
+    r = load("self_training_ccp")
+    folds, ratios = {}, []
+    for run in r["runs"]:
+        folds.setdefault(run["fold"], []).append(run)
+    for runs in folds.values():
+        plain = [x for x in runs if x["params"]["n_rounds"] == 0]
+        ratios += [x["fit_cpu_seconds"] / plain[0]["fit_cpu_seconds"] for x in runs if plain and x is not plain[0]]
+    names = {0: "`n_rounds=0`"}
+    text = "; ".join(f"fold {fold}: " + ", ".join(
+        f"{x['miou']:.1f} ({names.get(x['params']['n_rounds'], 'keep ' + str(x['params'].get('keep_fraction')))})"
+        for x in runs) for fold, runs in folds.items())
+    return f"{text}; each self-training fit at {min(ratios):.1f}–{max(ratios):.1f} times the CPU time of the plain one"
+
+
+FIGURES.update({
+    "self_training.load": lambda: _self_training_loads("self_training_weizmann"),
+    "self_training.gain": _self_training_gain,
+    "self_training.keep_tie": lambda: "{:.2f}".format(abs(
+        _self_training_cv("self_training_weizmann", "rounds 1 keep 0.9")["cv_miou"]
+        - _self_training_cv("self_training_weizmann", "rounds 1 keep 0.5")["cv_miou"])),
+    "self_training.test": lambda: f"{load('self_training_weizmann')['test']['miou']:.1f}",
+    "self_training.test_baseline": lambda: f"{load('self_training_weizmann')['test_baseline']['miou']:.1f}",
+    "self_training.cpu_ratio": lambda: "{:.1f}× the plain fit's CPU time ({:.1f}× in the CV folds)".format(
+        load("self_training_weizmann")["test"]["fit_cpu_seconds"]
+        / load("self_training_weizmann")["test_baseline"]["fit_cpu_seconds"],
+        _self_training_cv("self_training_weizmann", "rounds 1 keep 0.9")["fit_cpu_seconds_mean"]
+        / _self_training_cv("self_training_weizmann", "rounds 0")["fit_cpu_seconds_mean"]),
+    "self_training.training_pixels": lambda: " and ".join(sorted(
+        {f"{run['n_training_pixels']:,}" for run in load("self_training_weizmann")["runs"]
+         if run["params"]["n_rounds"] > 0})),
+    "self_training.ccp_done": lambda: "{} of its {}".format(
+        len(load("self_training_ccp")["runs"]),
+        load("self_training_ccp")["folds"] * len({run["label"] for run in load("self_training_ccp")["runs"]})),
+    "self_training.ccp_folds": _self_training_ccp_folds,
+})
+
+
+# -- model_selection.md (select_weizmann_n20.json) -------------------------------------------------------
+
+def _select_tests(method):
+    return [f for f in load("select_weizmann_n20")["test_fits"] if f["method"] == method]
+
+
+def _select_load():
+    r = load("select_weizmann_n20")
+    s = r["selection"]
+    loads = [s["load_average_before"][0], s["load_average_after"][0]] + [f["load_average"][0] for f in r["test_fits"]]
+    return f"{min(loads):.1f}–{max(loads):.1f}"
+
+
+def _select_search():
+    s = load("select_weizmann_n20")["selection"]
+    cv = s["cv_results"]
+    seconds = "the call took {total:.0f} s (search {search:.0f} s, refit {refit:.0f} s)".format(**s["seconds"])
+    if s["stopped_by_budget"]:
+        seconds += (f"; at {min(cv['seconds']):.0f}–{max(cv['seconds']):.0f} s a candidate the budget stopped the "
+                    f"search after {len(cv['stage'])} of its {len(cv['stage']) + len(s['skipped'])} candidates")
+    return seconds
+
+
+def _select_cv():
+    cv = load("select_weizmann_n20")["selection"]["cv_results"]
+    best = int(np.argmax(cv["mean_test_score"]))
+    return (f"CV mIoU {100 * cv['mean_test_score'][best]:.1f} against {100 * cv['mean_test_score'][0]:.1f} for the "
+            f"start, fold std {100 * cv['fold_std_test_score'][best]:.1f}")
+
+
+FIGURES.update({
+    "select.load": _select_load,
+    "select.search": _select_search,
+    "select.cv": _select_cv,
+    "select.test": lambda: mean_std([f["miou"] for f in _select_tests("selected")]),
+    "select.defaults": lambda: mean_std([f["miou"] for f in _select_tests("defaults")]),
+    "select.horse": lambda: "{:.1f} vs {:.1f}".format(
+        *(np.mean([f["per_class_iou"]["horse"] for f in _select_tests(m)]) for m in ("selected", "defaults"))),
+})
+
+
+# -- security.md (soak.json, soak_frequent_kills.json) ---------------------------------------------------
+
+def _soak_loads(name):
+    r = load(name)
+    loads = [r["machine"]["load_average_1min"], r["quiet"]["load_average_1min_before"],
+             r["faulty"]["load_average_1min_before"]]
+    return f"{min(loads):.1f}–{max(loads):.1f}"
+
+
+def _soak_outcome(completeness):
+    """What the output folder held, in words, from the record's checks (nothing claimed that it lacks)."""
+    c = completeness
+    whole = ("every one of the {images} images has exactly one whole label file" if c["every_image_exactly_one_whole_output"]
+             else "{label_files} of the {images} images have a label file ({n_broken} broken)").format(**c)
+    missing = "none is missing" if not c["n_missing"] else f"{c['n_missing']} missing"
+    temporary = ("no temporary file is left" if not c["temporary_files_left"]
+                 else f"{len(c['temporary_files_left'])} temporary file(s) left")
+    same = c["labels_differing_from_quiet_run"]
+    labels = ("the labels equal those of the quiet run pixel for pixel" if not same["pixel_fraction"]
+              else f"labels differ from the quiet run's in {same['pixel_fraction']:.2e} of the pixels")
+    return f"{whole}, {missing}, {temporary}; {labels}"
+
+
+def _soak_run(name):
+    r = load(name)
+    lo, hi = r["settings"]["kill_every_seconds"]
+    return (f"kills every {lo:.0f}–{hi:.0f} s ({r['faulty']['n_kills']} kills), the interrupt at "
+            f"{r['faulty']['interrupted_run']['interrupted']['labels_written']} labels")
+
+
+FIGURES.update({
+    "soak.load": lambda: _soak_loads("soak"),
+    "soak.run": lambda: _soak_run("soak"),
+    "soak.outcome": lambda: _soak_outcome(load("soak")["completeness"]),
+    "soak.throughput": lambda: "{under_faults:.2f} images/s against {quiet:.2f}".format(
+        **load("soak")["images_per_second"]),
+    "soak_frequent.load": lambda: f"{load('soak_frequent_kills')['faulty']['load_average_1min_before']:.1f}",
+    "soak_frequent.run": lambda: _soak_run("soak_frequent_kills"),
+    "soak_frequent.stopped": lambda: ("the resumed phase had done {labels_after} of the {of} images after {kills} "
+                                      "kills when the script's {minutes:.0f}-minute limit stopped it").format(
+        **load("soak_frequent_kills")["faulty"]["resumed_run"], kills=load("soak_frequent_kills")["faulty"]["n_kills"],
+        minutes=load("soak_frequent_kills")["faulty"]["resumed_run"]["seconds"] / 60),
+    "soak_frequent.remaining": lambda: str(load("soak_frequent_kills")["completeness"]["n_missing"]),
+    "soak_frequent.outcome": lambda: _soak_outcome(load("soak_frequent_kills")["completeness_after_fault_free_resume"]),
+})
+
+
+# -- latent_backbones.md (latent_memory.json, latent_extract.json) ---------------------------------------
+
+def _latent_host_gb():
+    """The float32 components a host keeps: UNet, VAE and text encoder weights (arithmetic on the shapes)."""
+    w = load("latent_memory")["weights_bytes"]
+    return _gb(w["unet_float32"] + w["vae_float32"] + w["text_encoder_float32"])
+
+
+FIGURES.update({
+    "latent.host_fp32": _latent_host_gb,
+    "latent.extract_load": lambda: "{:.0f}–{:.0f}".format(min(load("latent_extract")["load_average"]),
+                                                          max(load("latent_extract")["load_average"])),
+    "latent.extract_peak": lambda: _gb(load("latent_extract")["peak_rss_bytes"]),
+})
+
+
+# -- tutorial_ccp.md: the timing table (timings of the ccp.py records) ----------------------------------
+
+def _ccp_fit_ranges(name):
+    """``"16–19 s (n = 10), ..."``: the fits of the seeds at each n, from a ccp.py record's ``ddpm_fit_s``."""
+    by_n = {}
+    for key, seconds in load(name)["timings"]["ddpm_fit_s"].items():
+        by_n.setdefault(int(key.split("/")[1].removeprefix("n=")), []).append(seconds)
+    return ", ".join(f"{min(s):.0f}–{max(s):.0f} s (n = {n})" for n, s in sorted(by_n.items()))
+
+
+def _ccp_predict_per_photo(name):
+    """Test prediction seconds per photo and ensemble: the record's total over photos × (n values × seeds)."""
+    r = load(name)
+    ensembles = len(r["settings"]["n_labeled"]) * len(r["settings"]["seeds"])
+    return f"{r['timings']['test_ddpm_predict_s'] / (r['n_test_images'] * ensembles):.1f} s"
+
+
+CCP_COARSE_6192, CCP_FINE_6192 = "ccp_ddpm_coarse_std_allblocks_6192steps", "ccp_ddpm_fine_std_allblocks_6192steps"
+
+FIGURES.update({
+    "tutorial.machine": lambda: "{cpu}, {cpu_cores} cores, {ram_gib:.0f} GiB RAM".format(
+        **{**load(CCP_COARSE_6192)["machine"], "cpu": load(CCP_COARSE_6192)["machine"]["cpu"].replace(
+            "Intel(R) Xeon(R) Processor", "Intel Xeon")}),
+    "tutorial.features": lambda: "{:.0f} s for the {} `labeled_pool` photos; {:.2f} s per test photo".format(
+        load(CCP_COARSE_6192)["timings"]["ddpm_extract_pool_s"], max(load(CCP_COARSE_6192)["settings"]["n_labeled"]),
+        load(CCP_COARSE_6192)["timings"]["test_ddpm_features_s"] / load(CCP_COARSE_6192)["n_test_images"]),
+    "tutorial.fit_coarse": lambda: _ccp_fit_ranges(CCP_COARSE_6192),
+    "tutorial.fit_fine": lambda: _ccp_fit_ranges(CCP_FINE_6192),
+    "tutorial.predict": lambda: "{} per coarse 3-MLP ensemble; {} per fine one".format(
+        _ccp_predict_per_photo(CCP_COARSE_6192), _ccp_predict_per_photo(CCP_FINE_6192)),
+    "curve.6192_step": lambda: f"{_curve_point(CCP_6192)['step']:,}",
+    "ccp.fine_scored_classes": lambda: "{} scored over the seeds instead of {}".format(
+        *(sum(v is not None for v in _ccp_row(CCP_FINE_6192, "fine", n)["per_class_iou"].values()) for n in (50, 20))),
+    "ccp.fine_20_garments": lambda: _per_class(_ccp_row(CCP_FINE_6192, "fine", 20)["per_class_iou"],
+                                               ("blouse", "shirt", "jeans", "sweater", "skirt", "dress")),
+})
+
+
+# -- scaling.md -------------------------------------------------------------------------------------------
+
+FIGURES.update({
+    "dask.n_images": lambda: str(load("distributed_predict")["settings"]["n_images"]),
+})

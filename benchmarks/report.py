@@ -362,11 +362,105 @@ def ccp_protocol_cv(prefix):
         f"{date(load('ccp_cv_protocol'))}.")
 
 
+def self_training(prefix):
+    """Self-training against the plain fit by GroupKFold CV (self_training_weizmann.json)."""
+    r = load("self_training_weizmann")
+    rows = []
+    for c in r["cv"]:
+        params = ", ".join(f"{k}={v}" for k, v in c["params"].items())
+        label = f"`{params}`" + (" (the default segmenter)" if c["params"].get("n_rounds") == 0 else "")
+        pseudo = ", ".join(f"{n:,.0f}" for n in c["n_pseudo_pixels_mean"]) or "-"
+        rows.append((label, f"{c['cv_miou']:.1f}", f"{c['cv_miou_std_over_folds']:.1f}", pseudo,
+                     f"{c['fit_cpu_seconds_mean']:.0f}"))
+    return table(("candidate", f"CV mIoU ({r['folds']} folds)", "fold std", "pseudo-labelled pixels",
+                  "fit, CPU s per fold"), rows) + (
+        f"\n\n{machine(r)}; {date(r)}; backbone {backbone(r)}; record {link('self_training_weizmann', prefix)}.")
+
+
+def _latent_blocks(record):
+    """Consecutive decoder blocks of one up-block, kind and shape, as one row (blocks 0, 1: two resnets)."""
+    groups = []
+    for b in record["decoder_blocks"]:
+        kind = b["module"].rsplit(".", 1)[0]
+        if groups and groups[-1][0] == (kind, b["channels"], tuple(b["resolution"])):
+            groups[-1][1].append(b)
+        else:
+            groups.append(((kind, b["channels"], tuple(b["resolution"])), [b]))
+    return groups
+
+
+LATENT_BLOCK_NOTES = {5: " (DIFT's `up_ft_index=1`)"}
+
+
+def latent_blocks(prefix):
+    """SD-1.5's decoder blocks as the package numbers them (latent_memory.json, traced on the real config)."""
+    r = load("latent_memory")
+    rows = []
+    for (_, channels, resolution), blocks in _latent_blocks(r):
+        first, *rest = (b["module"] for b in blocks)
+        module = ", ".join([f"`{first}`"] + [f"`.{m.rsplit('.', 1)[1]}`" for m in rest])
+        note = "".join(LATENT_BLOCK_NOTES.get(b["block"], "") for b in blocks)
+        size = "×".join(map(str, resolution)) if resolution[0] != resolution[1] else f"{resolution[0]}²"
+        rows.append((", ".join(str(b["block"]) for b in blocks), module + note, channels, size))
+    return table(("block", "module", "channels", "resolution (latent)"), rows) + (
+        f"\n\nSD-1.5 at {r['image_size']}² ({r['latent_size']}² latents); record {link('latent_memory', prefix)}.")
+
+
+def latent_memory(prefix):
+    """SD-1.5's sizes: parameters, weights, activations, features; arithmetic on shapes (latent_memory.json)."""
+    r = load("latent_memory")
+    p, w, act = r["params"], r["weights_bytes"], r["unet_activations_per_image_half_bytes"]
+    feats = r["features_per_image_float16"]
+    est = r["estimate"]
+
+    def mb(n):
+        return f"{n / 1e6:.1f} MB"
+
+    def gb(n):
+        return f"{n / 1e9:.2f} GB"
+
+    rows = [
+        ("parameters", f"UNet {p['unet']:,}; VAE {p['vae']:,} (encoder {p['vae_encoder']:,}); "
+                       f"CLIP text encoder {p['text_encoder']:,}"),
+        ("UNet weights", f"{gb(w['unet_float32'])} float32; {gb(w['unet_half'])} bfloat16/float16"),
+        ("VAE, text encoder weights (float32)", f"{gb(w['vae_float32'])}, {gb(w['text_encoder_float32'])}"),
+        ("per image in the UNet (half precision)",
+         f"skip tensors kept for the up path {mb(act['skip'])}; largest module output {mb(act['largest_output'])}; "
+         f"the {r['latent_size']}² self-attention scores would be {act['attention_scores_64'] / 1e6:.0f} MB if "
+         "materialized (PyTorch's fused SDPA kernels on CUDA do not)"),
+        (f"VAE encoder's largest activation (float32, {r['image_size']}²)",
+         f"{r['vae_encoder_largest_activation_float32'] / 1e6:.0f} MB per image"),
+        ("compact features per image (float16)", "; ".join(f"`\"{k}\"` {mb(v['bytes'])}" for k, v in feats.items())),
+        (f"GPU estimate, batch {est['batch_size']}, bf16 autocast",
+         f"{gb(est['gpu_bytes_unet_half_plus_batch'])} = {est['formula'].split(';')[0]}"),
+    ]
+    return table(("", ""), rows) + (
+        f"\n\nGB = 10^9 bytes, MB = 10^6; {r['method']}. {date(r)}; record {link('latent_memory', prefix)}.")
+
+
+def latent_extract(prefix):
+    """`transform` of one image with a full-size random-init SD-1.5 on the CPU (latent_extract.json)."""
+    r = load("latent_extract")
+    rows = []
+    for row in r["rows"]:
+        what = (f"block {row['blocks'][0]}" if len(row["blocks"]) == 1 else
+                f"blocks {', '.join(map(str, row['blocks']))}")
+        steps = (f"step {row['steps'][0]}" if len(row["steps"]) == 1 else f"{len(row['steps'])} steps")
+        draws = f", {row['n_noise_samples']} draws" if row["n_noise_samples"] > 1 else ""
+        rows.append((f"`\"{row['preset']}\"` ({what}; {steps}{draws})",
+                     f"{row['unet_forwards_per_image']} (each stops after block {max(row['blocks'])})",
+                     f"{row['seconds_per_image']:.0f}", f"{row['feature_bytes_per_image'] / 1e6:.1f} MB"))
+    return table(("preset", "UNet forwards per image", "seconds per image", "compact features per image"), rows) + (
+        f"\n\nDevice {r['device']}, {r['threads']} torch threads, float32, one run; {machine(r)}; {date(r)}; "
+        f"record {link('latent_extract', prefix)}.")
+
+
 TABLES = {"headline": headline, "demo": demo, "weizmann": weizmann, "ccp_protocol": ccp_protocol,
           "ccp_test_selected": ccp_test_selected, "backbones": backbones, "levers": levers, "memory": memory,
           "presets": presets, "synthetic": synthetic, "sweep": sweep, "parts": parts, "ddp": ddp,
           "ensemble": ensemble, "dask": dask, "ddp_speed": ddp_speed,
-          "large_batch_rule": large_batch_rule, "ccp_protocol_cv": ccp_protocol_cv}
+          "large_batch_rule": large_batch_rule, "ccp_protocol_cv": ccp_protocol_cv, "self_training": self_training,
+          "latent_blocks": latent_blocks, "latent_memory": latent_memory, "latent_extract": latent_extract}
 
 
 
