@@ -114,3 +114,28 @@ def test_every_page_figure_is_known(load):
         if page.is_file():
             for match in report.INLINE.finditer(page.read_text()):
                 assert report.figure(match["key"]), f"{page.name}: {match['key']}"
+
+
+def test_soak_outcome_claims_only_what_the_record_checked(load):
+    """The security page's "every image has one whole label file" comes from the record's checks, not prose."""
+    figures = load("_report_figures")
+    complete = {"images": 500, "label_files": 500, "n_missing": 0, "n_broken": 0, "temporary_files_left": [],
+                "every_image_exactly_one_whole_output": True,
+                "labels_differing_from_quiet_run": {"pixel_fraction": 0.0, "images": 0}}
+    assert figures._soak_outcome(complete).startswith("every one of the 500 images has exactly one whole label file")
+    broken = {**complete, "label_files": 472, "n_missing": 28, "temporary_files_left": [".x.tmp"],
+              "every_image_exactly_one_whole_output": False,
+              "labels_differing_from_quiet_run": {"pixel_fraction": 1e-4, "images": 2}}
+    text = figures._soak_outcome(broken)
+    assert "every one" not in text and "28 missing" in text and "1 temporary file" in text
+    assert "pixel for pixel" not in text
+
+
+def test_self_training_gain_is_the_paired_fold_difference(load):
+    figures = load("_report_figures")
+    cv = {c["label"]: c["fold_miou"] for c in figures.load("self_training_weizmann")["cv"]}
+    chosen = figures.load("self_training_weizmann")["chosen"]["best_self_training"]
+    gains = np.subtract(cv[chosen], cv["rounds 0"])
+    assert figures.figure("self_training.gain").endswith(
+        "(fold gains " + ", ".join(f"{g:+.1f}" for g in gains) + ")")
+    assert f"{gains.mean():+.2f} points" in figures.figure("self_training.gain")
