@@ -215,6 +215,10 @@ class MLPEnsembleClassifier(VersionedPickleMixin, LabelMapClassifierMixin, BaseE
     (3,)
     """
 
+    #: Parameters read only at prediction (``fit`` does not use them): a search that varies only
+    #: these shares one fit per fold (``sklearn_ddpm.model_selection._shared_fits``).
+    _prediction_params = ("voting", "refine", "predict_batch_size")
+
     _parameter_constraints = {
         "n_estimators": [Interval(numbers.Integral, 1, None, closed="left")],
         "hidden_layer_sizes": [StrOptions({"auto"}), tuple, list],  # elements: _hidden_sizes

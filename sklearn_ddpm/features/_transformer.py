@@ -187,6 +187,10 @@ class DDPMFeatureTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimat
     (2, 40, 48, 64)
     """
 
+    #: Parameters read only by ``transform`` (``fit`` and ``fit_transform`` do not use them): a
+    #: search that varies only these shares one fit per fold (``sklearn_ddpm.model_selection._shared_fits``).
+    _prediction_params = ("flip_tta",)
+
     _parameter_constraints = {
         "model": [None, Backbone, str, os.PathLike, torch.nn.Module, DiffusionPipeline],
         "blocks": [StrOptions({"auto"}), "array-like", Interval(numbers.Integral, 0, None, closed="left")],

@@ -13,6 +13,7 @@ from ..features import ActivationCache
 from ..segmenter import make_segmenter
 from ._budget import parse_budget
 from ._presets import ALL_BLOCKS, resolve_search
+from ._shared_fits import _FitMemo, _FitSharing
 from ._staged import _StagedSearchCV
 
 #: Bound on the activations the search keeps in memory (every image x step x block x noise setting
@@ -62,6 +63,10 @@ class SelectionResult:
     search_ : the fitted search (scikit-learn's ``cv_results_`` with masked parameter columns).
     seconds_ : dict
         ``search``, ``refit`` and ``total`` wall seconds.
+    fits_ : dict or None
+        Fold fits of the search: ``fitted`` (trained) and ``reused`` (candidates that differ from
+        an earlier one only in prediction-time parameters, scored on a copy of its fit); None
+        with ``n_jobs`` > 1 (each process keeps its own).
     budget_ : float or None
         The budget in seconds.
     n_splits_ : int
@@ -87,7 +92,7 @@ class SelectionResult:
             "n_images": self.n_images_, "scoring": self.scoring_, "budget_seconds": self.budget_,
             "stopped_by_budget": self.stopped_by_budget_, "seconds": self.seconds_, "proxy": self.proxy_,
             "start": self.start_, "search": self.search_space_, "cv_results": self.cv_results_,
-            "skipped": self.skipped_,
+            "skipped": self.skipped_, "fits": self.fits_,
         })
 
     def write_json(self, path):
@@ -127,7 +132,10 @@ def select_segmenter(images, masks, *, model=None, search="default", budget="20m
     images; the best mean CV score wins, and its settings are refitted on all the images. One
     :class:`~sklearn_ddpm.ActivationCache` is shared by every candidate and fold, and each image
     passes through the UNet alone, so its activations at a step (and noise setting) are computed
-    once for the whole search.
+    once for the whole search. Candidates that differ only in prediction-time parameters (those an
+    estimator lists in ``_prediction_params``: the classifier's ``refine``, ``voting`` and
+    ``predict_batch_size``, the transformer's ``flip_tta``) share one fit per fold: the later ones
+    are scored on a copy of the earlier fit with their own prediction-time settings.
 
     Parameters
     ----------
@@ -232,7 +240,10 @@ def select_segmenter(images, masks, *, model=None, search="default", budget="20m
              for name in grid if name in pipeline_params or name.split("__", 1)[-1] in segmenter_params]
     stages = [_resolve_stage(stage, backbone, fixed) for stage in space["stages"]]
     proxy = _resolve_blocks(space["proxy"], backbone)
-    searched = clone(base).set_params(**proxy)
+    # Candidates that differ only in prediction-time parameters (refinement, voting, flip
+    # averaging) share each fold's fit: same scores, one fit.
+    memo = _FitMemo()
+    searched = _FitSharing(clone(base).set_params(**proxy), memo=memo)
 
     n_splits = cv.get_n_splits(images, masks, groups)
     train_fraction = (n_splits - 1) / n_splits if isinstance(cv, GroupKFold) else 0.75
@@ -269,6 +280,7 @@ def select_segmenter(images, masks, *, model=None, search="default", budget="20m
         search_=searcher, search_space_={"name": search if isinstance(search, str) else None, **space}, budget_=seconds, n_splits_=n_splits, n_images_=len(images), proxy_=proxy, start_=start,
         scoring_="miou (the pipeline's score)" if scoring is None else repr(scoring),
         seconds_={"search": search_seconds, "refit": refit_seconds, "total": time.perf_counter() - started},
+        fits_={"fitted": memo.fits, "reused": memo.reused} if n_jobs in (None, 1) else None,
     )
 
 
