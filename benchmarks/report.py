@@ -1,4 +1,4 @@
-"""Render every results table of README.md and docs/benchmarks.md from the JSON records.
+"""Render every results table and quoted figure of README.md and docs/*.md from the JSON records.
 
 Each table sits between two marker comments in its page::
 
@@ -15,11 +15,12 @@ record: every mean and ``±`` is computed here from the per-seed scores the reco
 standard deviation, ddof=1, with the number of seeds), and the machine, its load average, the date and
 the backbone's content hash are read from the same record ("not recorded" where an older record lacks
 one; nothing is guessed). tests/benchmarks/test_report.py fails when a committed page differs from a
-fresh rendering.
+fresh rendering. The tables are defined here (``TABLES``), the inline figures in ``_report_figures.py``
+(``FIGURES``), and both read the records through ``_report_records.py``.
 
 Examples
 --------
-    python benchmarks/report.py           # rewrite the marked tables in README.md and docs/benchmarks.md
+    python benchmarks/report.py           # rewrite the marked tables and figures in README.md and docs/
     python benchmarks/report.py --check   # exit 1 (and print a diff) if a page is out of date
 """
 
