@@ -5,26 +5,27 @@ the bundled DDPM, n labelled images (the first n of ``labeled_pool``)::
 
     python benchmarks/weizmann_levers.py [--quick] [--n-labeled 20] [--seeds 3] [--folds 4]
 
-1. **Choice by cross-validation on labeled_pool only.** ``GroupKFold`` over the n images (each
-   image its own group): the default classifier is fitted on the other folds and every lever is
-   scored on the held-out images — the baseline (majority vote of the members, the package's
-   default), "soft" (argmax of the mean probability), "flip" (every member's probabilities
+1. **Choice by cross-validation on labeled_pool only**, through
+   :func:`sklearn_ddpm.model_selection.select_segmenter` (one stage, every lever a candidate):
+   ``GroupKFold`` over the n images (each image its own group), the classifier of the test fits
+   (batch 64, raw features) fitted on the other folds and every lever scored on the held-out
+   images — the baseline (majority vote of the members, ``clf__voting="hard"``), "soft" (argmax
+   of the mean probability), "flip" (``features__flip_tta=True``: every member's probabilities
    averaged with those of the mirror image, then the vote), and the guided filter on the mean
-   probability (of the image, or flip-averaged) over a grid of ``radius`` x ``eps``. The
-   filter's parameters and each lever's on/off are chosen by the mean CV mIoU.
+   probability (of the image, or flip-averaged; ``clf__refine=GuidedFilter(radius, eps)``) over a
+   grid of ``radius`` x ``eps``. The filter's parameters and each lever's on/off are chosen by
+   the mean CV mIoU ("soft" is scored, not chosen, as before).
 2. **The test split, scored once** with the chosen settings, for ``--seeds`` seeds; in the same
    fits, the default batch (64) against ``--large-batch`` with the package's "auto" rule
    (``sklearn_ddpm.ensemble._schedule``).
 
 The record holds the CV scores that made each choice and the test scores (mean ± sample std).
 
-The CV does not go through :func:`sklearn_ddpm.model_selection.select_segmenter` (issue 29), on
-purpose: every lever here is a prediction-time setting of one fitted ensemble (``clf__voting``,
-``features__flip_tta``, ``clf__refine=GuidedFilter(radius, eps)``), and this script scores all of
-them on the one ensemble each fold fits. ``select_segmenter`` clones and fits every candidate, so
-the default grid (3 + 2 x 4 radii x 3 eps = 27 levers, 4 folds) would fit 108 ensembles instead
-of 4, about 27 times the CPU for the same scores (a seeded CPU fit reproduces). What would let it
-through: candidates that differ only in prediction-time parameters sharing one fit per fold.
+Every lever is a prediction-time parameter (the estimators list them in ``_prediction_params``),
+so ``select_segmenter`` fits one ensemble per fold and scores the 27 levers of the default grid
+(3 + 2 x 4 radii x 3 eps) on copies of it: 4 fits, not 108 (``cv.selection[*].fits`` in the
+record). Its features come from single-image passes through its own activation cache (the test
+fits below use this script's batched extraction).
 """
 
 import time
@@ -153,8 +154,7 @@ def main(argv=None):
         transformer = DDPMFeatureTransformer(args.model, memory=ActivationCache(), device=device).fit(pool)
         with _common.stopwatch(device) as t_extract:
             pool_f, test_f = transformer.transform(pool), transformer.transform(test)
-            if levers:
-                pool_fm = transformer.transform([im[:, ::-1] for im in pool])
+            if levers:  # the CV's pool mirrors are select_segmenter's (flip_tta candidates)
                 test_fm = transformer.transform([im[:, ::-1] for im in test])
         payload.update({
             "data": {"train": source, "test": test_source},
@@ -162,10 +162,12 @@ def main(argv=None):
             "blocks": transformer.blocks_,
             "steps": transformer.steps_,
             "extract_seconds_images_and_mirrors": t_extract["seconds"],
+            "extract_note": "labeled_pool, test and the test mirrors; the CV extracts the pool and its mirrors "
+                            "itself (select_segmenter's cache, single-image passes)",
         })
         print(f"features: {t_extract['seconds']:.0f} s", flush=True)
         if levers:
-            choice, chosen = _cross_validate(args, payload, save, classifier, pool, pool_masks, pool_f, pool_fm, grid)
+            choice, chosen = _cross_validate(args, payload, save, transformer, device, pool, pool_masks, grid)
 
         # 2. the test split, scored once with the chosen settings
         per_seed = []
@@ -214,26 +216,58 @@ def main(argv=None):
     return payload
 
 
-def _cross_validate(args, payload, save, classifier, pool, pool_masks, pool_f, pool_fm, grid):
-    """GroupKFold over the labelled images: every lever's CV mIoU, and the choice it makes."""
+def _lever_name(params):
+    """The record's name of a candidate (``_score_levers``' keys)."""
+    flip, refine = params.get("features__flip_tta", False), params.get("clf__refine")
+    if refine is not None:
+        return f"{'flip+guided' if flip else 'guided'} r={refine.radius} eps={refine.eps:g}"
+    if flip:
+        return "flip"
+    return "baseline" if params.get("clf__voting", "hard") == "hard" else "soft"
+
+
+def _lever_stage(grid):
+    """The levers as one stage of grids: vote or soft, flip with the vote, guided with or without flip."""
+    from sklearn_ddpm.postprocessing import GuidedFilter
+
+    return [{"features__flip_tta": [False], "clf__voting": ["hard", "soft"]},
+            {"features__flip_tta": [True], "clf__voting": ["hard"]},
+            {"features__flip_tta": [False, True],
+             "clf__refine": [GuidedFilter(radius=radius, eps=eps) for radius, eps in grid]}]
+
+
+def _cross_validate(args, payload, save, transformer, device, pool, pool_masks, grid):
+    """GroupKFold over the labelled images through select_segmenter: every lever's CV mIoU, and the choice."""
     from sklearn.model_selection import GroupKFold
 
-    folds = []
+    from sklearn_ddpm.model_selection import select_segmenter
+
+    folds, selections = [], []
     groups = np.arange(len(pool))
+    splits = list(GroupKFold(n_splits=args.folds).split(groups, groups=groups))
+    # The start is the vote without refinement (a keyword would fix refine: the stage could not vary it).
+    search = {"start": {"clf__refine": None}, "stages": [_lever_stage(grid)]}
     for seed in range(args.cv_seeds):
-        for k, (train, held) in enumerate(GroupKFold(n_splits=args.folds).split(groups, groups=groups)):
-            start = time.perf_counter()
-            clf = classifier(seed).fit(pool_f[train], [pool_masks[i] for i in train])
-            outputs = _member_outputs(clf, pool_f[held], pool_fm[held])
-            scores = _score_levers(outputs, [pool[i] for i in held], [pool_masks[i] for i in held],
-                                   clf.classes_, grid)
-            folds.append({"seed": seed, "fold": k, "held_out": held.tolist(), "scores": scores,
-                          "seconds": time.perf_counter() - start})
-            print(f"cv seed {seed} fold {k}: baseline {scores['baseline']:.1f}, flip {scores['flip']:.1f} "
-                  f"({folds[-1]['seconds']:.0f} s)", flush=True)
+        # The classifier of the test fits (MLPEnsembleClassifier's batch 64 and raw features, this
+        # seed), the transformer's noise seed (0) as in the test fits.
+        result = select_segmenter(
+            pool, pool_masks, model=transformer.backbone_, search=search, budget=None,
+            cv=GroupKFold(n_splits=args.folds), groups=groups, random_state=transformer.random_state,
+            progress=False, refit=False, device=device, n_estimators=args.n_estimators,
+            max_pixels_per_image=args.max_pixels_per_image, mlp_batch_size=64, standardize=False,
+            clf__random_state=seed)
+        table = result.cv_results_
+        names = [_lever_name(p) for p in table["params"]]
+        for k, (_, held) in enumerate(splits):
+            scores = {name: 100 * table[f"split{k}_test_score"][i] for i, name in enumerate(names)}
+            folds.append({"seed": seed, "fold": k, "held_out": held.tolist(), "scores": scores})
+            print(f"cv seed {seed} fold {k}: baseline {scores['baseline']:.1f}, flip {scores['flip']:.1f}", flush=True)
+        selections.append(result.to_dict())
+        print(f"cv seed {seed}: {result.fits_['fitted']} fits for {len(names)} levers x {len(splits)} folds "
+              f"({result.seconds_['search']:.0f} s)", flush=True)
     cv_mean = {key: float(np.mean([f["scores"][key] for f in folds])) for key in folds[0]["scores"]}
     choice = _choose(cv_mean, grid)
-    payload["cv"] = {"folds": folds, "mean_miou": cv_mean, "choice": choice}
+    payload["cv"] = {"folds": folds, "mean_miou": cv_mean, "choice": choice, "selection": selections}
     save()
     print(f"CV choice: {choice['winner']}; {choice['candidates_cv_miou']}", flush=True)
 

@@ -16,3 +16,7 @@ def test_weizmann_levers_quick(tmp_path, load, part):
         choice = payload["cv"]["choice"]
         assert choice["winner"] in choice["candidates_cv_miou"]
         assert choice["candidates_cv_miou"]["baseline"] == payload["cv"]["mean_miou"]["baseline"]
+        # through select_segmenter: the levers are prediction-time parameters, one fit per fold
+        selection = payload["cv"]["selection"][0]
+        assert selection["fits"]["fitted"] == payload["settings"]["folds"]
+        assert len(selection["cv_results"]["params"]) == len(payload["cv"]["mean_miou"])
