@@ -1,5 +1,6 @@
 """``MLPEnsembleClassifier``: the paper's ensemble of pixel MLPs as a scikit-learn classifier."""
 
+import copy
 import inspect
 import numbers
 import warnings
@@ -12,7 +13,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
-from skorch.callbacks import ProgressBar
+from skorch.callbacks import Callback, ProgressBar
 
 from ..features import PixelFeatures
 from ..postprocessing import average_mirrored
@@ -94,6 +95,15 @@ class MLPEnsembleClassifier(VersionedPickleMixin, LabelMapClassifierMixin, BaseE
         Epochs every member trains before the stop rule applies. "auto": the reference's 4 (more
         epochs at large batches overfit on Weizmann, see ``sklearn_ddpm/ensemble/_schedule.py``).
     optimizer : torch optimizer class, default=torch.optim.Adam
+    callbacks : None or list, default=None
+        Extra skorch callbacks for the training, as skorch's ``callbacks``: instances (or classes)
+        of :class:`skorch.callbacks.Callback`, or ``(name, callback)`` tuples, run after the
+        estimator's own (the members' shuffling and the reference early stop). E.g. a learning-
+        rate warm-up, ``[("warmup", LRScheduler(LinearLR, step_every="batch", ...))]``; its
+        parameters are then settable as ``callbacks__warmup__<param>`` (skorch's routing), also
+        in a search. Each fit trains copies, so the callbacks given stay unfitted. The safe model
+        format (:mod:`sklearn_ddpm.io`) refuses callbacks of classes it does not trust; prediction
+        does not use them, so ``set_params(callbacks=None)`` before saving.
     voting : {"hard", "soft"}, default="hard"
         "hard": majority vote of the members (paper), ties broken by the mean probability;
         "soft": argmax of the mean probability.
@@ -228,6 +238,7 @@ class MLPEnsembleClassifier(VersionedPickleMixin, LabelMapClassifierMixin, BaseE
         "patience": [None, StrOptions({"auto"}), Interval(numbers.Integral, 0, None, closed="left")],
         "min_epochs": [StrOptions({"auto"}), Interval(numbers.Integral, 0, None, closed="left")],
         "optimizer": [type],
+        "callbacks": [None, list],
         "voting": [StrOptions({"hard", "soft"})],
         "refine": [None, HasMethods(["refine"])],
         "class_weight": [None, StrOptions({"balanced"}), dict],
@@ -257,6 +268,7 @@ class MLPEnsembleClassifier(VersionedPickleMixin, LabelMapClassifierMixin, BaseE
         patience="auto",
         min_epochs="auto",
         optimizer=torch.optim.Adam,
+        callbacks=None,
         voting="hard",
         refine=None,
         class_weight=None,
@@ -283,6 +295,7 @@ class MLPEnsembleClassifier(VersionedPickleMixin, LabelMapClassifierMixin, BaseE
         self.patience = patience
         self.min_epochs = min_epochs
         self.optimizer = optimizer
+        self.callbacks = callbacks
         self.voting = voting
         self.refine = refine
         self.class_weight = class_weight
@@ -338,6 +351,7 @@ class MLPEnsembleClassifier(VersionedPickleMixin, LabelMapClassifierMixin, BaseE
         """
         self._validate_params()
         _check_routed(self._routed_params_all())
+        _check_callbacks(self.callbacks)
         device = resolve_device(self.device, fitting=True)
         rng = _generator(self.random_state)
         table, image_index, ys, xs, labels = self._training_pixels(X, y, rng)
@@ -433,6 +447,8 @@ class MLPEnsembleClassifier(VersionedPickleMixin, LabelMapClassifierMixin, BaseE
             callbacks.append(("progress_bar", ProgressBar()))
         elif self.progress:
             callbacks.append(("epoch_progress", EpochProgress()))
+        # copies: skorch keeps its fitted state on the callbacks, and a parameter must stay as given
+        callbacks += copy.deepcopy(list(self.callbacks or ()))
         return EnsembleNet(
             module=BatchedMLPEnsemble,
             module__n_members=len(init_seeds),
@@ -741,6 +757,28 @@ def _fused_update(optimizer, routed):
     except (TypeError, ValueError):
         fusable = False
     return {"optimizer__fused": True} if fusable and "optimizer__fused" not in routed else {}
+
+
+#: names of the callbacks the estimator adds itself (``callbacks`` cannot replace them)
+OWN_CALLBACKS = ("shuffle_members", "reference_early_stopping", "progress_bar", "epoch_progress")
+
+
+def _check_callbacks(callbacks):
+    """Every element a skorch ``Callback`` (instance or class) or a ``(name, callback)`` tuple."""
+    for item in callbacks or ():
+        name, callback = item if isinstance(item, tuple) and len(item) == 2 else (None, item)
+        if not (isinstance(callback, Callback) or isinstance(callback, type) and issubclass(callback, Callback)):
+            raise TypeError(
+                "The 'callbacks' parameter of MLPEnsembleClassifier must hold skorch callbacks (instances or "
+                f"classes of skorch.callbacks.Callback) or (name, callback) tuples. Got {item!r} instead."
+            )
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"A callback's name must be a str, got {name!r} for {callback!r}.")
+        if name in OWN_CALLBACKS:
+            raise ValueError(
+                f"The callback name {name!r} is the estimator's own ({', '.join(OWN_CALLBACKS)}): set its "
+                f"parameters as callbacks__{name}__<param>, or give the added callback another name."
+            )
 
 
 def _check_routed(kwargs):
