@@ -194,7 +194,7 @@ class TiledPixelFeatures(PixelFeatures):
         if not isinstance(mosaic, TileMosaic):
             # Held maps are projected a few native rows at a time too: projected whole (as
             # PixelFeatures does), the maps of a 2,000² image at scale 4 (500² model pixels) times
-            # 10 members x 128 units took 1.2 GB per native size, and predicting it peaked at 5 GB.
+            # 10 members x 128 units took 1.2 GB at the finest native size; predicting it peaked at 5 GB.
             mosaic = _HeldMaps(mosaic)
         if weight.shape[-2] != self.n_features:
             raise ValueError(

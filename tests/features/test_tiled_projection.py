@@ -1,7 +1,7 @@
 """Held (eager) tiled maps are projected a few native rows at a time, as band-by-band ones are.
 
 Projected whole, the maps of a 2,000² image at scale 4 times 10 members x 128 hidden units took
-1.2 GB per native size, and ``sklearn-ddpm predict`` of that image peaked at 5 GB
+1.2 GB at the finest native size, and ``sklearn-ddpm predict`` of that image peaked at 5 GB
 (``benchmarks/results/large_image_cli_2000px_whole_projection.json``, before this).
 """
 
