@@ -21,16 +21,17 @@ stepped every batch), ghost batch normalization over slices of 64 samples (Hoffe
 ``BatchedMLPEnsemble(ghost_batch=64)``) and the epochs before a member may stop. The patience is
 the package's "auto" (50 iterations at batch 64, kept in pixels).
 
-The CV does not go through :func:`sklearn_ddpm.model_selection.select_segmenter` (issue 29),
-because two things it measures are not a search's: the warm-up candidates add a skorch callback
-by replacing the classifier's private ``_make_net`` (``MLPEnsembleClassifier`` has no parameter
-for an extra callback; its ``callbacks__*`` keywords set its own callbacks' parameters), so they
-are not pipeline parameters a search can set; and the record keeps, for every fold and rule, the
-schedule the fit resolved and how it stopped (``lr_``, ``patience_``, ``min_epochs_``, the ghost
-batch, ``stop_epochs_``, ``n_iter_``, fit and predict seconds), which ``--reuse-cv`` reads back,
-while a search's CV table keeps scores and mean times only. The candidates without warm-up
-(``clf__lr``, ``clf__min_epochs``, ``clf__module__ghost_batch``, ``clf__batch_size``) are
-parameters ``select_segmenter`` could search.
+Every candidate is now a set of classifier parameters a search could set (``clf__lr``,
+``clf__min_epochs``, ``clf__module__ghost_batch``, ``clf__batch_size``, and the warm-up as
+``clf__callbacks``, the classifier's extra skorch callbacks). The CV still does not go through
+:func:`sklearn_ddpm.model_selection.select_segmenter` (issue 29), for what the record keeps:
+for every fold and rule, the schedule the fit resolved and how it stopped (``lr_``,
+``patience_``, ``min_epochs_``, the ghost batch, ``stop_epochs_``, ``n_iter_``, fit and predict
+seconds), which ``--reuse-cv`` reads back instead of refitting. A search's CV table keeps scores
+and mean times only (a scorer could collect the fitted details only as a side effect that relies
+on the order of its calls and is lost with ``n_jobs``); and ``select_segmenter`` extracts the
+features in single-image passes (other noise draws than this script's batched extraction), so
+the committed CV records' fits could no longer be reused.
 """
 
 import json
@@ -91,17 +92,9 @@ def make_classifier(spec, batch_size, **kw):
     lr = REFERENCE_LR * (scale if spec["lr"] == "linear" else scale**0.5)
     if spec.get("ghost_batch"):
         kw["module__ghost_batch"] = spec["ghost_batch"]
-    clf = MLPEnsembleClassifier(batch_size=batch_size, lr=lr, min_epochs=spec.get("min_epochs", "auto"), **kw)
     if spec.get("warmup_epochs"):
-        make_net = clf._make_net
-
-        def make_net_with_warmup(*args, **kwargs):
-            net = make_net(*args, **kwargs)
-            net.callbacks = [*net.callbacks, ("warmup", epoch_warmup(spec["warmup_epochs"], REFERENCE_LR / lr))]
-            return net
-
-        clf._make_net = make_net_with_warmup  # private attribute: not a parameter, not routed to skorch
-    return clf
+        kw["callbacks"] = [("warmup", epoch_warmup(spec["warmup_epochs"], REFERENCE_LR / lr))]
+    return MLPEnsembleClassifier(batch_size=batch_size, lr=lr, min_epochs=spec.get("min_epochs", "auto"), **kw)
 
 
 def _fit_and_score(spec, batch_size, seed, kw, train_f, train_masks, eval_f, eval_masks):
