@@ -19,7 +19,7 @@ import types
 
 import joblib
 import numpy as np
-from sklearn.base import BaseEstimator, MetaEstimatorMixin
+from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
 
@@ -37,13 +37,21 @@ def is_prediction_param(estimator, name):
     >>> [is_prediction_param(segmenter, n) for n in ("clf__refine__eps", "features__flip_tta", "clf__lr")]
     [True, True, False]
     """
-    parts = name.split("__")
+    return name in _prediction_names(estimator)
+
+
+def _prediction_names(estimator):
+    """The names of ``estimator.get_params()`` that are prediction-time (see :func:`is_prediction_param`)."""
     params = estimator.get_params(deep=True)
-    for k, part in enumerate(parts):
-        owner = estimator if k == 0 else params.get("__".join(parts[:k]))
-        if part in getattr(owner, "_prediction_params", ()):
-            return True
-    return False
+    names = set()
+    for name in params:
+        parts = name.split("__")
+        for k, part in enumerate(parts):
+            owner = estimator if k == 0 else params.get("__".join(parts[:k]))
+            if part in getattr(owner, "_prediction_params", ()):
+                names.add(name)
+                break
+    return names
 
 
 class _Identity:
@@ -82,15 +90,16 @@ def _key_value(value):
 
 
 class _FitMemo:
-    """Fitted estimators of one fit key (one per training set); ``clone`` and ``deepcopy`` share it.
+    """Fitted estimators by fit key and training set; ``clone`` and ``deepcopy`` share it.
 
-    Only the latest fit key is kept (a search runs a stage's alternatives one after the other), so
-    memory holds one fitted estimator per fold.
+    Two fit keys are kept: the latest (a stage's alternatives run one after the other) and the one
+    :meth:`pin` names (a staged search's best so far, from which the next stage's points start),
+    so memory holds at most two fitted estimators per fold.
     """
 
     def __init__(self):
-        self._key = None
-        self._fitted = {}
+        self._fitted = {}  # fit key -> {training data hash -> fitted estimator}
+        self._latest = self._pinned = None
         self.fits = 0
         self.reused = 0
 
@@ -103,12 +112,20 @@ class _FitMemo:
         return (_FitMemo, ())
 
     def get(self, key, data):
-        return self._fitted.get(data) if key == self._key else None
+        return self._fitted.get(key, {}).get(data)
 
     def put(self, key, data, fitted):
-        if key != self._key:
-            self._key, self._fitted = key, {}
-        self._fitted[data] = fitted
+        self._latest = key
+        self._fitted.setdefault(key, {})[data] = fitted
+        self._forget()
+
+    def pin(self, key):
+        """Keep the fits of ``key`` (besides the latest) until another key is pinned."""
+        self._pinned = key
+        self._forget()
+
+    def _forget(self):
+        self._fitted = {k: v for k, v in self._fitted.items() if k in (self._latest, self._pinned)}
 
 
 class _FitSharing(MetaEstimatorMixin, BaseEstimator):
@@ -154,12 +171,17 @@ class _FitSharing(MetaEstimatorMixin, BaseEstimator):
     def _split_params(self):
         """The estimator's fit-time parameters (as a key) and its top prediction-time ones (values)."""
         params = self.estimator.get_params(deep=True)
-        prediction = {name for name in params if is_prediction_param(self.estimator, name)}
+        prediction = _prediction_names(self.estimator)
         # nested ones (clf__refine__eps) come with their parent's value (clf__refine)
         top = {name: params[name] for name in prediction
                if not any(name.startswith(other + "__") for other in prediction)}
         key = tuple(sorted((name, _key_value(value)) for name, value in params.items() if name not in prediction))
         return key, top
+
+    def keep_fits_of(self, params):
+        """Keep the memo's fits of the estimator with ``params`` set (a search's best so far)."""
+        if self.memo is not None:
+            self.memo.pin(_FitSharing(clone(self.estimator).set_params(**params))._split_params()[0])
 
     def fit(self, X, y=None, **fit_params):
         """Fit the estimator, or reuse the memo's fit of the same fit-time parameters and data."""

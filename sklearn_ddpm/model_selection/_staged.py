@@ -137,6 +137,9 @@ class _StagedSearchCV(BaseSearchCV):
                     self.stage_of_candidate_.append(stage)
                     scores = np.asarray(results["mean_test_score"], dtype=float)
                     best = dict(results["params"][int(np.nanargmax(scores))])
+                    keep = getattr(self.estimator, "keep_fits_of", None)
+                    if keep is not None:  # the next stage starts from the best: its fits may serve again
+                        keep(best)
                     bar.update(1)
                     postfix = {"best": f"{np.nanmax(scores):.4f}"}
                     if self.budget is not None:

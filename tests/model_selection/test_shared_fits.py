@@ -69,6 +69,18 @@ def test_fit_time_parameters_are_not_shared(tiny_backbone, data, monkeypatch):
     assert len(fits) == 4  # two fit-time settings x two folds
 
 
+def test_the_next_stage_shares_the_fits_of_the_best_so_far(tiny_backbone, data, monkeypatch):
+    images, masks = data
+    fits = _count_fits(monkeypatch)
+    # t = 10 wins over t = 999 (noise only) although t = 999 ran last; the vote stage starts from it
+    stages = [{"features__steps": [(10,), (999,)]}, {"clf__voting": ["hard", "soft"]}]
+    space = {"start": {"clf__refine": None}, "stages": stages}
+    result = select_segmenter(images, masks, model=tiny_backbone, search=space, budget=None, cv=2, progress=False,
+                              refit=False, blocks=(6,), **FAST)
+    assert result.cv_results_["params"][2] == {"features__steps": (10,), "clf__voting": "soft"}
+    assert len(fits) == 4 and result.fits_ == {"fitted": 4, "reused": 2}
+
+
 def test_prediction_params_are_declared_by_the_estimators():
     segmenter = make_segmenter()
     assert is_prediction_param(segmenter, "clf__refine")
