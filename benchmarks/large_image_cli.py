@@ -178,8 +178,11 @@ def check_napari(store, extra_path=None):
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
     if extra_path:
         env["PYTHONPATH"] = os.pathsep.join([str(extra_path)] + [p for p in [env.get("PYTHONPATH")] if p])
-    done = subprocess.run([sys.executable, "-c", _NAPARI_CHILD, str(store)], env=env, capture_output=True, text=True,
-                          timeout=600)
+    try:
+        done = subprocess.run([sys.executable, "-c", _NAPARI_CHILD, str(store)], env=env, capture_output=True,
+                              text=True, timeout=600)
+    except subprocess.TimeoutExpired:
+        return {"error": "no answer within 600 s", "extra_pythonpath": str(extra_path) if extra_path else None}
     if done.returncode != 0:
         return {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}",
                 "extra_pythonpath": str(extra_path) if extra_path else None}
