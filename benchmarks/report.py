@@ -456,12 +456,73 @@ def latent_extract(prefix):
         f"record {link('latent_extract', prefix)}.")
 
 
+def refit_latency(prefix):
+    """The labelling loop's refit latency (interactive.md): every run kept in refit_latency.json."""
+    r = load("refit_latency")
+    rows = []
+    for x in r["results"]:
+        run = x.get("run", {})
+        threads = x.get("torch_threads", run.get("torch_threads", "not recorded"))
+        rows.append((x["backbone"], f"{x['n_features']:,}", x.get("mlp_batch_size", "not recorded"), threads,
+                     f"**{x['stroke_to_prediction_s_median']:.2f} s** (max {x['stroke_to_prediction_s_max']:.2f})",
+                     f"{x['stroke_to_prediction_cpu_s_median']:.2f} s", f"{x['fit_cpu_s_median']:.2f} s",
+                     f"{x['predict_cpu_s_median']:.2f} s", x["unet_forward_passes_during_refits"],
+                     f"{x.get('load_average_1min', run.get('load_average_1min_after'))}",
+                     f"{run.get('date', r['date'])[:16].replace('T', ' ')}, {run.get('rounds', r['rounds'])} strokes"))
+    return table(("backbone", "features per pixel", "MLP batch", "torch threads",
+                  "stroke → updated prediction, wall (median)", "CPU (median)", "of which refit, CPU",
+                  "of which prediction + uncertainty, CPU", "UNet passes during refits", "load average",
+                  "run"), rows) + (f"\n\nRecord: {link('refit_latency', prefix)} ({r['machine']['cpu']}, "
+                             f"{r['machine']['cpu_cores']} cores; each row is a run of its own, with its load average).")
+
+
+def refit_profile(prefix):
+    """Where a refit's and a prediction's CPU time goes (cProfile, CPU clock), per run of refit_latency.json."""
+    r = load("refit_latency")
+    parts = (("fit", "refit, all"), ("fit", "member forward passes (training)"), ("fit", "backward passes"),
+             ("fit", "Adam updates"), ("fit", "batches served (pixel gathering)"),
+             ("predict", "prediction and uncertainty, all"), ("predict", "projection upsampled to the image (bands)"),
+             ("predict", "hidden layers of the members"), ("predict", "guided filter"),
+             ("predict", "Jensen-Shannon uncertainty"))
+    rows = []
+    for x in r["results"]:
+        prof = x.get("profile")
+        if prof:
+            rows.append((x["backbone"], f"{prof['labelled_pixels']:,}",
+                         *(f"{prof[phase][name]['cpu_s']:.2f}" for phase, name in parts)))
+    return table(("run", "labelled pixels", *(name for _, name in parts)), rows) + (
+        f"\n\nCPU seconds of one more stroke after the timed rounds, under cProfile with a CPU-time clock "
+        f"(record: {link('refit_latency', prefix)}).")
+
+def refit_warm_start(prefix):
+    """Warm-started refits vs from scratch (interactive.md): refit_warm_start.json."""
+    r = load("refit_warm_start")
+    labels = {"scratch": "(a) from scratch, the reference's stop rule",
+              "warm": f"(b) from the previous members' weights, {r['warm_epochs']} epochs",
+              "scratch_short": "(c) from scratch, at most 6 epochs (the session's default)"}
+    refits = [x for rounds in r["per_seed"].values() for x in rounds]
+    rows = []
+    for key, label in labels.items():
+        s, d = r["summary_over_rounds"][key], r["paired_difference_vs_scratch"].get(key)
+        cpu = [x[key]["fit_cpu_s"] for x in refits]
+        worst = min(x[key]["held_out_miou"] - x["scratch"]["held_out_miou"] for x in refits)
+        rows.append((label, f"{s['held_out_miou'][0]:.1f} ± {s['held_out_miou'][1]:.1f}",
+                     "—" if d is None else f"{d['held_out_miou'][0]:+.1f} ± {d['held_out_miou'][1]:.1f}",
+                     "—" if d is None else f"{d['session_miou'][0]:+.1f} ± {d['session_miou'][1]:.1f}",
+                     "—" if key == "scratch" else f"{worst:+.1f}", f"{min(cpu):.1f}–{max(cpu):.1f}"))
+    return table(("refit", "held-out mIoU (mean ± std over seeds)", "held-out, minus (a) (mean ± std over refits)",
+                  "session images, minus (a)", "worst held-out refit, minus (a)", "CPU s per refit"), rows) + (
+        f"\n\n{len(refits)} refits ({len(r['seeds'])} seeds × {r['rounds']} rounds); record: "
+        f"{link('refit_warm_start', prefix)} ({machine(r)}, {date(r)}).")
+
 TABLES = {"headline": headline, "demo": demo, "weizmann": weizmann, "ccp_protocol": ccp_protocol,
           "ccp_test_selected": ccp_test_selected, "backbones": backbones, "levers": levers, "memory": memory,
           "presets": presets, "synthetic": synthetic, "sweep": sweep, "parts": parts, "ddp": ddp,
           "ensemble": ensemble, "dask": dask, "ddp_speed": ddp_speed,
           "large_batch_rule": large_batch_rule, "ccp_protocol_cv": ccp_protocol_cv, "self_training": self_training,
-          "latent_blocks": latent_blocks, "latent_memory": latent_memory, "latent_extract": latent_extract}
+          "latent_blocks": latent_blocks, "latent_memory": latent_memory, "latent_extract": latent_extract,
+          "refit_latency": refit_latency, "refit_profile": refit_profile,
+          "refit_warm_start": refit_warm_start}
 
 
 
