@@ -8,7 +8,8 @@ nested under one, e.g. ``refine__radius``, is prediction-time too). :class:`_Fit
 searched estimator: its ``fit`` looks the candidate's fit-time parameters and training data up in
 a :class:`_FitMemo`, and on a hit takes a copy of the fitted estimator and ``set_params`` the
 candidate's prediction-time parameters on it instead of fitting. The scores are those of separate
-fits (a seeded fit reproduces); only the fitting is saved.
+fits where a fit is a function of the parameters and the data (a seeded fit reproduces; with
+``random_state=None`` the candidates share one draw); only the fitting is saved.
 
 The memo lives in the process that fits: with ``n_jobs`` > 1 every job unpickles an empty one, so
 the folds are fitted as before (correct, nothing shared).
@@ -119,6 +120,9 @@ class _FitMemo:
         self._fitted.setdefault(key, {})[data] = fitted
         self._forget()
 
+    def has(self, key):
+        return bool(self._fitted.get(key))
+
     def pin(self, key):
         """Keep the fits of ``key`` (besides the latest) until another key is pinned."""
         self._pinned = key
@@ -177,6 +181,12 @@ class _FitSharing(MetaEstimatorMixin, BaseEstimator):
                if not any(name.startswith(other + "__") for other in prediction)}
         key = tuple(sorted((name, _key_value(value)) for name, value in params.items() if name not in prediction))
         return key, top
+
+    def reuses_fits_of(self, params):
+        """Whether the estimator with ``params`` set would be scored on the memo's fits (of any training set)."""
+        if self.memo is None:
+            return False
+        return self.memo.has(_FitSharing(clone(self.estimator).set_params(**params))._split_params()[0])
 
     def keep_fits_of(self, params):
         """Keep the memo's fits of the estimator with ``params`` set (a search's best so far)."""

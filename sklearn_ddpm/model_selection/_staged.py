@@ -52,8 +52,10 @@ class _StagedSearchCV(BaseSearchCV):
         as unset) are not run again.
     budget : float or None, default=None
         Seconds. No candidate starts when the time spent plus its expected time (the mean wall
-        time of the candidates so far) plus ``reserve(best_fit_seconds)`` would exceed it; the
-        first candidate always runs. None: no limit.
+        time of the candidates so far; with an estimator that shares fits between candidates,
+        such as ``_FitSharing``, the mean of those that fitted, or of those that reused a fit
+        when this one will) plus ``reserve(best_fit_seconds)`` would exceed it; the first
+        candidate always runs. None: no limit.
     required_stages : int, default=0
         The first stages run in full whatever the budget (the budget applies from the next
         stage on).
@@ -72,6 +74,8 @@ class _StagedSearchCV(BaseSearchCV):
         The stage (0-based) of each row of ``cv_results_``.
     candidate_seconds_ : list of float
         Wall time of each candidate (all its folds).
+    candidate_reused_fits_ : list of bool
+        Whether each candidate was scored on earlier fits (an estimator with ``reuses_fits_of``).
     skipped_ : list of dict
         Candidates not run because of the budget, with their stage.
     stopped_by_budget_ : bool
@@ -105,6 +109,8 @@ class _StagedSearchCV(BaseSearchCV):
         start = time.perf_counter()
         defaults = self.estimator.get_params()
         self.stage_of_candidate_, self.candidate_seconds_, self.skipped_ = [], [], []
+        self.candidate_reused_fits_ = []
+        reuses = getattr(self.estimator, "reuses_fits_of", lambda params: False)
         self.stopped_by_budget_ = False
         seen, best, results = set(), {}, None
         # a callable stage's candidates are known only when its turn comes: the bar grows then
@@ -125,13 +131,15 @@ class _StagedSearchCV(BaseSearchCV):
                         bar.total -= 1  # already cross-validated (e.g. a stage's value that is the best so far)
                         bar.refresh()
                         continue
+                    reused = reuses(params)
                     if stage >= self.required_stages and (self.stopped_by_budget_
-                                                          or not self._fits_budget(start, results)):
+                                                          or not self._fits_budget(start, results, reused)):
                         self.stopped_by_budget_ = True
                         self.skipped_.append({"stage": stage, "params": params})
                         continue
                     seen.add(key)
                     began = time.perf_counter()
+                    self.candidate_reused_fits_.append(reused)
                     results = evaluate_candidates([params])
                     self.candidate_seconds_.append(time.perf_counter() - began)
                     self.stage_of_candidate_.append(stage)
@@ -157,10 +165,18 @@ class _StagedSearchCV(BaseSearchCV):
         return {"stage": list(self.stage_of_candidate_), "params": [dict(p) for p in results["params"]],
                 "mean_test_score": [float(v) for v in results["mean_test_score"]]}
 
-    def _fits_budget(self, start, results):
+    def _fits_budget(self, start, results, reuses_fits=False):
         if self.budget is None or results is None:
             return True  # the first candidate always runs: a search must return something
-        expected = float(np.mean(self.candidate_seconds_))
+        # a candidate scored on earlier fits costs its predictions only: like the others that did
+        alike = [s for s, r in zip(self.candidate_seconds_, self.candidate_reused_fits_) if r == reuses_fits]
+        if alike:
+            expected = float(np.mean(alike))
+        elif reuses_fits:  # the first such candidate: the scoring time of the others
+            n_splits = sum(1 for name in results if name.startswith("split") and name.endswith("_test_score"))
+            expected = float(np.mean(results["mean_score_time"])) * n_splits
+        else:
+            expected = float(np.mean(self.candidate_seconds_))
         best = int(np.nanargmax(np.asarray(results["mean_test_score"], dtype=float)))
         reserve = self.reserve(float(results["mean_fit_time"][best])) if self.reserve is not None else 0.0
         return time.perf_counter() - start + expected + reserve <= self.budget

@@ -1,12 +1,15 @@
 """Candidates that differ only in prediction-time parameters share one fit per fold, at the same scores."""
 
+import time
+
 import numpy as np
 import pytest
-from sklearn.base import clone
+from sklearn.base import BaseEstimator, clone
 
 from sklearn_ddpm import DDPMFeatureTransformer, GuidedFilter, MLPEnsembleClassifier, make_segmenter
 from sklearn_ddpm.model_selection import select_segmenter
 from sklearn_ddpm.model_selection._shared_fits import _FitMemo, _FitSharing, is_prediction_param
+from sklearn_ddpm.model_selection._staged import _StagedSearchCV
 from tests.conftest import make_squares
 
 FAST = {"n_estimators": 2, "max_epochs": 10, "max_pixels_per_image": 200}
@@ -110,3 +113,31 @@ def test_the_wrapper_is_transparent_and_its_clones_share_the_memo():
     copy = clone(wrapped).set_params(clf__voting="soft")
     assert copy.memo is wrapped.memo
     assert copy.estimator.get_params()["clf__voting"] == "soft" and segmenter[-1].voting == "hard"
+
+
+class _SlowFit(BaseEstimator):
+    """Fits in ``seconds`` (a sleep); ``p`` is read only by ``score``."""
+
+    _prediction_params = ("p",)
+
+    def __init__(self, seconds=0.5, c=0, p=0):
+        self.seconds, self.c, self.p = seconds, c, p
+
+    def fit(self, X, y):
+        time.sleep(self.seconds)
+        return self
+
+    def score(self, X, y):
+        return -abs(self.p - 3) - self.c
+
+
+def test_the_budget_expects_candidates_on_shared_fits_to_cost_their_scoring_only():
+    X, y = np.arange(8.0)[:, None], np.zeros(8)  # folds of different data: one fit each
+    stages = [{"c": [0]}, {"p": list(range(10))}, {"c": [1]}]
+    search = _StagedSearchCV(_FitSharing(_SlowFit(0.5), memo=_FitMemo()), stages, cv=2, budget=1.9).fit(X, y)
+    params = search.cv_results_["params"]
+    # the first candidate fits for 1 s: another of its kind would not fit in the budget, but the
+    # candidates that differ in p only are scored on its fits, and run
+    assert [p.get("p", 0) for p in params] == list(range(10))  # p=0 is the first candidate
+    assert search.candidate_reused_fits_ == [False] + [True] * 9
+    assert search.skipped_ == [{"stage": 2, "params": {"p": 3, "c": 1}}]
