@@ -15,7 +15,8 @@ from tests.conftest import make_squares
 FAST = {"n_estimators": 2, "max_epochs": 10, "max_pixels_per_image": 200}
 # flip averaging x voting x refinement: 2 x 2 + 2 x 2 guided = 8 candidates, one fit-time setting
 LEVERS = [{"features__flip_tta": [False, True], "clf__voting": ["hard", "soft"]},
-          {"features__flip_tta": [False, True], "clf__refine": [GuidedFilter(radius=2), GuidedFilter(radius=4, eps=0.1)]}]
+          {"features__flip_tta": [False, True],
+           "clf__refine": [GuidedFilter(radius=2), GuidedFilter(radius=4, eps=0.1)]}]
 
 
 @pytest.fixture(scope="module")
