@@ -1,7 +1,8 @@
 """Weizmann levers: image-guided refinement, test-time flip averaging and the large-batch rule.
 
-One run, one feature extraction (the labelled pool, the test split and their mirror images),
-the bundled DDPM, n labelled images (the first n of ``labeled_pool``)::
+One run, one feature extraction for the test fits (the labelled pool, the test split and its
+mirror images) and the CV's own (the pool and its mirrors), the bundled DDPM, n labelled images
+(the first n of ``labeled_pool``)::
 
     python benchmarks/weizmann_levers.py [--quick] [--n-labeled 20] [--seeds 3] [--folds 4]
 
