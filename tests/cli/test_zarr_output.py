@@ -63,3 +63,26 @@ def test_an_interrupted_write_leaves_nothing(fitted, tmp_path):
         write_zarr_prediction(tmp_path / "b.ome.zarr", images[0], interrupted(), ["a", "b"], label_palette()[:2],
                               chunk=8)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_store_opens_in_napari_with_its_class_names(fitted, tmp_path):
+    """What a user does with the store: open it in napari (the ``napari`` extra brings the OME-Zarr reader,
+    napari-ome-zarr; napari's own reader finds no arrays in it). Qt-free: napari's viewer model."""
+    pytest.importorskip("napari")
+    pytest.importorskip("napari_ome_zarr")
+    from napari.components import ViewerModel
+    from napari.plugins import _initialize_plugins
+
+    images, features, clf = fitted
+    names = ["background", "square"]
+    path = write_zarr_prediction(tmp_path / "a.ome.zarr", images[0], _bands(clf, features), names,
+                                 label_palette()[:2], chunk=32)
+    _initialize_plugins()
+    viewer = ViewerModel()
+    viewer.open(str(path), plugin="napari-ome-zarr")
+    labels = [layer for layer in viewer.layers if layer.__class__.__name__ == "Labels"]
+    assert len(labels) == 1
+    np.testing.assert_array_equal(np.asarray(labels[0].data[0] if labels[0].multiscale else labels[0].data),
+                                  clf.predict(features[:1])[0])
+    # the class names reach the layer as its features, one row per label value
+    assert dict(zip(labels[0].features["index"], labels[0].features["class"])) == dict(enumerate(names))
