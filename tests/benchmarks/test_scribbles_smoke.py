@@ -132,3 +132,10 @@ def test_run_order_follows_first(load):
     module = load("scribbles")
     order = module.run_order(Namespace(fractions=[0.005, 0.01, 0.02, 0.03], first=[0.03, 0.01, 0.5]))
     assert order == ["full", 0.03, 0.01, 0.005, 0.02]
+
+
+def test_committed_docs_page_is_a_fresh_rendering(load):
+    """docs/scribbles.md is rendered from the committed records; a figure typed into it, or a record
+    rewritten without rendering the page again, fails here (and in ``report.py --check``)."""
+    module = load("scribbles")
+    assert module.page_text(draw=False) == module.DOCS.read_text(), "run: python benchmarks/report.py"
