@@ -21,8 +21,8 @@ The protocol, fixed before any run (issue 16):
   candidates that were skipped.
 - The winner is the candidate with the highest mean CV score over all stages (ties: the earlier).
 - Test: ``benchmarks/ccp.py`` with the winner's settings, 3 seeds, all 130 ``test`` photos, once.
-- Fixed, not chosen, to fit the CPU budget (one 20-photo fit took ~2.5 min on the shared 2-core
-  machine): 3 MLPs per ensemble (10 cost 3.3x), at most 100 epochs, photos fed at the model's 64²,
+- Fixed, not chosen, to fit the CPU budget (the record's fold seconds say what a fit took on the
+  shared 2-core machine): 3 MLPs per ensemble (10 cost more in proportion), at most 100 epochs, photos fed at the model's 64²,
   no class weights, no per-class pixel cap.
 
 The CV runs through the package's selection code path,

@@ -8,8 +8,9 @@ A search space is a dict with four entries, all optional but ``"stages"``:
     :func:`~sklearn_ddpm.model_selection.select_segmenter`) wins over ``"start"``.
 ``"proxy"``
     Cheaper settings used only while cross-validating, replaced by the segmenter's own at the
-    refit (the default presets cross-validate 3 MLPs per ensemble and refit 10: 10 members cost
-    about 3.3 times as much and rank candidates alike, ``benchmarks/ccp_cv_protocol.py``).
+    refit (the default presets cross-validate 3 MLPs per ensemble and refit 10, because an ensemble's
+    training time grows with its members; that 3 members rank candidates as 10 do is an assumption
+    no record measures).
 ``"stages"``
     A list of scikit-learn ``param_grid`` s (a dict of lists, or a list of such dicts). The stages
     run in order; each stage's candidates are the best candidate before the stage with one point
