@@ -544,12 +544,12 @@ def _self_training_cv(name, label):
     return next(c for c in load(name)["cv"] if c["label"] == label)
 
 
-def _self_training_gain():
+def _self_training_gain(name="self_training_weizmann"):
     """The rule's numbers: the paired CV gain of the chosen candidate, its standard error, the fold gains."""
-    r = load("self_training_weizmann")
+    r = load(name)
     chosen = r["chosen"]
-    gains = np.subtract(_self_training_cv("self_training_weizmann", chosen["best_self_training"])["fold_miou"],
-                        _self_training_cv("self_training_weizmann", "rounds 0")["fold_miou"])
+    gains = np.subtract(_self_training_cv(name, chosen["best_self_training"])["fold_miou"],
+                        _self_training_cv(name, "rounds 0")["fold_miou"])
     return "{:+.2f} points by CV with a paired standard error of {:.2f} (fold gains {})".format(
         chosen["paired_cv_gain"], chosen["paired_cv_gain_se"], ", ".join(f"{g:+.1f}" for g in gains))
 
@@ -562,7 +562,7 @@ def _self_training_loads(name):
 
 
 def _self_training_ccp_folds():
-    """Each completed fold run of the stopped CCP run, and the CPU time of self-training against the plain fit."""
+    """Each fold run of the CCP record, and the CPU time of self-training against the plain fit."""
     r = load("self_training_ccp")
     folds, ratios = {}, []
     for run in r["runs"]:
@@ -593,9 +593,16 @@ FIGURES.update({
     "self_training.training_pixels": lambda: " and ".join(sorted(
         {f"{run['n_training_pixels']:,}" for run in load("self_training_weizmann")["runs"]
          if run["params"]["n_rounds"] > 0})),
-    "self_training.ccp_done": lambda: "{} of its {}".format(
-        len(load("self_training_ccp")["runs"]),
-        load("self_training_ccp")["folds"] * len({run["label"] for run in load("self_training_ccp")["runs"]})),
+    "self_training.ccp_gain": lambda: _self_training_gain("self_training_ccp"),
+    "self_training.ccp_chosen": lambda: "`n_rounds={n_rounds}, keep_fraction={keep_fraction}`".format(
+        **load("self_training_ccp")["chosen"]["params"]) if load("self_training_ccp")["chosen"]["worth_it"]
+        else "`n_rounds=0`",
+    "self_training.ccp_test": lambda: f"{load('self_training_ccp')['test']['miou']:.1f}",
+    "self_training.ccp_test_baseline": lambda: f"{load('self_training_ccp')['test_baseline']['miou']:.1f}",
+    "self_training.ccp_test_images": lambda: f"{load('self_training_ccp')['test']['n_images']}",
+    "self_training.ccp_cpu_ratio": lambda: "{:.1f}×".format(
+        load("self_training_ccp")["test"]["fit_cpu_seconds"] / load("self_training_ccp")["test_baseline"]["fit_cpu_seconds"]),
+    "self_training.ccp_load": lambda: _self_training_loads("self_training_ccp"),
     "self_training.ccp_folds": _self_training_ccp_folds,
 })
 

@@ -363,9 +363,9 @@ def ccp_protocol_cv(prefix):
         f"{date(load('ccp_cv_protocol'))}.")
 
 
-def self_training(prefix):
-    """Self-training against the plain fit by GroupKFold CV (self_training_weizmann.json)."""
-    r = load("self_training_weizmann")
+def self_training(prefix, name="self_training_weizmann"):
+    """Self-training against the plain fit by GroupKFold CV (self_training_weizmann.json, or ``name``)."""
+    r = load(name)
     rows = []
     for c in r["cv"]:
         params = ", ".join(f"{k}={v}" for k, v in c["params"].items())
@@ -375,7 +375,7 @@ def self_training(prefix):
                      f"{c['fit_cpu_seconds_mean']:.0f}"))
     return table(("candidate", f"CV mIoU ({r['folds']} folds)", "fold std", "pseudo-labelled pixels",
                   "fit, CPU s per fold"), rows) + (
-        f"\n\n{machine(r)}; {date(r)}; backbone {backbone(r)}; record {link('self_training_weizmann', prefix)}.")
+        f"\n\n{machine(r)}; {date(r)}; backbone {backbone(r)}; record {link(name, prefix)}.")
 
 
 def _latent_blocks(record):
@@ -522,7 +522,8 @@ TABLES = {"headline": headline, "demo": demo, "weizmann": weizmann, "ccp_protoco
           "large_batch_rule": large_batch_rule, "ccp_protocol_cv": ccp_protocol_cv, "self_training": self_training,
           "latent_blocks": latent_blocks, "latent_memory": latent_memory, "latent_extract": latent_extract,
           "refit_latency": refit_latency, "refit_profile": refit_profile,
-          "refit_warm_start": refit_warm_start}
+          "refit_warm_start": refit_warm_start,
+          "self_training_ccp": lambda prefix: self_training(prefix, "self_training_ccp")}
 
 
 
