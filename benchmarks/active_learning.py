@@ -24,6 +24,7 @@ A seed draws the first strokes, the random placements and the MLPs' randomness.
 """
 
 import os
+import re
 import time
 from pathlib import Path
 
@@ -260,8 +261,17 @@ def main(argv=None):
 
 def _classifiers(record):
     """The fitted ensemble's repr, one line (older records have none: their settings describe it)."""
-    reprs = sorted({" ".join(r["classifier"].split()) for r in record["runs"] if r.get("classifier")})
+    # the seed and the task's class count differ between runs by design; the rest is the session's default
+    strip = lambda text: re.sub(r"(random_state|n_classes)=\d+,\s*", "", " ".join(text.split()))  # noqa: E731
+    reprs = sorted({strip(r["classifier"]) for r in record["runs"] if r.get("classifier")})
     return "; ".join(reprs) if reprs else record["settings"]["segmenter"]
+
+
+def _backbone(record):
+    """The record's backbone as the page names it: a bundled model by its package path, with its weights' hash."""
+    name = re.sub(r"^.*/(sklearn_ddpm/_data/)", r"\1", str(record["backbone"]))
+    sha = record.get("backbone_sha256")
+    return f"`{name}`" + (f" (weights `{sha[:12]}`)" if sha else "")
 
 
 def _at_equal_cell(row, cell):
@@ -283,9 +293,10 @@ def markdown(record, path):
            f"class per image; each round a simulated annotator labels the true class along strokes inside "
            f"{settings['k']} regions — those `InteractiveSegmenter.suggest` returns (top regions of the members' "
            "Jensen-Shannon divergence), or the same shapes placed at random — and the ensemble refits. Scored on "
-           f"{settings['scored_on']}. The ensemble is the session's default "
-           f"(`{_classifiers(record)}`), and the held-out images are not the test split, so the two "
-           "tables' figures are not comparable with each other.", "",
+           f"{settings['scored_on']}. The backbone is {_backbone(record)} (for CCP too: there is no CCP "
+           f"backbone here), the ensemble the session's default (`{_classifiers(record)}`, with each run's seed "
+           "and the task's classes), and the held-out images are not the test split, so the two tables' figures "
+           "are not comparable with each other.", "",
            f"Record: [`{path.name}`]({link}) ({record['status']}; {record['date']}, {machine['cpu']}, "
            f"{machine['torch_threads']} torch thread, load average {machine['load_average_1min']} when written).", ""]
     summary = summarize(record["runs"])  # from the per-seed curves, the unfinished run's rounds included
