@@ -169,7 +169,8 @@ class Record:
     def __init__(self, args, settings):
         self.path = Path(args.out) if args.out is not None else _common.RESULTS_DIR / f"{NAME}.json"
         self.payload = {"settings": settings, "code": {}, "protocol": __doc__.split("\n\n")[2:4], "data": {},
-                        "scribbles": [], "rows": [], "timings": {}}
+                        "scribbles": [], "rows": [], "timings": {}, "datasets_planned": list(settings["datasets"])}
+        self.code, self.added_rows = None, False  # (process key, its code state): see add_row
         old = self._read()
         if old is not None:
             self._merge(old)
@@ -193,11 +194,17 @@ class Record:
                                      + self.payload["scribbles"])
         for field in ("data", "timings", "ddpm_pipeline", "code"):
             self.payload[field] = {**old.get(field, {}), **self.payload.get(field, {})}
+        self.payload["datasets_planned"] = sorted(set(self.payload["datasets_planned"]) | set(_planned(old)))
 
     def done(self, dataset, method, fraction, seed):
         return (dataset, method, str(fraction), seed) in {key_of(r) for r in self.payload["rows"]}
 
     def add_row(self, row):
+        # the code (and, at the end, the run time) of a process is recorded with the rows it measured: a
+        # resumed run with nothing left to do must not replace the measuring run's entries
+        if self.code is not None:
+            self.payload["code"][self.code[0]] = self.code[1]
+        self.added_rows = True
         self.payload["rows"] = [r for r in self.payload["rows"] if key_of(r) != key_of(row)] + [row]
 
     def add_scribbles(self, entry):
@@ -220,8 +227,8 @@ class Record:
             if old is not None:
                 self._merge(old)
             settings = self.payload["settings"]
-            datasets = ALL_DATASETS[:1] if settings["quick"] else ALL_DATASETS
-            expected = {(d, m, str(f), s) for d in datasets for m in ALL_METHODS
+            # what the processes writing this record set out to measure: their datasets, every method
+            expected = {(d, m, str(f), s) for d in self.payload["datasets_planned"] for m in ALL_METHODS
                         for f in [FULL, *settings["fractions"]] for s in settings["seeds"]}
             missing = sorted(expected - {key_of(r) for r in self.payload["rows"]})
             self.payload["status"] = "complete" if not missing else "partial"
@@ -233,6 +240,14 @@ class Record:
             _common.write_json(NAME, self.payload, tmp)
             os.replace(tmp, self.path)
         return self.path
+
+
+def _planned(record):
+    """The datasets a record's processes were run for (records before ``datasets_planned``: from the
+    ``code`` keys, one ``DATASETS/METHODS`` per process)."""
+    if "datasets_planned" in record:
+        return record["datasets_planned"]
+    return {d for key in record.get("code", {}) for d in key.split("/")[0].split("+")}
 
 
 def summarize(rows):
@@ -383,7 +398,8 @@ def main(argv=None):
     record = Record(args, settings)
     record.payload["backbone"] = backbone_name(args.model, args.quick)  # write_json hashes a local one
     # The code each process imported (processes of one record may differ): per datasets/methods.
-    record.payload["code"][f"{'+'.join(args.datasets)}/{'+'.join(args.methods)}"] = code_state()
+    process = f"{'+'.join(args.datasets)}/{'+'.join(args.methods)}"
+    record.code = (process, code_state())  # the code imported now, recorded with the rows this process adds
     start = time.perf_counter()
 
     def out_of_time():
@@ -407,7 +423,8 @@ def main(argv=None):
                 run_ddpm(args, record, dataset, data, n_classes, device, out_of_time)
             if "skimage" in args.methods:
                 run_skimage(args, record, dataset, data, n_classes, out_of_time)
-    record.payload["timings"][f"run_s/{'+'.join(args.datasets)}/{'+'.join(args.methods)}"] = time.perf_counter() - start
+    if record.added_rows:
+        record.payload["timings"][f"run_s/{process}"] = time.perf_counter() - start
     path = record.write()
     table = [{**s, "mIoU": _common.format_mean_std([r["miou"] for r in record.payload["rows"]
                                                     if key_of(r)[:3] == (s["dataset"], s["method"], str(s["fraction"]))]),
@@ -536,7 +553,9 @@ def _scribble_section(sources, plot, draw=True):
         datasets = [d for d, owner in view["owners"].items() if owner == path and d in view["data"]]
         if not datasets:
             continue
-        out += [f"Record of {' and '.join(datasets)}: [`{path.name}`]({_rel(path, DOCS.parent)}) ({record['status']}; "
+        # complete or not for the datasets the page takes from it (a record may hold others, partly)
+        status = "partial" if any(m["dataset"] in datasets for m in view["missing"]) else "complete"
+        out += [f"Record of {' and '.join(datasets)}: [`{path.name}`]({_rel(path, DOCS.parent)}) ({status}; "
                 f"{record['date']}, {machine['cpu']}, {machine['cpu_cores']} cores, {machine['torch_threads']} torch "
                 f"thread, load average {machine['load_average_1min']} when written).", ""]
     if view["missing"]:

@@ -118,7 +118,11 @@ def test_scribbles_quick(load, tmp_path, weizmann_root):
     assert record["target"]["met"] in (True, False)
     # a rerun with the same settings resumes: nothing is recomputed, the rows are kept
     again = module.main(["--quick", "--threads", "1", "--device", "cpu", "--out", str(tmp_path / "scribbles.json")])
-    assert json.loads(again.read_text())["rows"] == record["rows"]
+    again_record = json.loads(again.read_text())
+    assert again_record["rows"] == record["rows"]
+    # ... and keeps the measuring run's code state and run time: the rerun measured nothing
+    assert again_record["code"] == record["code"] and again_record["timings"] == record["timings"]
+    assert again_record["status"] == "complete" and again_record["datasets_planned"] == ["weizmann"]
     # the docs are rendered from the record, and name it
     docs = module.render_docs(results=tmp_path, docs=tmp_path / "scribbles.md", plot=tmp_path / "plot.png")
     text = docs.read_text()
