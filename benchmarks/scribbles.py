@@ -571,9 +571,8 @@ def _scribble_section(sources, plot, draw=True):
                          + ("every setting" if len(v) == planned else f"{len(v)} of {planned} setting×seed runs"))
         out += ["Not measured (the CPU time ran out first; the records list them under `missing`): "
                 + "; ".join(parts) + ".", ""]
-    record = view
-    for dataset, info in record["data"].items():
-        rows = [s for s in record["summary"] if s["dataset"] == dataset]
+    for dataset, info in view["data"].items():
+        rows = [s for s in view["summary"] if s["dataset"] == dataset]
         if not rows:
             continue
         pipeline = view["ddpm_pipeline"].get(dataset)
@@ -611,7 +610,7 @@ def _scribble_section(sources, plot, draw=True):
             out.append(f"| {label} | {100 * any_row['labelled_fraction_mean']:.2f} % | {trained} | {cell(ours)} | {rel} "
                        f"| {cell(sk)} |")
         out.append("")
-    target = record["target"]
+    target = view["target"]
     if target["best"] is not None:
         best = target["best"]
         verdict = "met" if target["met"] else "not met"
