@@ -216,13 +216,13 @@ def backbone_sha256(source):
 
 
 def backbone_source(payload):
-    """The local backbone a record's ``payload`` names: its ``test_model``, ``model`` or ``backbone``
+    """The local backbone a record's ``payload`` names: its ``test_model``, ``model``, ``backbone`` or ``cv_model``
     entry (top level or under ``settings``) when that is a path, or a ``Backbone(source='PATH', ...)``
     description; None when the payload names none (the hash is then not recorded)."""
     import re
 
     for holder in (payload, payload.get("settings") if isinstance(payload.get("settings"), dict) else {}):
-        for key in ("test_model", "model", "backbone"):
+        for key in ("test_model", "model", "backbone", "cv_model"):
             value = holder.get(key)
             if value is None:
                 continue

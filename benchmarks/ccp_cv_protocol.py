@@ -12,7 +12,9 @@ The protocol, fixed before any run (issue 16):
   (blocks 3, 6, 9 or all 12; steps 50, 150, 250 or 10, 50, 150; standardized or raw), with the
   cheap classifier budget (3 MLPs, 1,000 pixels per photo, one noise draw).
 - Stage 2, budget: one change at a time from the stage-1 winner (``STAGE2``: 2,000 pixels per photo;
-  4 noise draws averaged).
+  4 noise draws averaged). Since issue 29 also the two rare-class levers, each alone: class-balanced
+  sampling (at most 250 pixels per class and photo, then the photo's cap) and the class-weighted
+  loss (``class_weight="balanced"``); records before it have neither (their rows: None).
 - Stage 3: the stage-2 changes that beat the stage-1 winner, combined (only when two or more did).
 - Stage 4, refinement: the winner so far with the package's guided filter on its probabilities
   (``refine="guided"``; stages 1-3 use the members' majority vote). Added after the first run
@@ -23,7 +25,7 @@ The protocol, fixed before any run (issue 16):
 - Test: ``benchmarks/ccp.py`` with the winner's settings, 3 seeds, all 130 ``test`` photos, once.
 - Fixed, not chosen, to fit the CPU budget (the record's fold seconds say what a fit took on the
   shared 2-core machine): 3 MLPs per ensemble (10 cost more in proportion), at most 100 epochs, photos fed at the model's 64²,
-  no class weights, no per-class pixel cap.
+  no class weights and no per-class pixel cap unless stage 2 chose them.
 
 The CV runs through the package's selection code path,
 :func:`sklearn_ddpm.model_selection.select_segmenter` (``refit=False``), with the stages above as
@@ -69,11 +71,15 @@ PROTOCOL = __doc__[__doc__.index("The protocol, fixed"):__doc__.index("The CV ru
 ALL_BLOCKS = tuple(range(12))
 GRID = {"blocks": [(3, 6, 9), ALL_BLOCKS], "steps": [(50, 150, 250), (10, 50, 150)], "standardize": [True, False]}
 BASE_BUDGET = {"n_estimators": 3, "max_pixels_per_image": 1000, "n_noise_samples": 1}
-STAGE2 = [{"max_pixels_per_image": 2000}, {"n_noise_samples": 4}]
+STAGE2 = [{"max_pixels_per_image": 2000}, {"n_noise_samples": 4}, {"max_pixels_per_class": 250},
+          {"class_weight": "balanced"}]
 QUICK_GRID = {"blocks": [(2,), (2, 4)], "steps": [(50,)], "standardize": [True, False]}
-QUICK_STAGE2 = [{"max_pixels_per_image": 400}, {"n_noise_samples": 2}]
+QUICK_STAGE2 = [{"max_pixels_per_image": 400}, {"n_noise_samples": 2}, {"max_pixels_per_class": 100},
+                {"class_weight": "balanced"}]
 REFINE_STAGE = [{"refine": "guided"}]
-SETTINGS = ("blocks", "steps", "standardize", *BASE_BUDGET, "refine")
+#: Not in the protocol's first records (None there): the rare-class levers of stage 2.
+CLASS_BALANCE = {"max_pixels_per_class": None, "class_weight": None}
+SETTINGS = ("blocks", "steps", "standardize", *BASE_BUDGET, "refine", *CLASS_BALANCE)
 MLP_BATCH = 256  # lr = 1e-3 * sqrt(batch / 64), as in ccp.py
 
 
@@ -106,7 +112,8 @@ def build_parser():
 #: The record's settings and the pipeline parameters they set (n_estimators is fixed, not searched).
 PARAMS = {"blocks": "features__blocks", "steps": "features__steps", "standardize": "clf__standardize",
           "max_pixels_per_image": "clf__max_pixels_per_image", "n_noise_samples": "features__n_noise_samples",
-          "refine": "clf__refine"}
+          "refine": "clf__refine", "max_pixels_per_class": "clf__max_pixels_per_class",
+          "class_weight": "clf__class_weight"}
 STAGES = ("1-features", "2-budget", "3-combined", "4-refine")
 
 
@@ -140,7 +147,7 @@ def search_space(quick, table=(), done=()):
     """
     grid, stage2 = (QUICK_GRID, QUICK_STAGE2) if quick else (GRID, STAGE2)
     base = {"max_pixels_per_image": BASE_BUDGET["max_pixels_per_image"],
-            "n_noise_samples": BASE_BUDGET["n_noise_samples"], "refine": None}
+            "n_noise_samples": BASE_BUDGET["n_noise_samples"], "refine": None, **CLASS_BALANCE}
     start = to_params(settings(max(table, key=lambda r: r["cv_miou"])) if table else base)
 
     def rows(history):
@@ -193,7 +200,7 @@ def search(backbone, images, masks, args, n_classes, memory, quick, table=None, 
     result = select_segmenter(
         images, masks, model=backbone, search=space, budget=budget, cv=args.folds, random_state=0,
         n_jobs=args.n_jobs, progress=not quick, refit=False, memory=memory, device=args.device, n_classes=n_classes,
-        n_estimators=BASE_BUDGET["n_estimators"], max_pixels_per_class=None, clf__batch_size=MLP_BATCH,
+        n_estimators=BASE_BUDGET["n_estimators"], clf__batch_size=MLP_BATCH,
         clf__lr=1e-3 * (MLP_BATCH / 64) ** 0.5, clf__max_epochs=args.max_epochs)
     cv = result.cv_results_
     for k, params in enumerate(cv["params"]):
@@ -209,7 +216,8 @@ def search(backbone, images, masks, args, n_classes, memory, quick, table=None, 
 def describe(c):
     return (f"blocks {'all' if tuple(c['blocks']) == ALL_BLOCKS else c['blocks']}, steps {c['steps']}, "
             f"std {c['standardize']}, {c['n_estimators']} MLPs, {c['max_pixels_per_image']} px, "
-            f"{c['n_noise_samples']} noise, refine {c.get('refine')}")
+            f"{c['n_noise_samples']} noise, refine {c.get('refine')}, "
+            f"{c.get('max_pixels_per_class') or 'no'} px per class, class weight {c.get('class_weight')}")
 
 
 def test_argv(args, chosen, model, out):
@@ -221,6 +229,9 @@ def test_argv(args, chosen, model, out):
             "--seeds", *map(str, args.seeds), "--tasks", "coarse", "--methods", "ddpm", "--out", str(out)]
     argv += ["--standardize"] if chosen["standardize"] else []
     argv += ["--refine", chosen.get("refine") or "none"]
+    argv += ["--class-weight", chosen.get("class_weight") or "none"]
+    if chosen.get("max_pixels_per_class") is not None:
+        argv += ["--max-pixels-per-class", str(chosen["max_pixels_per_class"])]
     argv += ["--threads", str(args.threads)] if args.threads is not None else []
     argv += ["--device", args.device] if args.device is not None else []
     return argv + (["--quick"] if args.quick else [])

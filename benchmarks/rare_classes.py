@@ -96,6 +96,8 @@ def main(argv=None):
     p.add_argument("--cache", type=Path, default=Path("/tmp/rare_classes_cache"),
                    help="held-out probabilities (float16) kept here for the bias and for resuming")
     p.add_argument("--max-minutes", type=float, default=None, help="start no fit after this; rerun to resume")
+    p.add_argument("--model", type=Path, default=None,
+                   help="DDPM folder (default: the bundled horse DDPM); give --out with it")
     args = p.parse_args(argv)
     from sklearn.model_selection import GroupKFold
 
@@ -111,13 +113,20 @@ def main(argv=None):
     if args.quick:
         args.n, args.folds = 4, 2
         settings.update(n_estimators=2, max_epochs=2, steps=(50,))
-    payload = {"model": str(BUNDLED_MODEL), "backbone_note": "bundled horse DDPM (64x64 input); no CCP backbone in "
-               "this workspace", "protocol": __doc__, "n": args.n, "folds": args.folds, "class_names": class_names,
+    if args.model is not None:
+        if args.out is None:
+            p.error("--model needs --out (rare_classes_ccp.json is the bundled backbone's record)")
+        settings["model"] = str(args.model)
+        note = f"DDPM folder {args.model} (its weights' sha256 in backbone_sha256)"
+    else:
+        note = "bundled horse DDPM (64x64 input); no CCP backbone in this workspace"
+    payload = {"model": str(args.model or BUNDLED_MODEL), "backbone_note": note, "protocol": __doc__, "n": args.n, "folds": args.folds, "class_names": class_names,
                "rare_classes": list(RARE), "settings": {**settings, "other": "make_segmenter() defaults"},
                "fits": {}}
     if path.exists():
         payload["fits"] = json.loads(path.read_text()).get("fits", {})
-    cache = args.cache / ("quick" if args.quick else "full")
+    # held-out probabilities belong to one backbone: a record of another keeps its own folder
+    cache = args.cache / ("quick" if args.quick else "full") / (args.model.name if args.model else "")
     cache.mkdir(parents=True, exist_ok=True)
     began = time.monotonic()
     with torch_threads(args.threads):

@@ -17,7 +17,7 @@ HERE = Path(__file__).resolve().parent
 
 # question -> benchmarks (script names); tests/benchmarks/test_run.py checks that every script is here
 GROUPS = {
-    "accuracy": ["weizmann", "weizmann_levers", "weizmann_backbones", "large_batch_rule", "ccp", "ccp_cv_protocol",
+    "accuracy": ["weizmann", "weizmann_levers", "weizmann_backbones", "large_batch_rule", "ccp", "ccp_cv_protocol", "ccp_backbones",
                  "synthetic", "scribbles", "active_learning", "pixel_caps", "select_settings", "tiling_ccp",
                  "nan_dead_units", "standardize_default", "rare_classes", "self_training"],
     "speed": ["extract", "ensemble", "gridsearch", "cpu_inference", "cpu_training", "presets", "latent_extract",

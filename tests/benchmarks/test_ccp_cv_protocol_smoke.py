@@ -91,9 +91,11 @@ def test_stage_3_combines_the_stage_2_changes_that_beat_the_stage_1_winner(proto
     stage1, stage2 = space["stages"][0][:2], space["stages"][1]
     points = [{k: v[0] for k, v in g.items()} for g in stage1]
     winner = points[1]
-    history = {"stage": [0, 0, 1, 1], "params": [*points, *({**winner, **{k: v[0] for k, v in g.items()}}
-                                                            for g in stage2)]}
-    both = combined({**history, "mean_test_score": [0.1, 0.2, 0.3, 0.25]})
+    history = {"stage": [0, 0, *[1] * len(stage2)],
+               "params": [*points, *({**winner, **{k: v[0] for k, v in g.items()}} for g in stage2)]}
+    gains = [0.3 - 0.01 * k for k in range(len(stage2))]  # every stage-2 change beats the winner's 0.2
+    every = combined({**history, "mean_test_score": [0.1, 0.2, *gains]})
     expected = {**winner, **{k: v[0] for g in stage2 for k, v in g.items()}}
-    assert {k: v[0] for k, v in both.items() if k in expected} == expected
-    assert combined({**history, "mean_test_score": [0.1, 0.2, 0.3, 0.15]}) == []  # one gain: no stage 3
+    assert {k: v[0] for k, v in every.items() if k in expected} == expected
+    one_gain = [0.3, *[0.15] * (len(stage2) - 1)]
+    assert combined({**history, "mean_test_score": [0.1, 0.2, *one_gain]}) == []  # one gain: no stage 3
