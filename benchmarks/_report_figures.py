@@ -607,21 +607,24 @@ FIGURES.update({
 })
 
 
-# -- model_selection.md (select_weizmann_n20.json) -------------------------------------------------------
+# -- model_selection.md and README (select_weizmann_n20.json, select_ccp_n20.json) --------------------------
 
-def _select_tests(method):
-    return [f for f in load("select_weizmann_n20")["test_fits"] if f["method"] == method]
+SELECT_RECORDS = {"select": "select_weizmann_n20", "select_ccp": "select_ccp_n20"}
 
 
-def _select_load():
-    r = load("select_weizmann_n20")
+def _select_tests(method, name="select_weizmann_n20"):
+    return [f for f in load(name)["test_fits"] if f["method"] == method]
+
+
+def _select_load(name="select_weizmann_n20"):
+    r = load(name)
     s = r["selection"]
     loads = [s["load_average_before"][0], s["load_average_after"][0]] + [f["load_average"][0] for f in r["test_fits"]]
     return f"{min(loads):.1f}–{max(loads):.1f}"
 
 
-def _select_search():
-    s = load("select_weizmann_n20")["selection"]
+def _select_search(name="select_weizmann_n20"):
+    s = load(name)["selection"]
     cv = s["cv_results"]
     seconds = "the call took {total:.0f} s (search {search:.0f} s, refit {refit:.0f} s)".format(**s["seconds"])
     if s["stopped_by_budget"]:
@@ -630,12 +633,29 @@ def _select_search():
     return seconds
 
 
-def _select_cv():
-    cv = load("select_weizmann_n20")["selection"]["cv_results"]
+def _select_cv(name="select_weizmann_n20"):
+    cv = load(name)["selection"]["cv_results"]
     best = int(np.argmax(cv["mean_test_score"]))
     return (f"CV mIoU {100 * cv['mean_test_score'][best]:.1f} against {100 * cv['mean_test_score'][0]:.1f} for the "
             f"start, fold std {100 * cv['fold_std_test_score'][best]:.1f}")
 
+
+def _select_gain(name):
+    """``"X ± s (n seeds) against Y ± s (n seeds) for the plain defaults"`` of a select record's test fits."""
+    return "{} against {} for the plain defaults".format(
+        *(mean_std([f["miou"] for f in _select_tests(m, name)]) for m in ("selected", "defaults")))
+
+
+def _select_classes(name, classes):
+    """Mean IoU of ``classes`` (selected vs defaults) over a select record's seeds (None: class absent)."""
+    def mean_iou(method):
+        per_fit = [np.nanmean([np.nan if f["per_class_iou"][c] is None else f["per_class_iou"][c] for c in classes])
+                   for f in _select_tests(method, name)]
+        return np.mean(per_fit)
+    return f"{mean_iou('selected'):.1f} vs {mean_iou('defaults'):.1f}"
+
+
+RARE_CCP = ("dress", "legwear", "hat_glasses", "accessories")
 
 FIGURES.update({
     "select.load": _select_load,
@@ -643,8 +663,13 @@ FIGURES.update({
     "select.cv": _select_cv,
     "select.test": lambda: mean_std([f["miou"] for f in _select_tests("selected")]),
     "select.defaults": lambda: mean_std([f["miou"] for f in _select_tests("defaults")]),
-    "select.horse": lambda: "{:.1f} vs {:.1f}".format(
-        *(np.mean([f["per_class_iou"]["horse"] for f in _select_tests(m)]) for m in ("selected", "defaults"))),
+    "select.horse": lambda: _select_classes("select_weizmann_n20", ("horse",)),
+    "select.gain": lambda: _select_gain("select_weizmann_n20"),
+    "select_ccp.load": lambda: _select_load("select_ccp_n20"),
+    "select_ccp.search": lambda: _select_search("select_ccp_n20"),
+    "select_ccp.cv": lambda: _select_cv("select_ccp_n20"),
+    "select_ccp.gain": lambda: _select_gain("select_ccp_n20"),
+    "select_ccp.rare": lambda: _select_classes("select_ccp_n20", RARE_CCP),
 })
 
 

@@ -39,8 +39,9 @@ def build_parser():
     p.add_argument("--search", default="default", help="search preset of select_segmenter (default: default)")
     p.add_argument("--budget", default="20m", help="select_segmenter's budget (default: 20m, the CLI's)")
     p.add_argument("--seeds", type=int, default=3, help="MLP seeds of the test fits (default: 3)")
-    p.add_argument("--default-pixels", type=int, default=1000,
-                   help="pixels per image of the plain defaults (weizmann.py's and ccp.py's cap; default 1000)")
+    p.add_argument("--default-pixels", type=lambda v: None if v.lower() == "none" else int(v), default=1000,
+                   help="pixels per image of the plain defaults (weizmann.py's and ccp.py's cap; default 1000); "
+                        "none: make_segmenter's own default (no per-image cap)")
     p.add_argument("--max-minutes", type=float, default=None, help="no test fit starts after this many minutes")
     p.add_argument("--resume", action="store_true", help="continue the record at --out")
     return p

@@ -38,6 +38,9 @@ def fit(args):
     if napari:
         _convert_napari_masks(data, class_names)
     _check_labelled_classes(data)
+    if getattr(args, "tile", None) is None and (getattr(args, "scale", None) is not None
+                                                 or getattr(args, "tile_overlap", None) is not None):
+        raise ValueError("--scale and --tile-overlap apply to tiles: add --tile auto (or a tile size).")
     if args.select:
         from ._arguments import _DEFAULTS
         from ._selection import fit_selected
@@ -55,8 +58,6 @@ def fit(args):
         if getattr(args, "tile", None) is not None:
             pipeline[0].set_params(tile=args.tile, tile_overlap=args.tile_overlap,
                                    scale=1.0 if args.scale is None else args.scale)
-        elif getattr(args, "scale", None) is not None or getattr(args, "tile_overlap", None) is not None:
-            raise ValueError("--scale and --tile-overlap apply to tiles: add --tile auto (or a tile size).")
         if not args.quiet:
             print(f"Training {args.n_estimators} pixel MLPs on {len(data.images)} images ...", file=sys.stderr)
         pipeline.fit(data.images, data.masks)

@@ -15,8 +15,9 @@ def cv_table_path(output):
 def fit_selected(args, backbone, data, class_names, defaults):
     """Choose the settings by CV on the labelled images, refit, write the CV table; return the pipeline.
 
-    Options the user gave (``--blocks``, ``--steps``, ``--max-pixels-per-image``, ``--batch-size``
-    when not their defaults) are fixed; the search varies the rest of its preset.
+    Options the user gave (``--blocks``, ``--steps``, ``--max-pixels-per-image``, ``--batch-size``,
+    ``--tile``, ``--scale`` when not their defaults) are fixed; the search varies the rest of its
+    preset (with ``--tile`` and no ``--scale``, the scale too).
     """
     fixed = {}
     if args.blocks:
@@ -33,6 +34,10 @@ def fit_selected(args, backbone, data, class_names, defaults):
         fixed["mlp_batch_size"] = args.mlp_batch_size
     if args.batch_size != defaults["batch_size"]:
         fixed["batch_size"] = args.batch_size
+    if args.tile is not None:  # tiles are the user's to choose; the scale, unless given, is searched
+        fixed.update(features__tile=args.tile, features__tile_overlap=args.tile_overlap)
+        if args.scale is not None:
+            fixed["features__scale"] = args.scale
     if not args.quiet:
         print(f"Choosing the settings by cross-validation on {len(data.images)} images (search {args.search!r}, "
               f"budget {args.budget:.0f} s) ...", file=sys.stderr)

@@ -27,19 +27,22 @@ A search space is a dict with four entries, all optional but ``"stages"``:
 
 Parameter names are the pipeline's (``features__*``, ``clf__*``, see
 :func:`~sklearn_ddpm.make_segmenter`); ``features__blocks`` also takes ``"all"`` (every decoder
-block of the backbone), resolved by :func:`select_segmenter` once the backbone is loaded.
+block of the backbone), resolved by :func:`select_segmenter` once the backbone is loaded. A stage
+that varies ``features__scale`` (image pixels per model pixel) applies only when the transformer
+tiles (``tile=``, ``fit --tile``): without tiles :func:`select_segmenter` drops it, as it drops a
+setting the caller fixed.
 
 The presets (stages in order; the value first listed is the segmenter's default or the start):
 
 ``"quick"`` (4 candidates)
     standardize {False, True}; steps {(50, 150, 250), (10, 50, 150)}; refinement {guided, vote}.
-``"default"`` (8 candidates)
+``"default"`` (8 candidates; 10 with tiles)
     standardize {False, True}; blocks {"auto", "all"}; steps {(50, 150, 250), (10, 50, 150)};
-    refinement {guided, vote}; pixels per image {1000, 4000}; class balancing {none, "balanced"
+    with tiles, scale {1, 2, 4}; refinement {guided, vote}; pixels per image {1000, 4000}; class balancing {none, "balanced"
     loss weights}; noise draws averaged {1, 4}.
-``"full"`` (27 candidates)
+``"full"`` (27 candidates; 29 with tiles)
     blocks {"auto", "all"} x steps {(50, 150, 250), (10, 50, 150), (50,), (10, 50, 150, 250, 500)}
-    x standardize {False, True} (every combination); refinement {guided, radius 8, eps 1e-2,
+    x standardize {False, True} (every combination); with tiles, scale {1, 2, 4}; refinement {guided, radius 8, eps 1e-2,
     vote}; pixels per image {1000, 4000, 16000}; class balancing {none, "balanced" loss weights,
     at most 250 pixels per class and image, both}; noise draws {1, 4, 8}; the members' hidden
     sizes {"auto", (256, 128)}.
@@ -58,6 +61,8 @@ ALL_BLOCKS = "all"
 
 _PAPER_STEPS = (50, 150, 250)
 _EARLY_STEPS = (10, 50, 150)
+#: Image pixels per model pixel; only with tiles (select_segmenter drops the stage otherwise).
+_SCALE_STAGE = {"features__scale": [1.0, 2.0, 4.0]}
 
 SEARCH_PRESETS = {
     "quick": {
@@ -76,6 +81,7 @@ SEARCH_PRESETS = {
             {"clf__standardize": [False, True]},
             {"features__blocks": ["auto", ALL_BLOCKS]},
             {"features__steps": [_PAPER_STEPS, _EARLY_STEPS]},
+            _SCALE_STAGE,
             {"clf__refine": [GuidedFilter(), None]},
             {"clf__max_pixels_per_image": [1000, 4000]},
             {"clf__class_weight": [None, "balanced"]},
@@ -89,6 +95,7 @@ SEARCH_PRESETS = {
             {"features__blocks": ["auto", ALL_BLOCKS],
              "features__steps": [_PAPER_STEPS, _EARLY_STEPS, (50,), (10, 50, 150, 250, 500)],
              "clf__standardize": [False, True]},
+            _SCALE_STAGE,
             {"clf__refine": [GuidedFilter(), GuidedFilter(radius=8), GuidedFilter(eps=1e-2), None]},
             {"clf__max_pixels_per_image": [1000, 4000, 16000]},
             [{"clf__class_weight": [None, "balanced"], "clf__max_pixels_per_class": [None, 250]}],
@@ -112,7 +119,7 @@ def resolve_search(search):
     >>> resolve_search({"clf__standardize": [False, True]})
     {'start': {}, 'proxy': {}, 'stages': [{'clf__standardize': [False, True]}], 'required_stages': 0}
     >>> len(resolve_search("default")["stages"])
-    7
+    8
     """
     if isinstance(search, str):
         if search not in SEARCH_PRESETS:

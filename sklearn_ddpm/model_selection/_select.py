@@ -238,6 +238,8 @@ def select_segmenter(images, masks, *, model=None, search="default", budget="20m
     fixed = [name for stage in space["stages"] if not callable(stage)
              for grid in (stage if isinstance(stage, (list, tuple)) else [stage])
              for name in grid if name in pipeline_params or name.split("__", 1)[-1] in segmenter_params]
+    if base.get_params()["features__tile"] is None:
+        fixed.append("features__scale")  # scale is image pixels per model pixel of a tile: nothing to vary untiled
     stages = [_resolve_stage(stage, backbone, fixed) for stage in space["stages"]]
     proxy = _resolve_blocks(space["proxy"], backbone)
     # Candidates that differ only in prediction-time parameters (refinement, voting, flip

@@ -61,3 +61,25 @@ def test_fit_select_refuses_a_bad_budget(folders, capsys):
         main(["fit", str(folders / "images"), str(folders / "masks"), "--select", "--budget", "soon",
               "-o", str(folders / "x.skddpm")])
     assert "invalid duration value: 'soon'" in capsys.readouterr().err
+
+
+def test_fit_select_keeps_the_tiles_and_searches_their_scale(folders, capsys):
+    out = folders / "tiled.skddpm"
+    code = main(["fit", str(folders / "images"), str(folders / "masks"), "--model", str(folders / "tiny"),
+                 "--select", "--search", "default", "--budget", "10m", "--blocks", "6", "--steps", "10",
+                 "--max-pixels-per-image", "100", "--n-estimators", "1", "--max-epochs", "5", "--threads", "1",
+                 "--tile", "16", "-o", str(out)])
+    assert code == 0
+    table = json.loads((folders / "tiled.cv.json").read_text())
+    scales = {p.get("features__scale") for p in table["cv_results"]["params"]}
+    assert {2.0, 4.0} <= scales  # the preset's scale stage ran: the images are tiled
+    model = load_segmenter(out)
+    assert model[0].tile == 16
+    assert model[0].scale == table["best_params"].get("features__scale", 1.0)
+
+
+def test_fit_select_refuses_a_scale_without_tiles(folders, capsys):
+    code = main(["fit", str(folders / "images"), str(folders / "masks"), "--model", str(folders / "tiny"),
+                 "--select", "--scale", "2", "-o", str(folders / "x.skddpm")])
+    assert code != 0 and "--scale and --tile-overlap apply to tiles" in capsys.readouterr().err
+    assert not (folders / "x.skddpm").exists()

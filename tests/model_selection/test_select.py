@@ -286,3 +286,23 @@ def test_select_segmenter_resolves_a_callable_stage(tiny_backbone, data):
                               budget=None, cv=2, refit=False, progress=False, blocks=(6,), **FAST)
     assert result.cv_results_["params"][1]["features__blocks"] == tuple(range(tiny_backbone.n_decoder_blocks))
     assert result.to_dict()["search"]["stages"][1].endswith("all_blocks")  # named, not an address
+
+
+def test_the_scale_is_searched_only_with_tiles(tiny_backbone, data):
+    images, masks = data
+    stages = [{"features__scale": [1.0, 2.0]}]
+    untiled = select_segmenter(images, masks, model=tiny_backbone, search=stages, budget=None, cv=2, progress=False,
+                               blocks=(6,), steps=(10,), **FAST)
+    # scale is image pixels per model pixel of a tile: without tiles the stage is dropped
+    assert untiled.cv_results_["params"] == [{}]
+    tiled = select_segmenter(images, masks, model=tiny_backbone, search=stages, budget=None, cv=2, progress=False,
+                             blocks=(6,), steps=(10,), features__tile=16, **FAST)
+    assert [p["features__scale"] for p in tiled.cv_results_["params"]] == [1.0, 2.0]
+    assert tiled.segmenter_[0].tile == 16
+    assert tiled.segmenter_[0].scale == tiled.best_params_["features__scale"]
+
+
+@pytest.mark.parametrize("name", ["default", "full"])
+def test_the_presets_search_the_scale(name):
+    stages = resolve_search(name)["stages"]
+    assert sum("features__scale" in stage for stage in stages if isinstance(stage, dict)) == 1
