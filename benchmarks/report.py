@@ -31,6 +31,7 @@ import sys
 
 import numpy as np
 from _report_figures import figure
+from _report_multiclass import ccp_backbones, ccp_per_class, rare_classes
 from _report_records import (ROOT, _cv_cells, _dask_runs, _training, backbone, date, link, load, machine,
                              mean_std, rows_by, table)
 
@@ -523,7 +524,9 @@ TABLES = {"headline": headline, "demo": demo, "weizmann": weizmann, "ccp_protoco
           "latent_blocks": latent_blocks, "latent_memory": latent_memory, "latent_extract": latent_extract,
           "refit_latency": refit_latency, "refit_profile": refit_profile,
           "refit_warm_start": refit_warm_start,
-          "self_training_ccp": lambda prefix: self_training(prefix, "self_training_ccp")}
+          "self_training_ccp": lambda prefix: self_training(prefix, "self_training_ccp"),
+          "rare_classes": rare_classes, "ccp_backbones": ccp_backbones, "ccp_per_class": ccp_per_class,
+          "rare_classes_ccp_backbone": lambda prefix: rare_classes(prefix, "rare_classes_ccp_backbone")}
 
 
 
