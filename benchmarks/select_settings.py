@@ -7,6 +7,10 @@ default folds (``GroupKFold``, one image per group); the chosen settings are ref
 settings and by the plain defaults (``make_segmenter()`` with the pixel cap of ``weizmann.py``
 and ``ccp.py``, ``--default-pixels``) in the same run, for ``--seeds`` MLP seeds (the diffusion
 noise stays seed 0, as in ``weizmann.py``); mIoU and per-class IoU, mean ± sample std over seeds.
+The noise being the same, a method's test features are the same for every seed: they are extracted
+once per method (by its first fit's transformer) and each seed's classifier predicts from them
+(``predict_seconds`` of the first fit includes the extraction; records before 2026-12-07 extracted
+them for every fit).
 
 ``--max-minutes`` stops before the next test fit once spent; ``--resume`` continues a record
 (the selection, then the test fits it lacks)::
@@ -73,7 +77,7 @@ def main(argv=None):
     if skipped:
         return skipped
     if args.quick:
-        args.n_labeled, args.n_test, args.seeds, args.search, args.budget = 4, 2, 1, "quick", "3m"
+        args.n_labeled, args.n_test, args.seeds, args.search, args.budget = 4, 2, 2, "quick", "3m"
     name = f"{NAME}_{args.dataset}" + ("_quick" if args.quick else f"_n{args.n_labeled}")
     out = args.out or _common.RESULTS_DIR / f"{name}.json"
     payload = json.loads(Path(out).read_text()) if args.resume and Path(out).is_file() else {}
@@ -128,6 +132,7 @@ def main(argv=None):
         chosen.set_params(**_best_params(payload["selection"], result))
         default = make_segmenter(backbone, max_pixels_per_image=args.default_pixels, **common, **extra)
         fits = payload.setdefault("test_fits", [])
+        test_features = {}  # per method: the noise is seed 0 for every seed, so the features are shared
         done = {(f["method"], f["seed"]) for f in fits}
         for seed in range(args.seeds):
             for method, pipe in (("selected", chosen), ("defaults", default)):
@@ -147,10 +152,13 @@ def main(argv=None):
                     fitted.fit(pool, pool_masks)
                     fit_seconds = time.perf_counter() - start
                 start = time.perf_counter()
-                predictions = fitted.predict(test)
+                extracted = method not in test_features
+                if extracted:
+                    test_features[method] = fitted[:-1].transform(test)
+                predictions = fitted[-1].predict(test_features[method])
                 fits.append({"method": method, "seed": seed, **_scores(test_masks, predictions, class_names),
                              "fit_seconds": fit_seconds, "predict_seconds": time.perf_counter() - start,
-                             "load_average": os.getloadavg()})
+                             "test_features_extracted": extracted, "load_average": os.getloadavg()})
                 payload["summary"] = _summary(fits, class_names)
                 save()
                 print(f"test {method} seed {seed}: mIoU {fits[-1]['miou']:.2f} (fit {fit_seconds:.0f} s)",
