@@ -3,12 +3,14 @@
 Layout of ``NAME.ome.zarr`` (OME-Zarr 0.5, written with the ``ome-zarr`` library's metadata
 writers; one resolution level):
 
-- the root is the image itself, ``(c, y, x)`` uint8 RGB, so viewers show the labels over it;
+- the root is the image itself, ``(c, y, x)`` uint8 RGB, so viewers show the labels over it; its
+  ``omero`` metadata names and colours the channels red, green and blue (window 0-255), so a viewer
+  that reads it (napari-ome-zarr) shows them as one colour image, not three grey ones;
 - ``labels/classes``: the label image ``(y, x)`` (uint8, or uint16 past 255 classes) with
   ``image-label`` metadata: each class's colour (``rgba``) and name (``properties``: ``class``);
 - ``probabilities`` (with ``probabilities=True``): ``(c, y, x)`` float16, the mean member
   probability of each class (refined, as :meth:`MLPEnsembleClassifier.predict_proba`), channel
-  ``k`` named after class ``k`` in its ``omero`` metadata;
+  ``k`` named after class ``k`` in its ``omero`` metadata (window 0-1);
 - ``uncertainty``: ``(y, x)`` float32, the members' Jensen-Shannon divergence.
 
 The arrays are filled from :meth:`MLPEnsembleClassifier.predict_bands` one chunk-row at a time,
@@ -24,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+#: the root image's channels in its omero metadata: name and hex colour
+RGB_CHANNELS = (("red", "FF0000"), ("green", "00FF00"), ("blue", "0000FF"))
 #: chunk side of every array (rows are also written in blocks of this many)
 CHUNK = 1024
 #: what a temporary store's name has after the final name
@@ -97,8 +101,11 @@ def create_partial_store(path, size, class_names, colours, *, probabilities=Fals
         root = zarr.open_group(str(tmp), mode="w", zarr_format=3)
         chunks2, chunks3 = (chunk, chunk), (1, chunk, chunk)
         root.create_array("0", shape=(3, height, width), chunks=(3, chunk, chunk), dtype="uint8")
+        rgb = {"channels": [_channel(label, 0, 255, colour) for label, colour in RGB_CHANNELS],
+               "rdefs": {"model": "color"}}
         write_multiscales_metadata(root, [{"path": "0", "coordinateTransformations": [
-            {"type": "scale", "scale": [1.0, 1.0, 1.0]}]}], fmt=fmt, axes=["c", "y", "x"], name="image")
+            {"type": "scale", "scale": [1.0, 1.0, 1.0]}]}], fmt=fmt, axes=["c", "y", "x"], name="image",
+            metadata={"omero": rgb})
         labels_group = root.create_group("labels")
         classes = labels_group.create_group("classes")
         label_dtype = "uint8" if n_classes <= 256 else "uint16"
@@ -117,13 +124,22 @@ def create_partial_store(path, size, class_names, colours, *, probabilities=Fals
         if probabilities:
             probability_group = root.create_group("probabilities")
             probability_group.create_array("0", shape=(n_classes, height, width), chunks=chunks3, dtype="float16")
+            # under the store's "ome" key, where OME-Zarr 0.5 readers look (the writer puts it there)
+            classes_omero = {"channels": [_channel(str(name), 0, 1) for name in class_names]}
             write_multiscales_metadata(probability_group, [{"path": "0", "coordinateTransformations": [
-                {"type": "scale", "scale": [1.0, 1.0, 1.0]}]}], fmt=fmt, axes=["c", "y", "x"], name="probabilities")
-            probability_group.attrs["omero"] = {"channels": [{"label": str(name)} for name in class_names]}
+                {"type": "scale", "scale": [1.0, 1.0, 1.0]}]}], fmt=fmt, axes=["c", "y", "x"], name="probabilities",
+                metadata={"omero": classes_omero})
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return tmp
+
+
+def _channel(label, low, high, colour=None):
+    """One channel of ``omero`` metadata: its name, display window and (optionally) hex colour."""
+    channel = {"label": label, "active": True,
+               "window": {"min": low, "max": high, "start": low, "end": high}}
+    return channel if colour is None else {**channel, "color": colour}
 
 
 def write_rows(store, image, bands, start, stop, classes=None):

@@ -43,6 +43,11 @@ def test_store_holds_labels_probabilities_and_uncertainty(fitted, tmp_path):
     from ome_zarr.io import parse_url
     from ome_zarr.reader import Reader
 
+    # OME-Zarr 0.5 keeps its metadata under "ome": the channels' names are where readers look
+    ome = root["probabilities"].attrs["ome"]
+    assert [c["label"] for c in ome["omero"]["channels"]] == names
+    assert [c["color"] for c in root.attrs["ome"]["omero"]["channels"]] == ["FF0000", "00FF00", "0000FF"]
+
     nodes = list(Reader(parse_url(str(path / "labels" / "classes")))())
     label_node = nodes[0]
     properties = label_node.metadata.get("properties", {})
@@ -86,3 +91,7 @@ def test_store_opens_in_napari_with_its_class_names(fitted, tmp_path):
                                   clf.predict(features[:1])[0])
     # the class names reach the layer as its features, one row per label value
     assert dict(zip(labels[0].features["index"], labels[0].features["class"])) == dict(enumerate(names))
+    # the image: three channels shown red, green and blue over 0-255, not three grey ones
+    images_ = [layer for layer in viewer.layers if layer.__class__.__name__ == "Image"]
+    assert [layer.colormap.name for layer in images_] == ["red", "green", "blue"]
+    assert all(tuple(layer.contrast_limits) == (0, 255) for layer in images_)
