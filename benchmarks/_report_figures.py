@@ -779,3 +779,20 @@ FIGURES.update({
 FIGURES.update({
     "dask.n_images": lambda: str(load("distributed_predict")["settings"]["n_images"]),
 })
+
+
+# -- multiclass.md (ccp_cv_protocol_chosen_backbone.json, ccp_backbones.json) ------------------------------
+
+def _register_multiclass():
+    import _report_multiclass as mc
+
+    FIGURES.update({
+        "multiclass.stage2": mc.stage2_levers,
+        "multiclass.test": lambda: mean_std(_protocol_test(mc.CHOSEN)["miou_per_seed"]),
+        "multiclass.rare": mc.protocol_rare,
+        "multiclass.rare_5709": lambda: mc.protocol_rare("ccp_cv_protocol_5709steps"),
+        "multiclass.steps": lambda: f"{_training(load(mc.CHOSEN))[0]:,}",
+    })
+
+
+_register_multiclass()

@@ -80,3 +80,30 @@ def ccp_per_class(prefix):
                      *(_iou(iou[c]) for c in classes), link(name, prefix)))
     return table(("protocol run", "test mIoU", "rare classes, mean IoU",
                   *(f"**{_class(c)}**" if c in rare else _class(c) for c in classes), "record"), rows)
+
+
+# -- inline figures of docs/multiclass.md (registered in _report_figures.FIGURES) -------------------------
+
+CHOSEN = "ccp_cv_protocol_chosen_backbone"
+
+
+def stage2_levers(name=CHOSEN):
+    """The protocol's stage-2 rows against the stage-1 winner: ``"lever CV (diff), ..."``."""
+    table_ = load(name)["cv_table"]
+    best1 = max((c for c in table_ if c["stage"].startswith("1")), key=lambda c: c["cv_miou"])
+    labels = (("max_pixels_per_image", "2,000 px per photo"), ("n_noise_samples", "4 noise draws"),
+              ("max_pixels_per_class", "≤ 250 px per class"), ("class_weight", "class-weighted loss"))
+    parts = [f"stage-1 winner {best1['cv_miou']:.1f}"]
+    for c in (c for c in table_ if c["stage"].startswith("2")):
+        changed = [label for key, label in labels if c.get(key) != best1.get(key)]
+        parts.append(f"{' + '.join(changed)} {c['cv_miou']:.1f} ({c['cv_miou'] - best1['cv_miou']:+.1f})")
+    return ", ".join(parts)
+
+
+def protocol_rare(name=CHOSEN):
+    """Mean test IoU of the four rare classes (mean over seeds) of a protocol record."""
+    iou = load(name)["test"]["rows"][0]["per_class_iou"]
+    return f"{np.nanmean([np.nan if iou[c] is None else iou[c] for c in RARE]):.1f}"
+
+
+RARE = ("dress", "legwear", "hat_glasses", "accessories")
