@@ -792,6 +792,8 @@ def _register_multiclass():
         "multiclass.rare": mc.protocol_rare,
         "multiclass.rare_5709": lambda: mc.protocol_rare("ccp_cv_protocol_5709steps"),
         "multiclass.steps": lambda: f"{_training(load(mc.CHOSEN))[0]:,}",
+        "multiclass.rare_cv_default": lambda: "{:.1f}".format(
+            load("rare_classes_ccp_backbone")["results"]["default"]["rare_mean_iou"]),
     })
 
 

@@ -63,7 +63,7 @@ def ccp_backbones(prefix):
 
 PROTOCOL_RECORDS = (("ccp_cv_protocol", "3,616-step `64` backbone (2026-11-30)"),
                     ("ccp_cv_protocol_5709steps", "5,709-step `64` backbone (2026-11-30)"),
-                    ("ccp_cv_protocol_chosen_backbone", "the backbone chosen by CV (2026-12-07)"))
+                    ("ccp_cv_protocol_chosen_backbone", "4,162-step `64` backbone, chosen by CV (2026-12-07)"))
 
 
 def ccp_per_class(prefix):
