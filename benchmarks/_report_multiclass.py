@@ -6,7 +6,7 @@ Read from ``rare_classes*.json`` (``benchmarks/rare_classes.py``), ``ccp_backbon
 """
 
 import numpy as np
-from _report_records import backbone, date, link, load, machine, table
+from _report_records import backbone, date, link, load, machine, protocol_settings, table
 
 CLASS_NAMES = {"upper_clothes": "upper clothes", "lower_clothes": "lower clothes", "hat_glasses": "hat/glasses"}
 
@@ -40,12 +40,7 @@ def ccp_backbones(prefix):
     r = load("ccp_backbones")
     rows = []
     for b in r["backbones"]:
-        chosen = b["chosen"]
-        settings = (f"{len(chosen['blocks'])} blocks, steps {tuple(chosen['steps'])}, "
-                    f"{'standardized' if chosen['standardize'] else 'raw'}, {chosen['max_pixels_per_image']:,} px, "
-                    f"{chosen.get('max_pixels_per_class') or 'no'} px per class, class weight "
-                    f"{chosen.get('class_weight')}, {chosen['n_noise_samples']} noise draw(s), "
-                    f"refine={chosen.get('refine')}")
+        settings = protocol_settings(b["chosen"])
         hours = "not recorded" if b["training_cpu_seconds"] is None else f"{b['training_cpu_seconds'] / 3600:.2f}"
         params = "?" if b["unet_parameters"] is None else f"{b['unet_parameters'] / 1e6:.2f} M"
         mark = " (chosen)" if b["model"] == r["chosen"] else ""

@@ -75,3 +75,13 @@ def _dask_runs(r):
 def _cv_cells(name, stage, **match):
     return [c for c in load(name)["cv_table"] if c["stage"].startswith(stage)
             and all((len(c[k]) if k == "blocks" else c.get(k)) == v for k, v in match.items())]
+
+
+def protocol_settings(chosen):
+    """The settings a ccp_cv_protocol record chose, in words (class balance since issue 29)."""
+    text = (f"{len(chosen['blocks'])} blocks, steps {tuple(chosen['steps'])}, "
+            f"{'standardized' if chosen['standardize'] else 'raw'}, {chosen['max_pixels_per_image']:,} px, "
+            f"{chosen['n_noise_samples']} noise draw(s), refine={chosen.get('refine')}")
+    if "class_weight" in chosen:  # the rare-class levers, searched since issue 29
+        text += f", {chosen.get('max_pixels_per_class') or 'no'} px per class, class weight {chosen.get('class_weight')}"
+    return text

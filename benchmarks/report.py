@@ -33,7 +33,7 @@ import numpy as np
 from _report_figures import figure
 from _report_multiclass import ccp_backbones, ccp_per_class, rare_classes
 from _report_records import (ROOT, _cv_cells, _dask_runs, _training, backbone, date, link, load, machine,
-                             mean_std, rows_by, table)
+                             mean_std, protocol_settings, rows_by, table)
 
 PAGES = (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")))  # any page may hold a marked table
 MARKER = re.compile(r"(<!-- report:(?P<name>[a-z_]+) -->\n)(?P<body>.*?)(<!-- /report:(?P=name) -->)", re.S)
@@ -98,12 +98,7 @@ def ccp_protocol(prefix):
         best = max(r["cv_table"], key=lambda c: c["cv_miou"])
         row = r["test"]["rows"][0]
         chosen = r["chosen"]
-        settings = (f"{len(chosen['blocks'])} blocks, steps {tuple(chosen['steps'])}, "
-                    f"{'standardized' if chosen['standardize'] else 'raw'}, {chosen['max_pixels_per_image']:,} px, "
-                    f"{chosen['n_noise_samples']} noise draw(s), refine={chosen.get('refine')}")
-        if "class_weight" in chosen:  # the rare-class levers, searched since issue 29
-            settings += (f", {chosen.get('max_pixels_per_class') or 'no'} px per class, "
-                         f"class weight {chosen.get('class_weight')}")
+        settings = protocol_settings(chosen)
         earlier = r.get("earlier_test_scoring")
         scored = "once" if not earlier else (
             f"twice: {mean_std(earlier['miou_per_seed'])} at commit {earlier['commit']} ({earlier['stages']}), "
