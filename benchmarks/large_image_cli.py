@@ -87,7 +87,10 @@ def check_zarr(store, size, class_names):
     label_meta = root["labels/classes"].attrs.asdict().get("ome", {}).get("image-label", {})
     names = {p["label-value"]: p.get("class") for p in label_meta.get("properties", [])}
     colours = {c["label-value"]: c["rgba"] for c in label_meta.get("colors", [])}
-    channel_names = [c["label"] for c in root["probabilities"].attrs.asdict().get("omero", {}).get("channels", [])]
+    # OME-Zarr 0.5: the metadata is under "ome" (stores written before 2026-12-07 had "omero" beside it)
+    attrs = root["probabilities"].attrs.asdict()
+    omero = attrs.get("ome", {}).get("omero") or attrs.get("omero") or {}
+    channel_names = [c["label"] for c in omero.get("channels", [])]
     n = len(class_names)
     counts = label_histogram(root["labels/classes/0"], n)
     rows = min(size, root["labels/classes/0"].chunks[0])  # the first chunk-row: a sample, not the image

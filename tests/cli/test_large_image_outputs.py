@@ -45,7 +45,7 @@ def test_zarr_probabilities_of_a_named_class_never_fitted_are_zero(skipping_clas
     want = np.moveaxis(pipeline.predict_proba([image])[0], -1, 0)  # channels of classes 0 and 2
     np.testing.assert_allclose(stored[[0, 2]], want, atol=2e-3)  # float16
     assert not stored[1].any()
-    assert [c["label"] for c in root["probabilities"].attrs["omero"]["channels"]] == [
+    assert [c["label"] for c in root["probabilities"].attrs["ome"]["omero"]["channels"]] == [
         "background", "never labelled", "square"]
     np.testing.assert_array_equal(root["labels/classes/0"][:], pipeline.predict([image])[0])
 
