@@ -6,7 +6,8 @@ A page quotes one as ``<!-- fig:KEY -->...<!-- /fig -->``; ``figure(KEY)`` retur
 import json
 
 import numpy as np
-from _report_records import ROOT, _cv_cells, _dask_runs, _training, load, mean_std, rows_by
+import _report_multiclass as mc
+from _report_records import CCP_CLASS_NAMES, ROOT, _cv_cells, _dask_runs, _training, load, mean_std, rows_by
 
 
 def _get(name, *path):
@@ -270,9 +271,6 @@ FIGURES.update({
         _variant("cpu_training", "step_variants", threads=1, autocast="bf16", channels_last=True),
         _variant("cpu_training", "step_variants", threads=1, autocast="bf16", channels_last=False)),
 })
-
-
-CCP_CLASS_NAMES = {"upper_clothes": "upper clothes", "lower_clothes": "lower clothes", "hat_glasses": "hat/glasses"}
 
 
 def _ccp_row(name, task, n):
@@ -609,9 +607,6 @@ FIGURES.update({
 
 # -- model_selection.md and README (select_weizmann_n20.json, select_ccp_n20.json) --------------------------
 
-SELECT_RECORDS = {"select": "select_weizmann_n20", "select_ccp": "select_ccp_n20"}
-
-
 def _select_tests(method, name="select_weizmann_n20"):
     return [f for f in load(name)["test_fits"] if f["method"] == method]
 
@@ -649,13 +644,8 @@ def _select_gain(name):
 def _select_classes(name, classes):
     """Mean IoU of ``classes`` (selected vs defaults) over a select record's seeds (None: class absent)."""
     def mean_iou(method):
-        per_fit = [np.nanmean([np.nan if f["per_class_iou"][c] is None else f["per_class_iou"][c] for c in classes])
-                   for f in _select_tests(method, name)]
-        return np.mean(per_fit)
+        return np.mean([mc.mean_iou(f["per_class_iou"], classes) for f in _select_tests(method, name)])
     return f"{mean_iou('selected'):.1f} vs {mean_iou('defaults'):.1f}"
-
-
-RARE_CCP = ("dress", "legwear", "hat_glasses", "accessories")
 
 FIGURES.update({
     "select.load": _select_load,
@@ -669,7 +659,7 @@ FIGURES.update({
     "select_ccp.search": lambda: _select_search("select_ccp_n20"),
     "select_ccp.cv": lambda: _select_cv("select_ccp_n20"),
     "select_ccp.gain": lambda: _select_gain("select_ccp_n20"),
-    "select_ccp.rare": lambda: _select_classes("select_ccp_n20", RARE_CCP),
+    "select_ccp.rare": lambda: _select_classes("select_ccp_n20", mc.RARE),
 })
 
 
@@ -783,18 +773,12 @@ FIGURES.update({
 
 # -- multiclass.md (ccp_cv_protocol_chosen_backbone.json, ccp_backbones.json) ------------------------------
 
-def _register_multiclass():
-    import _report_multiclass as mc
-
-    FIGURES.update({
-        "multiclass.stage2": mc.stage2_levers,
-        "multiclass.test": lambda: mean_std(_protocol_test(mc.CHOSEN)["miou_per_seed"]),
-        "multiclass.rare": mc.protocol_rare,
-        "multiclass.rare_5709": lambda: mc.protocol_rare("ccp_cv_protocol_5709steps"),
-        "multiclass.steps": lambda: f"{_training(load(mc.CHOSEN))[0]:,}",
-        "multiclass.rare_cv_default": lambda: "{:.1f}".format(
-            load("rare_classes_ccp_backbone")["results"]["default"]["rare_mean_iou"]),
-    })
-
-
-_register_multiclass()
+FIGURES.update({
+    "multiclass.stage2": mc.stage2_levers,
+    "multiclass.test": lambda: mean_std(_protocol_test(mc.CHOSEN)["miou_per_seed"]),
+    "multiclass.rare": mc.protocol_rare,
+    "multiclass.rare_5709": lambda: mc.protocol_rare("ccp_cv_protocol_5709steps"),
+    "multiclass.steps": lambda: f"{_training(load(mc.CHOSEN))[0]:,}",
+    "multiclass.rare_cv_default": lambda: "{:.1f}".format(
+        load("rare_classes_ccp_backbone")["results"]["default"]["rare_mean_iou"]),
+})

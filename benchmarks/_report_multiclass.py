@@ -6,13 +6,19 @@ Read from ``rare_classes*.json`` (``benchmarks/rare_classes.py``), ``ccp_backbon
 """
 
 import numpy as np
-from _report_records import backbone, date, link, load, machine, protocol_settings, table
+from _report_records import CCP_CLASS_NAMES, backbone, date, link, load, machine, protocol_settings, table
 
-CLASS_NAMES = {"upper_clothes": "upper clothes", "lower_clothes": "lower clothes", "hat_glasses": "hat/glasses"}
+#: CCP's coarse classes that stayed at IoU 0-7 (issue 29)
+RARE = ("dress", "legwear", "hat_glasses", "accessories")
 
 
 def _class(name):
-    return CLASS_NAMES.get(name, name)
+    return CCP_CLASS_NAMES.get(name, name)
+
+
+def mean_iou(per_class_iou, classes):
+    """Mean IoU of ``classes`` in a per-class dict (None, a class absent: left out)."""
+    return float(np.nanmean([np.nan if per_class_iou[c] is None else per_class_iou[c] for c in classes]))
 
 
 def _iou(value):
@@ -65,16 +71,14 @@ def ccp_per_class(prefix):
     """Per-class test IoU of the CCP protocol's records (all 130 test photos, mean over seeds)."""
     records = [(name, label, load(name)) for name, label in PROTOCOL_RECORDS]
     classes = list(records[0][2]["test"]["rows"][0]["per_class_iou"])
-    rare = ("dress", "legwear", "hat_glasses", "accessories")
     rows = []
     for name, label, r in records:
         row = r["test"]["rows"][0]
         iou = row["per_class_iou"]
-        rare_iou = np.nanmean([np.nan if iou[c] is None else iou[c] for c in rare])
-        rows.append((label, f"{row['miou_mean']:.1f}", f"{rare_iou:.1f}",
+        rows.append((label, f"{row['miou_mean']:.1f}", f"{mean_iou(iou, RARE):.1f}",
                      *(_iou(iou[c]) for c in classes), link(name, prefix)))
     return table(("protocol run", "test mIoU", "rare classes, mean IoU",
-                  *(f"**{_class(c)}**" if c in rare else _class(c) for c in classes), "record"), rows)
+                  *(f"**{_class(c)}**" if c in RARE else _class(c) for c in classes), "record"), rows)
 
 
 # -- inline figures of docs/multiclass.md (registered in _report_figures.FIGURES) -------------------------
@@ -97,8 +101,4 @@ def stage2_levers(name=CHOSEN):
 
 def protocol_rare(name=CHOSEN):
     """Mean test IoU of the four rare classes (mean over seeds) of a protocol record."""
-    iou = load(name)["test"]["rows"][0]["per_class_iou"]
-    return f"{np.nanmean([np.nan if iou[c] is None else iou[c] for c in RARE]):.1f}"
-
-
-RARE = ("dress", "legwear", "hat_glasses", "accessories")
+    return f"{mean_iou(load(name)['test']['rows'][0]['per_class_iou'], RARE):.1f}"

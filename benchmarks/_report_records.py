@@ -85,3 +85,7 @@ def protocol_settings(chosen):
     if "class_weight" in chosen:  # the rare-class levers, searched since issue 29
         text += f", {chosen.get('max_pixels_per_class') or 'no'} px per class, class weight {chosen.get('class_weight')}"
     return text
+
+
+#: display names of CCP's coarse classes (the others print as they are)
+CCP_CLASS_NAMES = {"upper_clothes": "upper clothes", "lower_clothes": "lower clothes", "hat_glasses": "hat/glasses"}
